@@ -1,1 +1,16 @@
-//! placeholder
+//! rack-gateway server: the HTTP API, the rack proxy, authentication, audit and jobs.
+//! `main.rs` only parses the command line; everything testable lives here.
+
+pub mod app;
+pub mod audit;
+pub mod commands;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod keys;
+pub mod rack;
+pub mod telemetry;
+
+pub use app::{AppState, router, serve};
+pub use config::Config;
+pub use error::ApiError;

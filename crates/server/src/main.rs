@@ -1,1 +1,15 @@
-fn main() {}
+//! `rack-gateway-server`: thin entry point; see `rgw_server::commands`.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = rgw_server::commands::Cli::parse();
+    match rgw_server::commands::run(cli).await {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Application state and the HTTP router. The server is started from a `TcpListener` passed
+//! in, so tests bind port 0 and never wait for startup.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use axum::routing::get;
+use rgw_core::clock::{Clock, SystemClock};
+use rgw_store::Store;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::config::Config;
+use crate::keys::Keys;
+use crate::rack::RackClient;
+
+/// The request id header, set on every request and echoed on every response.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Everything a handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub rack: Option<RackClient>,
+    pub keys: Arc<Keys>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// Wires state from configuration and an open store.
+    pub fn new(config: Config, store: Store) -> anyhow::Result<AppState> {
+        let rack = config.rack.as_ref().map(RackClient::new).transpose()?;
+        let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            rack,
+            keys,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Replaces the clock (tests drive time by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> AppState {
+        self.clock = clock;
+        self
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(info(
+    title = "rack-gateway",
+    description = "Deploy-approval gateway in front of a Convox rack API. Errors use \
+                   {\"error\": {\"code\": \"snake_case\", \"message\": \"sentence\"}}."
+))]
+struct ApiDoc;
+
+/// The API routes that are described in the OpenAPI document.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(crate::health::healthz))
+        .routes(routes!(crate::health::readyz))
+}
+
+/// The OpenAPI document of every described route.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_routes().split_for_parts().1
+}
+
+/// Builds the full router with middleware.
+pub fn router(state: AppState) -> Router {
+    let (routes, api) = api_routes().split_for_parts();
+    let api = Arc::new(api);
+    routes
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let api = api.clone();
+                async move { axum::Json(api.as_ref().clone()) }
+            }),
+        )
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(crate::error::panic_response))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .extensions()
+                    .get::<RequestId>()
+                    .and_then(|id| id.header_value().to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            http::header::AUTHORIZATION,
+            http::header::COOKIE,
+        ]))
+}
+
+/// Serves the gateway on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = router(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested; draining in-flight requests");
+}
+
+/// How long a graceful shutdown may take before the process gives up waiting.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);

@@ -1,0 +1,25 @@
+//! `rack-gateway-server config`: prints the effective configuration, secrets masked, and says
+//! whether it would start.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{Config, Sources};
+
+pub fn run(file: Option<&Path>) -> ExitCode {
+    let sources = match Sources::collect(file, std::env::vars()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    print!("{}", sources.render_redacted());
+    match Config::from_sources(sources) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The `rack-gateway-server` command line: one file per subcommand.
+
+mod config_cmd;
+pub mod dev;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// rack-gateway: the deploy-approval gateway for Convox racks.
+#[derive(Debug, Parser)]
+#[command(name = "rack-gateway-server", version, about)]
+pub struct Cli {
+    /// Optional TOML configuration file (environment variables RGW_* override it).
+    #[arg(long, global = true, env = "RGW_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gateway (production): configuration from RGW_* and the optional file.
+    Serve,
+    /// Run the whole product locally with no setup: SQLite, an embedded fake rack, seeded users.
+    Dev(dev::DevArgs),
+    /// Print the effective configuration with secrets masked.
+    Config,
+}
+
+/// Runs one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve => serve::run(load(&cli.config)?).await,
+        Command::Dev(args) => dev::run(args).await,
+        Command::Config => Ok(config_cmd::run(cli.config.as_deref())),
+    }
+}
+
+/// Loads configuration from the process environment and the optional file.
+pub fn load(file: &Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(file.as_deref(), std::env::vars())?)
+}
