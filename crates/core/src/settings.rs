@@ -1,0 +1,1 @@
+//! Settings catalogue (placeholder, filled in next).
