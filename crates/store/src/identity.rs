@@ -189,7 +189,7 @@ impl Store {
         // Never moves backwards when replicas flush out of order.
         const SQL: &str = "UPDATE api_tokens SET last_used_at = $2 \
             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(Ts(at)).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(Ts(at)).execute(p).await?.rows_affected());
         Ok(())
     }
 }

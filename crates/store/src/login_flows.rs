@@ -161,7 +161,7 @@ impl Store {
     /// Db.
     pub async fn set_login_flow_session(&self, id: i64, session_id: i64) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE login_flows SET session_id = $2 WHERE id = $1";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(session_id).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(session_id).execute(p).await?.rows_affected());
         Ok(())
     }
 }

@@ -83,7 +83,7 @@ impl Store {
     /// Db.
     pub async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
         const SQL: &str = "DELETE FROM auth_throttle WHERE key = $1";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(key).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(key).execute(p).await?.rows_affected());
         Ok(())
     }
 }
