@@ -19,6 +19,7 @@ mod db;
 mod error;
 mod jobs;
 mod mfa;
+mod request_status;
 mod sessions;
 mod settings;
 mod tx;
