@@ -107,7 +107,9 @@ impl Store {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL in RGW_DATABASE_URL: {e}")))?
+                .map_err(|e| {
+                    StoreError::Invalid(format!("invalid SQLite URL in RGW_DATABASE_URL: {e}"))
+                })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
@@ -119,7 +121,9 @@ impl Store {
                 .connect_with(connect)
                 .await?;
             SQLITE_MIGRATOR.run(&pool).await?;
-            Store { db: Db::Sqlite(pool) }
+            Store {
+                db: Db::Sqlite(pool),
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| {
                 StoreError::Invalid(format!("invalid PostgreSQL URL in RGW_DATABASE_URL: {e}"))
@@ -176,5 +180,22 @@ impl Store {
             Db::Sqlite(p) => StoreTx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Db::Pg(p) => StoreTx::pg(p.begin().await?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{PG_MIGRATOR, SQLITE_MIGRATOR};
+
+    #[test]
+    fn migration_folders_have_identical_versions_and_descriptions() {
+        let list = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string(), m.migration_type))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = list(&SQLITE_MIGRATOR);
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, list(&PG_MIGRATOR));
     }
 }

@@ -21,6 +21,7 @@ mod identity;
 mod jobs;
 mod login_flows;
 mod mfa;
+mod request_status;
 mod sessions;
 mod settings;
 mod throttle;
