@@ -61,18 +61,31 @@ pub struct TokenScope {
 impl TokenScope {
     /// Exactly one of a role or a non-empty permission list; unknown permissions are refused
     /// with the list of valid ones.
-    pub fn parse(role: Option<&str>, permissions: Option<&[String]>) -> Result<TokenScope, ApiError> {
+    pub fn parse(
+        role: Option<&str>,
+        permissions: Option<&[String]>,
+    ) -> Result<TokenScope, ApiError> {
         match (role, permissions) {
             (Some(r), None) => {
-                let role = Role::parse(r.trim()).map_err(|e| ApiError::bad_request("invalid_role", e.to_string()))?;
-                Ok(TokenScope { role: Some(role), permissions: role.permissions().to_vec() })
+                let role = Role::parse(r.trim())
+                    .map_err(|e| ApiError::bad_request("invalid_role", e.to_string()))?;
+                Ok(TokenScope {
+                    role: Some(role),
+                    permissions: role.permissions().to_vec(),
+                })
             }
             (None, Some(list)) if !list.is_empty() => {
                 let set: BTreeSet<Permission> = Permission::parse_set(list).map_err(|e| {
                     let valid: Vec<&str> = KNOWN_PERMISSIONS.iter().map(|p| p.as_str()).collect();
-                    ApiError::bad_request("unknown_permission", format!("{e}. Valid permissions: {}", valid.join(", ")))
+                    ApiError::bad_request(
+                        "unknown_permission",
+                        format!("{e}. Valid permissions: {}", valid.join(", ")),
+                    )
                 })?;
-                Ok(TokenScope { role: None, permissions: set.into_iter().collect() })
+                Ok(TokenScope {
+                    role: None,
+                    permissions: set.into_iter().collect(),
+                })
             }
             _ => Err(ApiError::bad_request(
                 "invalid_token_scope",
@@ -85,7 +98,11 @@ impl TokenScope {
     pub fn stored_permissions(&self) -> Vec<String> {
         match self.role {
             Some(_) => Vec::new(),
-            None => self.permissions.iter().map(|p| p.as_str().to_owned()).collect(),
+            None => self
+                .permissions
+                .iter()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
         }
     }
 }
@@ -140,10 +157,17 @@ pub async fn create_and_audit(
         permissions: scope.stored_permissions(),
         expires_at: expires_in.map(|d| now + d),
     };
-    let row = state.store.create_api_token(&new, now).await.map_err(|e| match e {
-        StoreError::Conflict { .. } => ApiError::conflict("token_name_taken", format!("a token named {name} already exists")),
-        other => other.into(),
-    })?;
+    let row = state
+        .store
+        .create_api_token(&new, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => ApiError::conflict(
+                "token_name_taken",
+                format!("a token named {name} already exists"),
+            ),
+            other => other.into(),
+        })?;
     let event = AuditEvent::new(now, actor, "api_token.create", Outcome::Success)
         .resource(row.public_id.to_string())
         .details(json!({
@@ -164,47 +188,86 @@ pub async fn create_token(
     meta: RequestMeta,
     Json(body): Json<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
-    let name = TokenName::parse(body.name.trim()).map_err(|e| ApiError::bad_request("invalid_token_name", e.to_string()))?;
+    let name = TokenName::parse(body.name.trim())
+        .map_err(|e| ApiError::bad_request("invalid_token_name", e.to_string()))?;
     let scope = TokenScope::parse(body.role.as_deref(), body.permissions.as_deref())?;
     let expires_in = parse_expiry_days(body.expires_in_days)?;
     let self_id = principal.acting_user_id();
     let owner = match body.owner_email.as_deref() {
-        Some(email) => state.store.get_user_by_email(email).await.map_err(|e| match e {
-            StoreError::NotFound => ApiError::not_found("user_not_found", format!("no user {email}")),
-            other => other.into(),
-        })?,
+        Some(email) => state
+            .store
+            .get_user_by_email(email)
+            .await
+            .map_err(|e| match e {
+                StoreError::NotFound => {
+                    ApiError::not_found("user_not_found", format!("no user {email}"))
+                }
+                other => other.into(),
+            })?,
         None => state.store.get_user(self_id).await?,
     };
     if owner.id != self_id || !principal.is_human() {
         principal.require(&Permission::API_TOKEN_MANAGE)?;
     }
     if !owner.is_active() {
-        return Err(ApiError::conflict("owner_inactive", format!("{} is suspended, locked or deleted", owner.email)));
+        return Err(ApiError::conflict(
+            "owner_inactive",
+            format!("{} is suspended, locked or deleted", owner.email),
+        ));
     }
     check_no_escalation(&principal, &scope)?;
     let created_by = principal.as_user().map(|u| u.user_id);
-    let (secret, row) =
-        create_and_audit(&state, principal.audit_actor(), created_by, &name, &scope, &owner, expires_in, &meta).await?;
+    let (secret, row) = create_and_audit(
+        &state,
+        principal.audit_actor(),
+        created_by,
+        &name,
+        &scope,
+        &owner,
+        expires_in,
+        &meta,
+    )
+    .await?;
     let api_token = ApiTokenView::new(&row, &owner.email);
-    Ok((StatusCode::CREATED, Json(CreatedToken { token: secret.expose_secret().to_owned(), api_token })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            token: secret.expose_secret().to_owned(),
+            api_token,
+        }),
+    ))
 }
 
 /// Lists the caller's tokens (all tokens with `gateway:api-token:read`).
 #[utoipa::path(get, path = "/api/v1/api-tokens", tag = "api-tokens", responses((status = 200, body = [ApiTokenView])))]
-pub async fn list_tokens(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<ApiTokenView>>, ApiError> {
+pub async fn list_tokens(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<ApiTokenView>>, ApiError> {
     let rows = if principal.allows(&Permission::API_TOKEN_READ) {
         state.store.list_api_tokens().await?
     } else {
-        state.store.list_api_tokens_by_owner(principal.acting_user_id()).await?
+        state
+            .store
+            .list_api_tokens_by_owner(principal.acting_user_id())
+            .await?
     };
     let mut emails: HashMap<i64, String> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for t in &rows {
         if !emails.contains_key(&t.owner_user_id) {
-            let email = state.store.get_user(t.owner_user_id).await.map(|u| u.email).unwrap_or_default();
+            let email = state
+                .store
+                .get_user(t.owner_user_id)
+                .await
+                .map(|u| u.email)
+                .unwrap_or_default();
             emails.insert(t.owner_user_id, email);
         }
-        out.push(ApiTokenView::new(t, emails.get(&t.owner_user_id).map_or("", String::as_str)));
+        out.push(ApiTokenView::new(
+            t,
+            emails.get(&t.owner_user_id).map_or("", String::as_str),
+        ));
     }
     Ok(Json(out))
 }
@@ -228,9 +291,14 @@ pub async fn revoke_token(
     }
     let now = state.clock.now();
     if state.store.revoke_api_token(token.id, now).await? {
-        let event = AuditEvent::new(now, principal.audit_actor(), "api_token.revoke", Outcome::Success)
-            .resource(token.public_id.to_string())
-            .details(json!({ "name": token.name }));
+        let event = AuditEvent::new(
+            now,
+            principal.audit_actor(),
+            "api_token.revoke",
+            Outcome::Success,
+        )
+        .resource(token.public_id.to_string())
+        .details(json!({ "name": token.name }));
         audit_event(&state, meta.apply(event)).await;
     }
     let row = state.store.get_api_token(token.id).await?;

@@ -24,7 +24,10 @@ use crate::error::ApiError;
 /// 400 for an unknown or token-only role, naming the valid ones.
 pub fn parse_user_role(raw: &str) -> Result<Role, ApiError> {
     Role::parse_for_user(raw).map_err(|e| {
-        ApiError::bad_request("invalid_role", format!("{e}; valid user roles: viewer, ops, deployer, admin"))
+        ApiError::bad_request(
+            "invalid_role",
+            format!("{e}; valid user roles: viewer, ops, deployer, admin"),
+        )
     })
 }
 
@@ -35,7 +38,10 @@ pub fn parse_email(raw: &str) -> Result<Email, ApiError> {
 
 /// Lists users.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", responses((status = 200, body = [UserView]), (status = 403)))]
-pub async fn list_users(State(state): State<AppState>, principal: Principal) -> Result<Json<Vec<UserView>>, ApiError> {
+pub async fn list_users(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Vec<UserView>>, ApiError> {
     principal.require(&Permission::USER_READ)?;
     let users = state.store.list_users().await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
@@ -82,18 +88,34 @@ pub async fn create_user(
         is_service: false,
         mfa_enforced: true,
     };
-    let user = state.store.create_user(&new, now).await.map_err(|e| match e {
-        StoreError::Conflict { .. } => ApiError::conflict("user_exists", format!("a user with email {email} already exists")),
-        other => other.into(),
-    })?;
-    let event = AuditEvent::new(now, principal.audit_actor(), "user.create", Outcome::Success)
-        .resource(user.public_id.to_string())
-        .details(json!({ "email": user.email, "role": user.role }));
+    let user = state
+        .store
+        .create_user(&new, now)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict { .. } => ApiError::conflict(
+                "user_exists",
+                format!("a user with email {email} already exists"),
+            ),
+            other => other.into(),
+        })?;
+    let event = AuditEvent::new(
+        now,
+        principal.audit_actor(),
+        "user.create",
+        Outcome::Success,
+    )
+    .resource(user.public_id.to_string())
+    .details(json!({ "email": user.email, "role": user.role }));
     audit_event(&state, meta.apply(event)).await;
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
-async fn target(state: &AppState, principal: &Principal, public_id: Uuid) -> Result<User, ApiError> {
+async fn target(
+    state: &AppState,
+    principal: &Principal,
+    public_id: Uuid,
+) -> Result<User, ApiError> {
     principal.require(&Permission::USER_MANAGE)?;
     let user = state
         .store
@@ -107,15 +129,29 @@ async fn target(state: &AppState, principal: &Principal, public_id: Uuid) -> Res
 
 fn not_self(principal: &Principal, user: &User, what: &str) -> Result<(), ApiError> {
     if principal.as_user().is_some_and(|u| u.user_id == user.id) {
-        return Err(ApiError::conflict("cannot_change_self", format!("you cannot {what} your own account")));
+        return Err(ApiError::conflict(
+            "cannot_change_self",
+            format!("you cannot {what} your own account"),
+        ));
     }
     Ok(())
 }
 
-async fn audited(state: &AppState, principal: &Principal, meta: &RequestMeta, action: &str, user: &User) {
-    let event = AuditEvent::new(state.clock.now(), principal.audit_actor(), action, Outcome::Success)
-        .resource(user.public_id.to_string())
-        .details(json!({ "email": user.email }));
+async fn audited(
+    state: &AppState,
+    principal: &Principal,
+    meta: &RequestMeta,
+    action: &str,
+    user: &User,
+) {
+    let event = AuditEvent::new(
+        state.clock.now(),
+        principal.audit_actor(),
+        action,
+        Outcome::Success,
+    )
+    .resource(user.public_id.to_string())
+    .details(json!({ "email": user.email }));
     audit_event(state, meta.apply(event)).await;
 }
 
@@ -131,8 +167,14 @@ pub async fn suspend_user(
     let user = target(&state, &principal, public_id).await?;
     not_self(&principal, &user, "suspend")?;
     let now = state.clock.now();
-    state.store.set_user_suspended(user.id, Some(now), now).await?;
-    state.store.revoke_user_sessions(user.id, Some(principal.acting_user_id()), now).await?;
+    state
+        .store
+        .set_user_suspended(user.id, Some(now), now)
+        .await?;
+    state
+        .store
+        .revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
+        .await?;
     audited(&state, &principal, &meta, "user.suspend", &user).await;
     Ok(Json(UserView::from(&state.store.get_user(user.id).await?)))
 }
@@ -182,7 +224,10 @@ pub async fn delete_user(
     not_self(&principal, &user, "delete")?;
     let now = state.clock.now();
     state.store.soft_delete_user(user.id, now).await?;
-    state.store.revoke_user_sessions(user.id, Some(principal.acting_user_id()), now).await?;
+    state
+        .store
+        .revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
+        .await?;
     audited(&state, &principal, &meta, "user.delete", &user).await;
     Ok(StatusCode::NO_CONTENT)
 }
