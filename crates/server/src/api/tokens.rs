@@ -135,17 +135,31 @@ pub fn parse_expiry_days(days: Option<i64>) -> Result<Option<Duration>, ApiError
     }
 }
 
+/// What to create: the validated parts of a token request.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenSpec<'a> {
+    pub name: &'a TokenName,
+    pub scope: &'a TokenScope,
+    pub owner: &'a User,
+    pub expires_in: Option<Duration>,
+    /// The creating user, if a user created it.
+    pub created_by: Option<i64>,
+}
+
 /// Stores a new token and audits it; returns the secret (once) and the row.
 pub async fn create_and_audit(
     state: &AppState,
     actor: Actor,
-    created_by: Option<i64>,
-    name: &TokenName,
-    scope: &TokenScope,
-    owner: &User,
-    expires_in: Option<Duration>,
+    spec: TokenSpec<'_>,
     meta: &RequestMeta,
 ) -> Result<(secrecy::SecretString, ApiToken), ApiError> {
+    let TokenSpec {
+        name,
+        scope,
+        owner,
+        expires_in,
+        created_by,
+    } = spec;
     let now = state.clock.now();
     let secret = tokens::generate_api_token();
     let new = NewApiToken {
@@ -220,11 +234,13 @@ pub async fn create_token(
     let (secret, row) = create_and_audit(
         &state,
         principal.audit_actor(),
-        created_by,
-        &name,
-        &scope,
-        &owner,
-        expires_in,
+        TokenSpec {
+            name: &name,
+            scope: &scope,
+            owner: &owner,
+            expires_in,
+            created_by,
+        },
         &meta,
     )
     .await?;
@@ -255,19 +271,20 @@ pub async fn list_tokens(
     let mut emails: HashMap<i64, String> = HashMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for t in &rows {
-        if !emails.contains_key(&t.owner_user_id) {
-            let email = state
-                .store
-                .get_user(t.owner_user_id)
-                .await
-                .map(|u| u.email)
-                .unwrap_or_default();
-            emails.insert(t.owner_user_id, email);
-        }
-        out.push(ApiTokenView::new(
-            t,
-            emails.get(&t.owner_user_id).map_or("", String::as_str),
-        ));
+        let email = match emails.get(&t.owner_user_id) {
+            Some(e) => e.clone(),
+            None => {
+                let e = state
+                    .store
+                    .get_user(t.owner_user_id)
+                    .await
+                    .map(|u| u.email)
+                    .unwrap_or_default();
+                emails.insert(t.owner_user_id, e.clone());
+                e
+            }
+        };
+        out.push(ApiTokenView::new(t, &email));
     }
     Ok(Json(out))
 }
