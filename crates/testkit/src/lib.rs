@@ -105,7 +105,14 @@ impl TestApp {
         let store = Store::connect(&self.database_url)
             .await
             .expect("connect a replica to the test database");
-        start(store, self.database_url.clone(), self.rack.clone(), self.clock.clone(), self.options.clone()).await
+        start(
+            store,
+            self.database_url.clone(),
+            self.rack.clone(),
+            self.clock.clone(),
+            self.options.clone(),
+        )
+        .await
     }
 
     /// Stops the gateway and drops the test database.
@@ -161,7 +168,13 @@ impl TestApp {
         self.insert_user(email, "viewer", None, true).await
     }
 
-    async fn insert_user(&self, email: &str, role: &str, password: Option<&str>, is_service: bool) -> User {
+    async fn insert_user(
+        &self,
+        email: &str,
+        role: &str,
+        password: Option<&str>,
+        is_service: bool,
+    ) -> User {
         let password_hash = match password {
             Some(pw) => Some(
                 rgw_server::auth::password::hash_async(SecretString::from(pw.to_owned()))
@@ -178,28 +191,56 @@ impl TestApp {
             is_service,
             mfa_enforced: !is_service,
         };
-        self.store().create_user(&new, self.clock.now()).await.expect("create a test user")
+        self.store()
+            .create_user(&new, self.clock.now())
+            .await
+            .expect("create a test user")
     }
 
     /// Creates an API token with `role` owned by `owner_email`; returns the secret.
     pub async fn create_token(&self, owner_email: &str, name: &str, role: &str) -> String {
         use rgw_server::api::tokens::{TokenScope, TokenSpec, create_and_audit};
-        let owner = self.store().get_user_by_email(owner_email).await.expect("token owner exists");
+        let owner = self
+            .store()
+            .get_user_by_email(owner_email)
+            .await
+            .expect("token owner exists");
         let name = rgw_core::TokenName::parse(name).expect("valid token name");
         let scope = TokenScope::parse(Some(role), None).expect("valid token role");
-        let spec = TokenSpec { name: &name, scope: &scope, owner: &owner, expires_in: None, created_by: None };
-        let (secret, _) = create_and_audit(&self.state, rgw_server::audit::Actor::System, spec, &RequestMeta::default())
-            .await
-            .expect("create a test token");
+        let spec = TokenSpec {
+            name: &name,
+            scope: &scope,
+            owner: &owner,
+            expires_in: None,
+            created_by: None,
+        };
+        let (secret, _) = create_and_audit(
+            &self.state,
+            rgw_server::audit::Actor::System,
+            spec,
+            &RequestMeta::default(),
+        )
+        .await
+        .expect("create a test token");
         secret.expose_secret().to_owned()
     }
 
     /// Issues a session for `email` directly (no password); returns the `rgws_` token.
     pub async fn session_for(&self, email: &str, channel: Channel) -> String {
-        let user = self.store().get_user_by_email(email).await.expect("session user exists");
-        let issued = rgw_server::auth::session::issue(&self.state, user.id, channel, &RequestMeta::default(), None)
+        let user = self
+            .store()
+            .get_user_by_email(email)
             .await
-            .expect("issue a test session");
+            .expect("session user exists");
+        let issued = rgw_server::auth::session::issue(
+            &self.state,
+            user.id,
+            channel,
+            &RequestMeta::default(),
+            None,
+        )
+        .await
+        .expect("issue a test session");
         issued.token.expose_secret().to_owned()
     }
 
@@ -210,7 +251,9 @@ impl TestApp {
 }
 
 async fn spawn_rack() -> fake_rack::FakeRack {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the fake rack");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the fake rack");
     fake_rack::spawn(
         listener,
         fake_rack::Options {
@@ -230,10 +273,14 @@ async fn start(
     clock: ManualClock,
     options: TestOptions,
 ) -> TestApp {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind the gateway");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind the gateway");
     let addr = listener.local_addr().expect("gateway address");
     let url = format!("http://{addr}");
-    let rack_url = rack.url().replacen("://", &format!("://convox:{RACK_PASSWORD}@"), 1);
+    let rack_url = rack
+        .url()
+        .replacen("://", &format!("://convox:{RACK_PASSWORD}@"), 1);
     let mut env = vec![
         ("RGW_LISTEN".to_owned(), addr.to_string()),
         ("RGW_DATABASE_URL".to_owned(), database_url.clone()),

@@ -105,12 +105,22 @@ impl TestProvider {
     }
 
     /// Gateway environment pointing at this provider.
-    pub fn env(&self, allowed_domains: &str, auto_create_role: Option<&str>) -> Vec<(String, String)> {
+    pub fn env(
+        &self,
+        allowed_domains: &str,
+        auto_create_role: Option<&str>,
+    ) -> Vec<(String, String)> {
         let mut env = vec![
             ("RGW_OIDC_ISSUER".to_owned(), self.issuer.clone()),
             ("RGW_OIDC_CLIENT_ID".to_owned(), CLIENT_ID.to_owned()),
-            ("RGW_OIDC_CLIENT_SECRET".to_owned(), CLIENT_SECRET.to_owned()),
-            ("RGW_OIDC_ALLOWED_DOMAINS".to_owned(), allowed_domains.to_owned()),
+            (
+                "RGW_OIDC_CLIENT_SECRET".to_owned(),
+                CLIENT_SECRET.to_owned(),
+            ),
+            (
+                "RGW_OIDC_ALLOWED_DOMAINS".to_owned(),
+                allowed_domains.to_owned(),
+            ),
         ];
         if let Some(role) = auto_create_role {
             env.push(("RGW_OIDC_AUTO_CREATE_ROLE".to_owned(), role.to_owned()));
@@ -138,7 +148,9 @@ async fn discovery(State(s): State<ProviderState>) -> Json<serde_json::Value> {
 }
 
 async fn jwks() -> Json<CoreJsonWebKeySet> {
-    Json(CoreJsonWebKeySet::new(vec![signing_key().as_verification_key()]))
+    Json(CoreJsonWebKeySet::new(vec![
+        signing_key().as_verification_key(),
+    ]))
 }
 
 #[derive(Deserialize)]
@@ -158,7 +170,11 @@ async fn authorize(State(s): State<ProviderState>, Query(q): Query<AuthorizeQuer
     let location = format!("{}?code={code}&state={}", q.redirect_uri, q.state);
     s.codes.lock().unwrap().insert(
         code,
-        Pending { nonce: q.nonce, code_challenge: q.code_challenge, redirect_uri: q.redirect_uri },
+        Pending {
+            nonce: q.nonce,
+            code_challenge: q.code_challenge,
+            redirect_uri: q.redirect_uri,
+        },
     );
     (StatusCode::FOUND, [(header::LOCATION, location)]).into_response()
 }
@@ -172,22 +188,35 @@ struct TokenForm {
 
 async fn token(State(s): State<ProviderState>, Form(f): Form<TokenForm>) -> Response {
     let Some(p) = s.codes.lock().unwrap().remove(&f.code) else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
     };
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(f.code_verifier.as_bytes()));
     if challenge != p.code_challenge || f.redirect_uri != p.redirect_uri {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "invalid_grant"}))).into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response();
     }
     let sc = s.scenario.lock().unwrap().clone();
     let now = chrono::Utc::now();
     let (iat, exp) = if sc.expired {
-        (now - chrono::Duration::hours(2), now - chrono::Duration::hours(1))
+        (
+            now - chrono::Duration::hours(2),
+            now - chrono::Duration::hours(1),
+        )
     } else {
         (now, now + chrono::Duration::minutes(5))
     };
     let claims = CoreIdTokenClaims::new(
         IssuerUrl::new(s.issuer.clone()).unwrap(),
-        vec![Audience::new(sc.audience.clone().unwrap_or_else(|| CLIENT_ID.into()))],
+        vec![Audience::new(
+            sc.audience.clone().unwrap_or_else(|| CLIENT_ID.into()),
+        )],
         exp,
         iat,
         StandardClaims::new(SubjectIdentifier::new(format!("sub-{}", sc.email)))
@@ -197,9 +226,21 @@ async fn token(State(s): State<ProviderState>, Form(f): Form<TokenForm>) -> Resp
     )
     .set_nonce(Some(Nonce::new(sc.nonce.clone().unwrap_or(p.nonce))));
     let id_token = if sc.hs256 {
-        CoreIdToken::new(claims, &CoreHmacKey::new(CLIENT_SECRET), CoreJwsSigningAlgorithm::HmacSha256, None, None)
+        CoreIdToken::new(
+            claims,
+            &CoreHmacKey::new(CLIENT_SECRET),
+            CoreJwsSigningAlgorithm::HmacSha256,
+            None,
+            None,
+        )
     } else {
-        CoreIdToken::new(claims, &signing_key(), CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256, None, None)
+        CoreIdToken::new(
+            claims,
+            &signing_key(),
+            CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            None,
+            None,
+        )
     }
     .unwrap();
     Json(json!({
