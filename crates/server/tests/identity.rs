@@ -4,8 +4,10 @@
 
 mod identity {
     mod commands;
+    mod dev;
     mod login;
     mod oidc;
+    mod openapi;
     mod provider;
     mod sessions;
     mod tokens;

@@ -301,3 +301,40 @@ async fn users_list_and_revoke_their_own_sessions_and_admins_anyones() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn mfa_rotation_replaces_the_session_and_the_proxy_entry_point_demands_csrf_for_cookies() {
+    use rgw_server::auth::{Principal, RequestMeta, authenticate, session};
+    for app in TestApp::spawn_all().await {
+        app.create_user("dev@example.com", "viewer", Some(PASSWORD))
+            .await;
+        let (cookie, csrf) = web_login(&app, "dev@example.com").await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("cookie", format!("rgw_session={cookie}").parse().unwrap());
+        let err = authenticate(&app.state, &headers).await.unwrap_err();
+        assert_eq!(
+            err.code(),
+            "csrf_token_invalid",
+            "raw-header callers with a cookie always need the CSRF token"
+        );
+        headers.insert("x-csrf-token", csrf.parse().unwrap());
+        let Principal::User(user) = authenticate(&app.state, &headers).await.unwrap() else {
+            panic!("a session authenticates as a user");
+        };
+        assert_eq!(user.mfa_verified_at, None);
+        let rotated = session::rotate_after_mfa(&app.state, &user, "totp", &RequestMeta::default())
+            .await
+            .unwrap();
+        assert_ne!(rotated.session.public_id, user.session_public_id);
+        assert_eq!(
+            whoami_with_cookie(&app, &cookie).await.0,
+            401,
+            "the pre-MFA session is gone"
+        );
+        let new = secrecy::ExposeSecret::expose_secret(&rotated.token).to_owned();
+        let (status, me) = whoami_with_cookie(&app, &new).await;
+        assert_eq!(status, 200);
+        assert!(me["session"]["mfa_verified_at"].is_string());
+        app.cleanup().await;
+    }
+}
