@@ -180,6 +180,8 @@ pub async fn oidc_callback(
             .details(json!({ "reason": reason, "flow": flow.kind })),
         )
     };
+    // The claimed email (once the ID token verified) goes into the failure audit event.
+    let mut claimed: Option<String> = None;
     let outcome = async {
         if let Some(err) = &q.error {
             return Err(ApiError::unauthorized(
@@ -195,24 +197,19 @@ pub async fn oidc_callback(
             .as_deref()
             .ok_or_else(|| flow_invalid("the identity provider sent no code"))?;
         let identity = oidc::exchange(&state, &flow, code).await?;
-        let user = resolve_user(&state, &identity, &meta)
-            .await
-            .map_err(|e| (e, identity.email.to_string()));
-        let user = match user {
-            Ok(u) => u,
-            Err((e, _)) => return Err(e),
-        };
-        if let Some(refusal) = local::account_refusal(&user) {
-            return Err(refusal);
+        claimed = Some(identity.email.to_string());
+        let user = resolve_user(&state, &identity, &meta).await?;
+        match local::account_refusal(&user) {
+            Some(refusal) => Err(refusal),
+            None => Ok(user),
         }
-        Ok(user)
     }
     .await;
     let user = match outcome {
         Ok(u) => u,
         Err(e) => {
             state.store.fail_login_flow(flow.id).await?;
-            audit_event(&state, fail(e.code().to_owned(), None)).await;
+            audit_event(&state, fail(e.code().to_owned(), claimed)).await;
             return Err(e);
         }
     };
