@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod keys;
 pub mod rack;
+pub mod settings;
 pub mod telemetry;
 
 pub use app::{AppState, router, serve};
