@@ -1,1 +1,2 @@
 //! placeholder crate root, replaced as the crate is built
+pub mod audit;
