@@ -62,25 +62,25 @@ fn a_chain_checked_with_another_key_fails_at_the_first_event() {
 type Tamper = fn(&mut Vec<StoredEvent>, &mut ChainHead);
 
 #[rstest]
-#[case::edited_details(|r, _| r[2].record.details = json!({"approved": true}), 3, BreakReason::Edited)]
-#[case::edited_actor(|r, _| r[0].record.actor_email = Some("eve@example.com".into()), 1, BreakReason::Edited)]
-#[case::edited_last_row(|r, _| r[5].record.outcome = "denied".into(), 6, BreakReason::Edited)]
-#[case::edited_time(|r, _| r[3].record.occurred_at += time::Duration::seconds(1), 4, BreakReason::Edited)]
-#[case::deleted_middle(|r, _| { r.remove(2); }, 3, BreakReason::Deleted { first: 3, last: 3 })]
-#[case::deleted_two(|r, _| { r.drain(1..3); }, 2, BreakReason::Deleted { first: 2, last: 3 })]
-#[case::deleted_first(|r, _| { r.remove(0); }, 1, BreakReason::Deleted { first: 1, last: 1 })]
-#[case::deleted_tail(|r, _| { r.truncate(4); }, 5, BreakReason::Deleted { first: 5, last: 6 })]
-#[case::deleted_middle_and_renumbered(|r, _| remove_and_renumber(r, 2), 3, BreakReason::Deleted { first: 3, last: 3 })]
+#[case::edited_details(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| r[2].record.details = json!({"approved": true}), 3, BreakReason::Edited)]
+#[case::edited_actor(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| r[0].record.actor_email = Some("eve@example.com".into()), 1, BreakReason::Edited)]
+#[case::edited_last_row(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| r[5].record.outcome = "denied".into(), 6, BreakReason::Edited)]
+#[case::edited_time(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| r[3].record.occurred_at += time::Duration::seconds(1), 4, BreakReason::Edited)]
+#[case::deleted_middle(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| { r.remove(2); }, 3, BreakReason::Deleted { first: 3, last: 3 })]
+#[case::deleted_two(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| { r.drain(1..3); }, 2, BreakReason::Deleted { first: 2, last: 3 })]
+#[case::deleted_first(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| { r.remove(0); }, 1, BreakReason::Deleted { first: 1, last: 1 })]
+#[case::deleted_tail(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| { r.truncate(4); }, 5, BreakReason::Deleted { first: 5, last: 6 })]
+#[case::deleted_middle_and_renumbered(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| remove_and_renumber(r, 2), 3, BreakReason::Deleted { first: 3, last: 3 })]
 #[case::inserted_middle_and_renumbered(
-    |r, _| { let p = r[1].mac; r.insert(2, forged(3, p)); for x in r.iter_mut().skip(3) { x.seq += 1; } },
+    |r: &mut Vec<StoredEvent>, _: &mut ChainHead| { let p = r[1].mac; r.insert(2, forged(3, p)); for x in r.iter_mut().skip(3) { x.seq += 1; } },
     3, BreakReason::Inserted)]
-#[case::inserted_at_the_end(|r, _| { let p = r[5].mac; r.push(forged(7, p)); }, 7, BreakReason::Inserted)]
+#[case::inserted_at_the_end(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| { let p = r[5].mac; r.push(forged(7, p)); }, 7, BreakReason::Inserted)]
 #[case::inserted_at_the_end_with_head_moved(
-    |r, h| { let p = r[5].mac; r.push(forged(7, p)); h.seq = 7; h.mac = [9u8; 32]; }, 7, BreakReason::Edited)]
-#[case::reordered_adjacent(|r, _| swap_contents(r, 1, 2), 2, BreakReason::Reordered { original_seq: 3 })]
-#[case::reordered_far_apart(|r, _| swap_contents(r, 1, 4), 2, BreakReason::Reordered { original_seq: 5 })]
-#[case::head_rewound(|_, h| { h.seq = 5; }, 6, BreakReason::Inserted)]
-#[case::head_mac_changed(|_, h| { h.mac = [1u8; 32]; }, 6, BreakReason::HeadMismatch { head_seq: 6 })]
+    |r: &mut Vec<StoredEvent>, h: &mut ChainHead| { let p = r[5].mac; r.push(forged(7, p)); h.seq = 7; h.mac = [9u8; 32]; }, 7, BreakReason::Edited)]
+#[case::reordered_adjacent(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| swap_contents(r, 1, 2), 2, BreakReason::Reordered { original_seq: 3 })]
+#[case::reordered_far_apart(|r: &mut Vec<StoredEvent>, _: &mut ChainHead| swap_contents(r, 1, 4), 2, BreakReason::Reordered { original_seq: 5 })]
+#[case::head_rewound(|_: &mut Vec<StoredEvent>, h: &mut ChainHead| { h.seq = 5; }, 6, BreakReason::Inserted)]
+#[case::head_mac_changed(|_: &mut Vec<StoredEvent>, h: &mut ChainHead| { h.mac = [1u8; 32]; }, 6, BreakReason::HeadMismatch { head_seq: 6 })]
 fn tampering_is_detected_at_the_first_bad_event(
     #[case] tamper: Tamper,
     #[case] seq: i64,
