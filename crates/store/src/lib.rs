@@ -12,6 +12,7 @@
 //! precision (see [`truncate_timestamp`]).
 
 mod api_tokens;
+mod audit;
 mod approval_transitions;
 mod approvals;
 mod clock;
@@ -27,6 +28,7 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::{AuditFilter, AuditPage, AuditPager, NewAuditRecord};
 pub use api_tokens::{ActiveApiToken, ApiToken, NewApiToken};
 pub use approvals::{
     CreateOutcome, DeployApproval, DeployApprovalRequest, NewDeployApproval,

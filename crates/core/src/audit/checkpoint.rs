@@ -30,7 +30,9 @@ pub struct SignedCheckpoint {
 /// Why a checkpoint was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CheckpointError {
-    #[error("the checkpoint's signature is invalid (edited, or signed with another RGW_SECRET_KEY)")]
+    #[error(
+        "the checkpoint's signature is invalid (edited, or signed with another RGW_SECRET_KEY)"
+    )]
     BadSignature,
     #[error("the checkpoint's head_mac is not 32 bytes of hex")]
     BadHeadMac,
@@ -63,7 +65,10 @@ impl Checkpoint {
     /// Signs it with the checkpoint key (not the chain key).
     pub fn sign(self, key: &[u8; 32]) -> SignedCheckpoint {
         let sig = hex::encode(signer(key, &self).finalize().into_bytes());
-        SignedCheckpoint { checkpoint: self, signature: sig }
+        SignedCheckpoint {
+            checkpoint: self,
+            signature: sig,
+        }
     }
 
     /// The head MAC as bytes.

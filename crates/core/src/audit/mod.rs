@@ -13,7 +13,7 @@ mod verify;
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
 pub use record::{
     AuditRecord, GENESIS_MAC, Mac, StoredEvent, canonical_json, encode_record, format_timestamp,
-    mac,
+    mac, sanitize_for_storage,
 };
 pub use redact::{REDACTED, is_secret_name, redact, redact_env_text, redact_text};
 pub use verify::{BreakReason, ChainBreak, ChainHead, ChainSummary, ChainVerifier, verify_chain};

@@ -23,9 +23,8 @@ pub const GENESIS_MAC: Mac = [0u8; 32];
 
 const ENCODING_VERSION: u8 = 1;
 
-const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
+const TIMESTAMP_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// The content of one audit event as stored (already redacted). Actor type and outcome are the
 /// stored strings so that the verifier can read any row, whatever it contains.
@@ -61,6 +60,60 @@ pub struct StoredEvent {
     pub prev_mac: Mac,
     pub mac: Mac,
     pub record: AuditRecord,
+}
+
+/// Makes a record storable on both backends without changing it after its MAC is computed:
+/// the time becomes UTC with microsecond precision (what PostgreSQL keeps) and NUL characters,
+/// which PostgreSQL refuses in `TEXT` and `JSONB`, become U+FFFD.
+pub fn sanitize_for_storage(record: &mut AuditRecord) {
+    fn clean(s: &mut String) {
+        if s.contains('\0') {
+            *s = s.replace('\0', "\u{fffd}");
+        }
+    }
+    fn clean_json(v: &mut Value) {
+        match v {
+            Value::String(s) => clean(s),
+            Value::Array(items) => items.iter_mut().for_each(clean_json),
+            Value::Object(map) => {
+                if map.keys().any(|k| k.contains('\0')) {
+                    let old = std::mem::take(map);
+                    for (mut k, v) in old {
+                        clean(&mut k);
+                        map.insert(k, v);
+                    }
+                }
+                map.values_mut().for_each(clean_json);
+            }
+            Value::Null | Value::Bool(_) | Value::Number(_) => {}
+        }
+    }
+    let t = record.occurred_at.to_offset(UtcOffset::UTC);
+    record.occurred_at = t
+        .replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t);
+    for s in [
+        &mut record.actor_type,
+        &mut record.action,
+        &mut record.outcome,
+    ] {
+        clean(s);
+    }
+    for s in [
+        &mut record.actor_email,
+        &mut record.actor_token_name,
+        &mut record.ip,
+        &mut record.user_agent,
+        &mut record.request_id,
+        &mut record.resource,
+        &mut record.app,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        clean(s);
+    }
+    clean_json(&mut record.details);
 }
 
 /// Formats a time as stored in the chain: UTC, microseconds, `Z`.
@@ -220,7 +273,10 @@ pub(crate) mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth_and_has_no_whitespace() {
         let v = json!({"z": {"b": 2, "a": 1}, "a": [{"y": 1, "x": "\"q\""}]});
-        assert_eq!(canonical_json(&v), r#"{"a":[{"x":"\"q\"","y":1}],"z":{"a":1,"b":2}}"#);
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":[{"x":"\"q\"","y":1}],"z":{"a":1,"b":2}}"#
+        );
     }
 
     #[test]
@@ -237,12 +293,18 @@ pub(crate) mod tests {
         let mut b = record(1);
         b.ip = None;
         b.user_agent = Some("ab".into());
-        assert_ne!(encode_record(&GENESIS_MAC, 1, &a), encode_record(&GENESIS_MAC, 1, &b));
+        assert_ne!(
+            encode_record(&GENESIS_MAC, 1, &a),
+            encode_record(&GENESIS_MAC, 1, &b)
+        );
         let mut c = record(1);
         c.ip = Some(String::new());
         let mut d = record(1);
         d.ip = None;
-        assert_ne!(encode_record(&GENESIS_MAC, 1, &c), encode_record(&GENESIS_MAC, 1, &d));
+        assert_ne!(
+            encode_record(&GENESIS_MAC, 1, &c),
+            encode_record(&GENESIS_MAC, 1, &d)
+        );
     }
 
     #[test]
@@ -275,8 +337,25 @@ pub(crate) mod tests {
         for (i, edit) in edits.into_iter().enumerate() {
             let mut r = record(1);
             edit(&mut r);
-            assert_ne!(base, mac(&key, &GENESIS_MAC, 1, &r), "edit #{i} did not change the MAC");
+            assert_ne!(
+                base,
+                mac(&key, &GENESIS_MAC, 1, &r),
+                "edit #{i} did not change the MAC"
+            );
         }
+    }
+
+    #[test]
+    fn sanitizing_truncates_to_microseconds_and_replaces_nul_characters() {
+        let mut r = record(1);
+        r.occurred_at = datetime!(2026-03-01 13:00:00.123456789 +01:00);
+        r.user_agent = Some("a\0b".into());
+        r.details = json!({"k\0": ["x\0"]});
+        sanitize_for_storage(&mut r);
+        assert_eq!(r.occurred_at, datetime!(2026-03-01 12:00:00.123456 UTC));
+        assert_eq!(r.occurred_at.offset(), UtcOffset::UTC);
+        assert_eq!(r.user_agent.as_deref(), Some("a\u{fffd}b"));
+        assert_eq!(r.details, json!({"k\u{fffd}": ["x\u{fffd}"]}));
     }
 
     #[test]
@@ -286,6 +365,9 @@ pub(crate) mod tests {
         a.details = serde_json::from_str(r#"{"x": 1, "y": {"q": 2, "p": 3}}"#).unwrap_or_default();
         let mut b = record(1);
         b.details = serde_json::from_str(r#"{"y": {"p": 3, "q": 2}, "x": 1}"#).unwrap_or_default();
-        assert_eq!(mac(&key, &GENESIS_MAC, 1, &a), mac(&key, &GENESIS_MAC, 1, &b));
+        assert_eq!(
+            mac(&key, &GENESIS_MAC, 1, &a),
+            mac(&key, &GENESIS_MAC, 1, &b)
+        );
     }
 }

@@ -20,14 +20,34 @@ pub const REDACTED: &str = "[REDACTED]";
 
 /// Words that make any name secret.
 const SECRET_WORDS: &[&str] = &[
-    "password", "passwd", "passphrase", "secret", "secrets", "authorization", "cookie",
-    "cookies", "credential", "credentials", "totp", "otp", "signature", "jwt",
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "secrets",
+    "authorization",
+    "cookie",
+    "cookies",
+    "credential",
+    "credentials",
+    "totp",
+    "otp",
+    "signature",
+    "jwt",
 ];
 
 /// Adjacent word pairs that make a name secret.
 const SECRET_PAIRS: &[(&str, &str)] = &[
-    ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"), ("signing", "key"),
-    ("backup", "code"), ("backup", "codes"), ("recovery", "code"), ("mfa", "code"), ("auth", "code"),
+    ("api", "key"),
+    ("access", "key"),
+    ("private", "key"),
+    ("secret", "key"),
+    ("signing", "key"),
+    ("backup", "code"),
+    ("backup", "codes"),
+    ("recovery", "code"),
+    ("mfa", "code"),
+    ("auth", "code"),
 ];
 
 /// Words that make a name secret unless it ends in an identifier-like word.
@@ -35,8 +55,23 @@ const SECRET_UNLESS_ID: &[&str] = &["token", "tokens", "session", "sessions", "a
 
 /// Final words that turn `token`/`session` names into identifiers or metadata.
 const IDENTIFIER_SUFFIXES: &[&str] = &[
-    "id", "ids", "name", "names", "type", "kind", "count", "role", "roles", "owner", "at",
-    "expires", "expiry", "created", "status", "permissions", "scopes",
+    "id",
+    "ids",
+    "name",
+    "names",
+    "type",
+    "kind",
+    "count",
+    "role",
+    "roles",
+    "owner",
+    "at",
+    "expires",
+    "expiry",
+    "created",
+    "status",
+    "permissions",
+    "scopes",
 ];
 
 fn words(name: &str) -> Vec<String> {
@@ -73,11 +108,15 @@ pub fn is_secret_name(name: &str, extra: &[String]) -> bool {
     if w.iter().any(|x| SECRET_WORDS.contains(&x.as_str())) {
         return true;
     }
-    if w.windows(2).any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str()))) {
+    if w.windows(2)
+        .any(|p| SECRET_PAIRS.contains(&(p[0].as_str(), p[1].as_str())))
+    {
         return true;
     }
     let mentions = w.iter().any(|x| SECRET_UNLESS_ID.contains(&x.as_str()));
-    let identifier = w.last().is_some_and(|x| IDENTIFIER_SUFFIXES.contains(&x.as_str()));
+    let identifier = w
+        .last()
+        .is_some_and(|x| IDENTIFIER_SUFFIXES.contains(&x.as_str()));
     mentions && !identifier
 }
 
@@ -135,7 +174,9 @@ pub fn redact_env_text(text: &str, secret_names: &[String]) -> String {
             let body = line.trim_end_matches(['\n', '\r']);
             let ending = &line[body.len()..];
             match body.split_once('=') {
-                Some((k, _)) if is_secret_name(k.trim().trim_start_matches("export "), secret_names) => {
+                Some((k, _))
+                    if is_secret_name(k.trim().trim_start_matches("export "), secret_names) =>
+                {
                     format!("{k}={REDACTED}{ending}")
                 }
                 _ => format!("{}{ending}", redact_text(body)),

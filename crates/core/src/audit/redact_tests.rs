@@ -48,7 +48,10 @@ fn configured_names_are_secret_whatever_they_look_like() {
 #[case("token rgw_abcdEFGH12345678 used", "token [REDACTED] used")]
 #[case("Bearer eyJhbGciOi.abc.def", "Bearer [REDACTED]")]
 #[case("basic Y29udm94OnB3", "basic [REDACTED]")]
-#[case("https://convox:hunter2@rack.example.com:5443/apps", "https://convox:[REDACTED]@rack.example.com:5443/apps")]
+#[case(
+    "https://convox:hunter2@rack.example.com:5443/apps",
+    "https://convox:[REDACTED]@rack.example.com:5443/apps"
+)]
 #[case("GET /apps/myapp/builds", "GET /apps/myapp/builds")]
 #[case("rgw_short", "rgw_short")]
 fn secret_looking_text_is_masked(#[case] input: &str, #[case] expected: &str) {

@@ -89,7 +89,10 @@ impl fmt::Display for BreakReason {
                 f.write_str("broken link: this event was chained after a different event")
             }
             BreakReason::HeadMismatch { head_seq } => {
-                write!(f, "head mismatch: the recorded chain head is seq {head_seq}")
+                write!(
+                    f,
+                    "head mismatch: the recorded chain head is seq {head_seq}"
+                )
             }
         }
     }
@@ -169,7 +172,10 @@ impl ChainVerifier {
                 return Err(ChainBreak {
                     seq: expected,
                     event_id: None,
-                    reason: BreakReason::Deleted { first: expected, last: row.seq - 1 },
+                    reason: BreakReason::Deleted {
+                        first: expected,
+                        last: row.seq - 1,
+                    },
                 });
             }
             if row.seq < expected || row.prev_mac != self.last_mac {
@@ -206,7 +212,10 @@ impl ChainVerifier {
             return Err(ChainBreak {
                 seq: self.last_seq + 1,
                 event_id: None,
-                reason: BreakReason::Deleted { first: self.last_seq + 1, last: head.seq },
+                reason: BreakReason::Deleted {
+                    first: self.last_seq + 1,
+                    last: head.seq,
+                },
             });
         }
         if self.last_seq > head.seq {
@@ -223,7 +232,11 @@ impl ChainVerifier {
                 reason: BreakReason::HeadMismatch { head_seq: head.seq },
             });
         }
-        Ok(ChainSummary { count: self.count, head_seq: self.last_seq, head_mac: self.last_mac })
+        Ok(ChainSummary {
+            count: self.count,
+            head_seq: self.last_seq,
+            head_mac: self.last_mac,
+        })
     }
 
     /// Only runs once, on the first bad row, so a linear search is affordable.
@@ -242,13 +255,20 @@ impl ChainVerifier {
             // Authentic content written further down the chain, and the following rows are still
             // chained to it: the rows in between were deleted and the rest renumbered.
             Some(orig) if orig > row.seq && (next.is_none() || next_links_to(&row.mac)) => {
-                BreakReason::Deleted { first: expected, last: expected + (orig - row.seq) - 1 }
+                BreakReason::Deleted {
+                    first: expected,
+                    last: expected + (orig - row.seq) - 1,
+                }
             }
             Some(orig) => BreakReason::Reordered { original_seq: orig },
             None if next_links_to(&self.last_mac) => BreakReason::Inserted,
             None => BreakReason::Edited,
         };
-        ChainBreak { seq: row.seq, event_id: Some(row.record.event_id), reason }
+        ChainBreak {
+            seq: row.seq,
+            event_id: Some(row.record.event_id),
+            reason,
+        }
     }
 }
 

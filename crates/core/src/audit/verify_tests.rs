@@ -12,7 +12,12 @@ fn chain(n: i64) -> (Vec<StoredEvent>, ChainHead) {
     for seq in 1..=n {
         let rec = record(seq as u128);
         let m = mac(&KEY, &prev, seq, &rec);
-        rows.push(StoredEvent { seq, prev_mac: prev, mac: m, record: rec });
+        rows.push(StoredEvent {
+            seq,
+            prev_mac: prev,
+            mac: m,
+            record: rec,
+        });
         prev = m;
     }
     (rows, ChainHead { seq: n, mac: prev })
@@ -36,19 +41,34 @@ fn remove_and_renumber(rows: &mut Vec<StoredEvent>, idx: usize) {
 fn forged(seq: i64, prev_mac: Mac) -> StoredEvent {
     let mut rec = record(1000);
     rec.action = "login.password".into();
-    StoredEvent { seq, prev_mac, mac: [9u8; 32], record: rec }
+    StoredEvent {
+        seq,
+        prev_mac,
+        mac: [9u8; 32],
+        record: rec,
+    }
 }
 
 #[test]
 fn an_intact_chain_verifies_and_reports_its_head() {
     let (rows, head) = chain(5);
     let summary = verify_chain(&KEY, rows, head).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(summary, ChainSummary { count: 5, head_seq: 5, head_mac: head.mac });
+    assert_eq!(
+        summary,
+        ChainSummary {
+            count: 5,
+            head_seq: 5,
+            head_mac: head.mac
+        }
+    );
 }
 
 #[test]
 fn an_empty_chain_with_an_empty_head_verifies() {
-    let head = ChainHead { seq: 0, mac: GENESIS_MAC };
+    let head = ChainHead {
+        seq: 0,
+        mac: GENESIS_MAC,
+    };
     assert_eq!(verify_chain(&KEY, Vec::new(), head).map(|s| s.count), Ok(0));
 }
 
@@ -56,7 +76,10 @@ fn an_empty_chain_with_an_empty_head_verifies() {
 fn a_chain_checked_with_another_key_fails_at_the_first_event() {
     let (rows, head) = chain(3);
     let err = verify_chain(&[1u8; 32], rows, head).err();
-    assert_eq!(err.map(|e| (e.seq, e.reason)), Some((1, BreakReason::Edited)));
+    assert_eq!(
+        err.map(|e| (e.seq, e.reason)),
+        Some((1, BreakReason::Edited))
+    );
 }
 
 type Tamper = fn(&mut Vec<StoredEvent>, &mut ChainHead);
@@ -99,6 +122,8 @@ fn a_break_names_the_event_id_and_says_what_happened() {
     let err = verify_chain(&KEY, rows, head).err().map(|e| e.to_string());
     assert_eq!(
         err.as_deref(),
-        Some("seq 2 (event_id 00000000-0000-0000-0000-000000000002): edited: its MAC does not match its content")
+        Some(
+            "seq 2 (event_id 00000000-0000-0000-0000-000000000002): edited: its MAC does not match its content"
+        )
     );
 }

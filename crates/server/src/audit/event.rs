@@ -69,7 +69,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// A new event with only the required fields set.
-    pub fn new(occurred_at: OffsetDateTime, actor: Actor, action: impl Into<String>, outcome: Outcome) -> Self {
+    pub fn new(
+        occurred_at: OffsetDateTime,
+        actor: Actor,
+        action: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
         AuditEvent {
             occurred_at,
             actor,
@@ -106,7 +111,12 @@ impl AuditEvent {
     }
 
     /// Sets request metadata (ip, user agent, request id).
-    pub fn request(mut self, ip: Option<String>, user_agent: Option<String>, request_id: Option<String>) -> Self {
+    pub fn request(
+        mut self,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
         self.ip = ip;
         self.user_agent = user_agent;
         self.request_id = request_id;

@@ -16,7 +16,9 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the database (RGW_DATABASE_URL)")?;
     if config.rack.is_none() {
-        tracing::warn!("RGW_RACK_URL is not set: the rack proxy is disabled and /readyz reports not_ready");
+        tracing::warn!(
+            "RGW_RACK_URL is not set: the rack proxy is disabled and /readyz reports not_ready"
+        );
     }
     let listener = TcpListener::bind(config.listen)
         .await
