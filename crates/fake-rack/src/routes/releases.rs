@@ -25,7 +25,7 @@ pub(crate) async fn list(
 ) -> RackResult {
     state.with_app(&app, |a| {
         let mut releases: Vec<&Release> = a.releases.iter().collect();
-        releases.sort_by(|x, y| y.created.cmp(&x.created));
+        releases.sort_by_key(|r| std::cmp::Reverse(r.created));
         releases.truncate(query.limit.unwrap_or(10));
         Ok(json(&releases))
     })
