@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{Auditor, AuditorOptions};
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::rack::RackClient;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub rack: Option<RackClient>,
     pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
+    /// Queues audit events for the background writer (`state.auditor.record(event)`).
+    pub auditor: Auditor,
 }
 
 impl AppState {
@@ -44,12 +47,19 @@ impl AppState {
     pub fn new(config: Config, store: Store) -> anyhow::Result<AppState> {
         let rack = config.rack.as_ref().map(RackClient::new).transpose()?;
         let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
+        // Needs a Tokio runtime: the writer task starts here.
+        let auditor = Auditor::spawn(
+            store.clone(),
+            *keys.audit_mac.expose(),
+            AuditorOptions::default(),
+        );
         Ok(AppState {
             config: Arc::new(config),
             store,
             rack,
             keys,
             clock: Arc::new(SystemClock),
+            auditor,
         })
     }
 

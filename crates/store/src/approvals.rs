@@ -255,7 +255,8 @@ impl StoreTx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING ",
             request_columns!()
         );
-        Ok(with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(Uuid::now_v7())
             .bind(&new.app)
             .bind(&new.git_commit_hash)
@@ -270,7 +271,8 @@ impl StoreTx {
             .bind(Ts(new.pending_expires_at))
             .bind(Ts(now))
             .fetch_one(&mut *c)
-            .await?))
+            .await?),
+        )
     }
 
     /// Records one approver's approval. The database refuses it for a request that is not
@@ -340,7 +342,9 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        self.create_request(new, now).await.map(CreateOutcome::Created)
+        self.create_request(new, now)
+            .await
+            .map(CreateOutcome::Created)
     }
 
     /// The open (pending or approved) request for this app, commit and target token, if any.
@@ -359,9 +363,11 @@ impl Store {
             " FROM deploy_approval_requests WHERE app = $1 AND git_commit_hash = $2 \
              AND target_api_token_id = $3 AND status IN ('pending', 'approved')"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(app).bind(git_commit_hash).bind(target_api_token_id)
-            .fetch_optional(p).await?))
+            .fetch_optional(p).await?),
+        )
     }
 
     /// Gets a request by internal id.
@@ -369,10 +375,15 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_request(&self, id: i64) -> Result<DeployApprovalRequest, StoreError> {
-        const SQL: &str =
-            concat!("SELECT ", request_columns!(), " FROM deploy_approval_requests WHERE id = $1");
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(id).fetch_one(p).await?))
+        const SQL: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE id = $1"
+        );
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(id).fetch_one(p).await?),
+        )
     }
 
     /// Gets a request by public id.
@@ -388,8 +399,10 @@ impl Store {
             request_columns!(),
             " FROM deploy_approval_requests WHERE public_id = $1"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(public_id).fetch_one(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(public_id).fetch_one(p).await?),
+        )
     }
 
     /// Lists requests matching `filter`, newest first.
@@ -409,7 +422,8 @@ impl Store {
              ORDER BY id DESC LIMIT $6"
         );
         let status = filter.status.map(RequestStatus::as_str);
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(status)
             .bind(&filter.app)
             .bind(&filter.git_commit_hash)
@@ -417,7 +431,8 @@ impl Store {
             .bind(filter.before_id)
             .bind(filter.limit.clamp(1, 500))
             .fetch_all(p)
-            .await?))
+            .await?),
+        )
     }
 
     /// The approvals of a request, oldest first.
@@ -429,7 +444,9 @@ impl Store {
             u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
             FROM deploy_approvals a JOIN users u ON u.id = a.user_id \
             WHERE a.request_id = $1 ORDER BY a.id";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
-            .bind(request_id).fetch_all(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
+            .bind(request_id).fetch_all(p).await?),
+        )
     }
 }

@@ -12,9 +12,9 @@
 //! precision (see [`truncate_timestamp`]).
 
 mod api_tokens;
-mod audit;
 mod approval_transitions;
 mod approvals;
+mod audit;
 mod clock;
 mod db;
 mod error;
@@ -28,12 +28,12 @@ mod users;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use audit::{AuditFilter, AuditPage, AuditPager, NewAuditRecord};
 pub use api_tokens::{ActiveApiToken, ApiToken, NewApiToken};
 pub use approvals::{
     CreateOutcome, DeployApproval, DeployApprovalRequest, NewDeployApproval,
     NewDeployApprovalRequest, RequestFilter, RequestStatus,
 };
+pub use audit::{AuditFilter, AuditPage, AuditPager, NewAuditRecord};
 pub use clock::{now_utc, truncate_timestamp};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;

@@ -137,7 +137,11 @@ impl DevEnv {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        serve(self.listener, self.state, shutdown).await?;
+        let auditor = self.state.auditor.clone();
+        let served = serve(self.listener, self.state, shutdown).await;
+        // After the HTTP server drains: write every queued audit event before exiting.
+        auditor.shutdown().await;
+        served?;
         store.close().await;
         drop(self.rack);
         Ok(())

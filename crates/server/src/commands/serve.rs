@@ -24,8 +24,12 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("binding RGW_LISTEN {}", config.listen))?;
     let state = AppState::new(config, store.clone())?;
+    let auditor = state.auditor.clone();
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    serve(listener, state, shutdown_signal()).await?;
+    let served = serve(listener, state, shutdown_signal()).await;
+    // After the HTTP server drains: write every queued audit event before exiting.
+    auditor.shutdown().await;
+    served?;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -83,7 +83,11 @@ impl StoreTx {
         let (head_seq, head_mac): (i64, Vec<u8>) = with_tx!(self, c => {
             sqlx::query_as(lock_sql).fetch_one(&mut *c).await?
         });
-        let mut prev: Mac = if head_seq == 0 { GENESIS_MAC } else { to_mac(&head_mac) };
+        let mut prev: Mac = if head_seq == 0 {
+            GENESIS_MAC
+        } else {
+            to_mac(&head_mac)
+        };
         let mut chained = Vec::with_capacity(events.len());
         for (i, event) in events.iter().enumerate() {
             let mut record = event.clone();

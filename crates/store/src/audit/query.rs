@@ -67,11 +67,20 @@ fn where_clause(f: &AuditFilter, seq_cond: Option<(&str, i64)>, args: &mut Vec<A
         conds.push(cond(args.len()));
     };
     if let Some(a) = &f.actor {
-        push(&|n| format!("(actor_email = ${n} OR actor_token_name = ${n})"), Arg::Text(a.clone()));
+        push(
+            &|n| format!("(actor_email = ${n} OR actor_token_name = ${n})"),
+            Arg::Text(a.clone()),
+        );
     }
     if let Some(a) = &f.action {
-        match a.strip_suffix('*').or_else(|| a.ends_with('.').then_some(a.as_str())) {
-            Some(prefix) => push(&|n| format!("action LIKE ${n} ESCAPE '\\'"), Arg::Text(like_prefix(prefix))),
+        match a
+            .strip_suffix('*')
+            .or_else(|| a.ends_with('.').then_some(a.as_str()))
+        {
+            Some(prefix) => push(
+                &|n| format!("action LIKE ${n} ESCAPE '\\'"),
+                Arg::Text(like_prefix(prefix)),
+            ),
             None => push(&|n| format!("action = ${n}"), Arg::Text(a.clone())),
         }
     }
@@ -82,7 +91,10 @@ fn where_clause(f: &AuditFilter, seq_cond: Option<(&str, i64)>, args: &mut Vec<A
         push(&|n| format!("request_id = ${n}"), Arg::Text(v.clone()));
     }
     if let Some(v) = f.deploy_approval_request_id {
-        push(&|n| format!("deploy_approval_request_id = ${n}"), Arg::Uuid(v));
+        push(
+            &|n| format!("deploy_approval_request_id = ${n}"),
+            Arg::Uuid(v),
+        );
     }
     if let Some(v) = f.since {
         push(&|n| format!("occurred_at >= ${n}"), Arg::Ts(v));
@@ -96,7 +108,11 @@ fn where_clause(f: &AuditFilter, seq_cond: Option<(&str, i64)>, args: &mut Vec<A
     if let Some((op, seq)) = seq_cond {
         push(&|n| format!("seq {op} ${n}"), Arg::I64(seq));
     }
-    if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) }
+    if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    }
 }
 
 impl Store {
@@ -110,7 +126,11 @@ impl Store {
         let mut args = Vec::new();
         let mut sql = format!("SELECT {COLUMNS} FROM audit_events");
         sql.push_str(&where_clause(filter, seq_cond, &mut args));
-        sql.push_str(if descending { " ORDER BY seq DESC" } else { " ORDER BY seq ASC" });
+        sql.push_str(if descending {
+            " ORDER BY seq DESC"
+        } else {
+            " ORDER BY seq ASC"
+        });
         sql.push_str(&format!(" LIMIT {limit}"));
         let rows: Vec<AuditRow> = with_db!(&self.db, p => {
             let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
@@ -143,8 +163,15 @@ impl Store {
             .await?;
         let more = events.len() as i64 > limit;
         events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next_cursor = if more { events.last().map(|e| e.seq) } else { None };
-        Ok(AuditPage { events, next_cursor })
+        let next_cursor = if more {
+            events.last().map(|e| e.seq)
+        } else {
+            None
+        };
+        Ok(AuditPage {
+            events,
+            next_cursor,
+        })
     }
 
     /// Up to `limit` events matching `filter` with `seq > after_seq`, oldest first.
@@ -157,7 +184,13 @@ impl Store {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        self.select_audit(filter, Some((">", after_seq)), false, i64::from(limit.max(1))).await
+        self.select_audit(
+            filter,
+            Some((">", after_seq)),
+            false,
+            i64::from(limit.max(1)),
+        )
+        .await
     }
 
     /// The event at `seq`, if present.
@@ -165,13 +198,21 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn get_audit_event(&self, seq: i64) -> Result<Option<StoredEvent>, StoreError> {
-        let mut rows = self.select_audit(&AuditFilter::default(), Some(("=", seq)), false, 1).await?;
+        let mut rows = self
+            .select_audit(&AuditFilter::default(), Some(("=", seq)), false, 1)
+            .await?;
         Ok(rows.pop())
     }
 
     /// Reads every event matching `filter` in ascending `seq` order, `page_size` rows at a time.
     pub fn audit_pager(&self, filter: AuditFilter, page_size: u32) -> AuditPager {
-        AuditPager { store: self.clone(), filter, after: 0, page_size: page_size.max(1), done: false }
+        AuditPager {
+            store: self.clone(),
+            filter,
+            after: 0,
+            page_size: page_size.max(1),
+            done: false,
+        }
     }
 }
 
@@ -195,7 +236,10 @@ impl AuditPager {
         if self.done {
             return Ok(None);
         }
-        let page = self.store.audit_events_after(&self.filter, self.after, self.page_size).await?;
+        let page = self
+            .store
+            .audit_events_after(&self.filter, self.after, self.page_size)
+            .await?;
         if page.len() < self.page_size as usize {
             self.done = true;
         }

@@ -20,7 +20,10 @@ impl Store {
         const SQL: &str = "SELECT seq, mac FROM audit_chain_head WHERE id = 1";
         let (seq, mac): (i64, Vec<u8>) =
             with_db!(&self.db, p => sqlx::query_as(SQL).fetch_one(p).await?);
-        Ok(ChainHead { seq, mac: to_mac(&mac) })
+        Ok(ChainHead {
+            seq,
+            mac: to_mac(&mac),
+        })
     }
 
     /// Verifies the whole chain with `key`. The outer `Result` is a database failure; the inner

@@ -17,7 +17,11 @@ const KEY: [u8; 32] = [7u8; 32];
 
 fn event(n: usize) -> AuditRecord {
     let (actor_type, email, token_name) = if n % 3 == 0 {
-        ("token", Some("ci-owner@example.com".to_owned()), Some("ci".to_owned()))
+        (
+            "token",
+            Some("ci-owner@example.com".to_owned()),
+            Some("ci".to_owned()),
+        )
     } else {
         ("user", Some(format!("user{}@example.com", n % 2)), None)
     };
@@ -32,10 +36,18 @@ fn event(n: usize) -> AuditRecord {
         ip: Some("10.0.0.1".to_owned()),
         user_agent: Some("test\0agent".to_owned()),
         request_id: Some(format!("req-{n}")),
-        action: if n % 2 == 0 { "rack.request".to_owned() } else { "login.password".to_owned() },
+        action: if n % 2 == 0 {
+            "rack.request".to_owned()
+        } else {
+            "login.password".to_owned()
+        },
         resource: Some("GET /apps".to_owned()),
         app: (n % 2 == 0).then(|| "myapp".to_owned()),
-        outcome: if n % 5 == 0 { "denied".to_owned() } else { "success".to_owned() },
+        outcome: if n % 5 == 0 {
+            "denied".to_owned()
+        } else {
+            "success".to_owned()
+        },
         http_status: Some(200),
         latency_ms: Some(n as i64),
         deploy_approval_request_id: None,
@@ -47,15 +59,23 @@ async fn seeded(count: usize) -> Vec<TestStore> {
     let mut out = Vec::new();
     for t in test_stores().await {
         let events: Vec<_> = (1..=count).map(event).collect();
-        t.store.append_audit_events(&events, &KEY).await.expect("append");
+        t.store
+            .append_audit_events(&events, &KEY)
+            .await
+            .expect("append");
         out.push(t);
     }
     out
 }
 
 async fn verdict(t: &TestStore) -> Result<u64, (i64, BreakReason)> {
-    let v = t.store.verify_audit_chain(&KEY).await.expect("verify reads the chain");
-    v.map(|s| s.count).map_err(|ChainBreak { seq, reason, .. }| (seq, reason))
+    let v = t
+        .store
+        .verify_audit_chain(&KEY)
+        .await
+        .expect("verify reads the chain");
+    v.map(|s| s.count)
+        .map_err(|ChainBreak { seq, reason, .. }| (seq, reason))
 }
 
 /// Runs `sql` with the append-only triggers of both audit tables switched off, then restores
@@ -74,7 +94,9 @@ async fn tamper(t: &TestStore, sql: &str) {
         Backend::Sqlite => {
             // One connection for the whole job: another pooled connection with a cached schema
             // could refuse to recreate a trigger it still believes exists.
-            let mut conn = sqlx::SqliteConnection::connect(&t.url).await.expect("connect");
+            let mut conn = sqlx::SqliteConnection::connect(&t.url)
+                .await
+                .expect("connect");
             let triggers: Vec<(String, String)> = sqlx::query_as(
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' \
                  AND tbl_name IN ('audit_events', 'audit_chain_head')",
@@ -82,13 +104,21 @@ async fn tamper(t: &TestStore, sql: &str) {
             .fetch_all(&mut conn)
             .await
             .expect("read triggers");
-            assert!(triggers.len() >= 3, "expected the migration's audit triggers");
-            let mut script: Vec<String> =
-                triggers.iter().map(|(name, _)| format!("DROP TRIGGER {name}")).collect();
+            assert!(
+                triggers.len() >= 3,
+                "expected the migration's audit triggers"
+            );
+            let mut script: Vec<String> = triggers
+                .iter()
+                .map(|(name, _)| format!("DROP TRIGGER {name}"))
+                .collect();
             script.push(sql.to_owned());
             script.extend(triggers.iter().map(|(_, create)| create.clone()));
             for stmt in script {
-                sqlx::raw_sql(sqlx::AssertSqlSafe(stmt)).execute(&mut conn).await.expect("tamper");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(stmt))
+                    .execute(&mut conn)
+                    .await
+                    .expect("tamper");
             }
             conn.close().await.expect("close");
         }
@@ -99,19 +129,40 @@ async fn tamper(t: &TestStore, sql: &str) {
 async fn appended_events_get_consecutive_seqs_and_the_chain_verifies() {
     for t in test_stores().await {
         let first: Vec<_> = (1..=3).map(event).collect();
-        assert_eq!(t.store.append_audit_events(&first, &KEY).await.unwrap(), vec![1, 2, 3]);
-        assert_eq!(t.store.append_audit_events(&[event(4)], &KEY).await.unwrap(), vec![4]);
-        assert_eq!(t.store.append_audit_events(&[], &KEY).await.unwrap(), Vec::<i64>::new());
+        assert_eq!(
+            t.store.append_audit_events(&first, &KEY).await.unwrap(),
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            t.store
+                .append_audit_events(&[event(4)], &KEY)
+                .await
+                .unwrap(),
+            vec![4]
+        );
+        assert_eq!(
+            t.store.append_audit_events(&[], &KEY).await.unwrap(),
+            Vec::<i64>::new()
+        );
         let head = t.store.audit_chain_head().await.unwrap();
         assert_eq!(head.seq, 4, "[{}]", t.backend);
         assert_eq!(verdict(&t).await, Ok(4), "[{}]", t.backend);
         // Read back exactly as chained: UTC microseconds, NUL replaced.
         let stored = t.store.get_audit_event(1).await.unwrap().expect("event 1");
         assert_eq!(stored.record.event_id, first[0].event_id);
-        assert_eq!(stored.record.occurred_at, NOW + Duration::seconds(1) + Duration::microseconds(123_456));
-        assert_eq!(stored.record.user_agent.as_deref(), Some("test\u{fffd}agent"));
+        assert_eq!(
+            stored.record.occurred_at,
+            NOW + Duration::seconds(1) + Duration::microseconds(123_456)
+        );
+        assert_eq!(
+            stored.record.user_agent.as_deref(),
+            Some("test\u{fffd}agent")
+        );
         assert_eq!(stored.record.details, first[0].details);
-        assert_eq!(head.mac, t.store.get_audit_event(4).await.unwrap().expect("4").mac);
+        assert_eq!(
+            head.mac,
+            t.store.get_audit_event(4).await.unwrap().expect("4").mac
+        );
         t.cleanup().await;
     }
 }
@@ -120,7 +171,12 @@ async fn appended_events_get_consecutive_seqs_and_the_chain_verifies() {
 async fn a_wrong_key_fails_verification_at_the_first_event() {
     for t in seeded(3).await {
         let v = t.store.verify_audit_chain(&[8u8; 32]).await.unwrap();
-        assert_eq!(v.map_err(|b| (b.seq, b.reason)), Err((1, BreakReason::Edited)), "[{}]", t.backend);
+        assert_eq!(
+            v.map_err(|b| (b.seq, b.reason)),
+            Err((1, BreakReason::Edited)),
+            "[{}]",
+            t.backend
+        );
         t.cleanup().await;
     }
 }
@@ -130,7 +186,8 @@ async fn the_chain_head_cannot_be_rewound() {
     for t in seeded(3).await {
         assert_invariant(
             &t,
-            t.raw_execute("UPDATE audit_chain_head SET seq = 1 WHERE id = 1").await,
+            t.raw_execute("UPDATE audit_chain_head SET seq = 1 WHERE id = 1")
+                .await,
             "the audit chain head only moves forward",
         );
         t.cleanup().await;
@@ -151,16 +208,79 @@ async fn listing_filters_and_pages_newest_first_with_a_cursor() {
 
         let count = |f: AuditFilter| {
             let store = t.store.clone();
-            async move { store.list_audit_events(&f, None, 500).await.unwrap().events.len() }
+            async move {
+                store
+                    .list_audit_events(&f, None, 500)
+                    .await
+                    .unwrap()
+                    .events
+                    .len()
+            }
         };
-        assert_eq!(count(AuditFilter { actor: Some("ci".into()), ..all.clone() }).await, 10);
-        assert_eq!(count(AuditFilter { actor: Some("ci-owner@example.com".into()), ..all.clone() }).await, 10);
-        assert_eq!(count(AuditFilter { action: Some("login.".into()), ..all.clone() }).await, 15);
-        assert_eq!(count(AuditFilter { action: Some("login.*".into()), ..all.clone() }).await, 15);
-        assert_eq!(count(AuditFilter { action: Some("login".into()), ..all.clone() }).await, 0);
-        assert_eq!(count(AuditFilter { app: Some("myapp".into()), ..all.clone() }).await, 15);
-        assert_eq!(count(AuditFilter { request_id: Some("req-7".into()), ..all.clone() }).await, 1);
-        assert_eq!(count(AuditFilter { outcome: Some("denied".into()), ..all.clone() }).await, 6);
+        assert_eq!(
+            count(AuditFilter {
+                actor: Some("ci".into()),
+                ..all.clone()
+            })
+            .await,
+            10
+        );
+        assert_eq!(
+            count(AuditFilter {
+                actor: Some("ci-owner@example.com".into()),
+                ..all.clone()
+            })
+            .await,
+            10
+        );
+        assert_eq!(
+            count(AuditFilter {
+                action: Some("login.".into()),
+                ..all.clone()
+            })
+            .await,
+            15
+        );
+        assert_eq!(
+            count(AuditFilter {
+                action: Some("login.*".into()),
+                ..all.clone()
+            })
+            .await,
+            15
+        );
+        assert_eq!(
+            count(AuditFilter {
+                action: Some("login".into()),
+                ..all.clone()
+            })
+            .await,
+            0
+        );
+        assert_eq!(
+            count(AuditFilter {
+                app: Some("myapp".into()),
+                ..all.clone()
+            })
+            .await,
+            15
+        );
+        assert_eq!(
+            count(AuditFilter {
+                request_id: Some("req-7".into()),
+                ..all.clone()
+            })
+            .await,
+            1
+        );
+        assert_eq!(
+            count(AuditFilter {
+                outcome: Some("denied".into()),
+                ..all.clone()
+            })
+            .await,
+            6
+        );
         let window = AuditFilter {
             since: Some(NOW + Duration::seconds(10)),
             until: Some(NOW + Duration::seconds(20)),
@@ -198,7 +318,11 @@ fn shift_up_from(from: i64) -> String {
 
 #[tokio::test]
 async fn verify_names_the_first_bad_event_after_direct_tampering() {
-    let cases: Vec<(&str, Box<dyn Fn(Backend) -> String>, Result<u64, (i64, BreakReason)>)> = vec![
+    let cases: Vec<(
+        &str,
+        Box<dyn Fn(Backend) -> String>,
+        Result<u64, (i64, BreakReason)>,
+    )> = vec![
         ("untouched", Box::new(|_| "SELECT 1".into()), Ok(6)),
         (
             "edited",
@@ -208,8 +332,12 @@ async fn verify_names_the_first_bad_event_after_direct_tampering() {
         (
             "edited details",
             Box::new(|b| match b {
-                Backend::Sqlite => "UPDATE audit_events SET details = '{\"n\":3}' WHERE seq = 3".into(),
-                Backend::Postgres => "UPDATE audit_events SET details = '{\"n\":3}'::jsonb WHERE seq = 3".into(),
+                Backend::Sqlite => {
+                    "UPDATE audit_events SET details = '{\"n\":3}' WHERE seq = 3".into()
+                }
+                Backend::Postgres => {
+                    "UPDATE audit_events SET details = '{\"n\":3}'::jsonb WHERE seq = 3".into()
+                }
             }),
             Err((3, BreakReason::Edited)),
         ),
@@ -271,8 +399,13 @@ async fn replicas_appending_concurrently_build_one_gapless_chain() {
     for t in test_stores().await {
         let mut replicas = Vec::new();
         for _ in 0..REPLICAS {
-            let options = StoreOptions { max_connections: Some(4), ..StoreOptions::default() };
-            replicas.push(Arc::new(Store::connect_with(&t.url, options).await.expect("replica")));
+            let options = StoreOptions {
+                max_connections: Some(4),
+                ..StoreOptions::default()
+            };
+            replicas.push(Arc::new(
+                Store::connect_with(&t.url, options).await.expect("replica"),
+            ));
         }
         let mut tasks = Vec::new();
         for r in &replicas {
@@ -281,7 +414,10 @@ async fn replicas_appending_concurrently_build_one_gapless_chain() {
                 tasks.push(tokio::spawn(async move {
                     for b in 0..BATCHES {
                         let events: Vec<_> = (0..BATCH).map(|i| event(b * BATCH + i)).collect();
-                        store.append_audit_events(&events, &KEY).await.expect("append");
+                        store
+                            .append_audit_events(&events, &KEY)
+                            .await
+                            .expect("append");
                     }
                 }));
             }
@@ -308,15 +444,33 @@ async fn append_throughput_with_batches_of_256() {
         let events: Vec<_> = (0..256).map(event).collect();
         let start = std::time::Instant::now();
         for _ in 0..batches {
-            let fresh: Vec<_> = events.iter().cloned().map(|mut e| { e.event_id = Uuid::new_v4(); e }).collect();
-            t.store.append_audit_events(&fresh, &KEY).await.expect("append");
+            let fresh: Vec<_> = events
+                .iter()
+                .cloned()
+                .map(|mut e| {
+                    e.event_id = Uuid::new_v4();
+                    e
+                })
+                .collect();
+            t.store
+                .append_audit_events(&fresh, &KEY)
+                .await
+                .expect("append");
         }
         let secs = start.elapsed().as_secs_f64();
         let n = (batches * 256) as f64;
-        eprintln!("[{}] appended {n} events in {secs:.2}s: {:.0} events/s", t.backend, n / secs);
+        eprintln!(
+            "[{}] appended {n} events in {secs:.2}s: {:.0} events/s",
+            t.backend,
+            n / secs
+        );
         let start = std::time::Instant::now();
         assert_eq!(verdict(&t).await, Ok(n as u64));
-        eprintln!("[{}] verified in {:.2}s", t.backend, start.elapsed().as_secs_f64());
+        eprintln!(
+            "[{}] verified in {:.2}s",
+            t.backend,
+            start.elapsed().as_secs_f64()
+        );
         t.cleanup().await;
     }
 }
