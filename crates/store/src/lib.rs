@@ -20,6 +20,7 @@ mod db;
 mod error;
 mod jobs;
 mod mfa;
+mod request_status;
 mod sessions;
 mod settings;
 mod tx;
