@@ -258,14 +258,18 @@ async fn run_writer(
             for chunk in std::mem::take(&mut batch).chunks_mut(options.batch_max) {
                 write_batch(&store, &key, chunk, Some(give_up)).await;
             }
-            waiters.into_iter().for_each(|w| drop(w.send(())));
+            for w in waiters {
+                let _ = w.send(());
+            }
             let _ = done.send(());
             tracing::info!("audit writer stopped; queue flushed");
             return;
         }
         write_batch(&store, &key, &mut batch, None).await;
         batch.clear();
-        waiters.into_iter().for_each(|w| drop(w.send(())));
+        for w in waiters {
+            let _ = w.send(());
+        }
     }
 }
 
