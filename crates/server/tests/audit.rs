@@ -3,7 +3,7 @@
 //! binary against a temporary SQLite database.
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rgw_server::audit::{Actor, AuditError, AuditEvent, Auditor, AuditorOptions, Outcome};
 use rgw_server::keys::Keys;
@@ -158,26 +158,29 @@ async fn secrets_never_reach_the_audit_table() {
 #[ignore = "measurement, not a check"]
 async fn measure_record_cost_and_writer_throughput() {
     for t in test_stores().await {
+        // Below the queue's capacity: what a request pays when the writer keeps up.
         let auditor = Auditor::spawn(t.store.clone(), key(), AuditorOptions::default());
-        let n = 20_000;
+        let burst = 5_000;
         let start = Instant::now();
-        let mut worst = Duration::ZERO;
-        for i in 0..n {
-            let one = Instant::now();
+        for i in 0..burst {
             auditor.record(event(i)).await;
-            worst = worst.max(one.elapsed());
         }
         let enqueue = start.elapsed();
         auditor.shutdown().await;
+        // Sustained: four times the queue, so callers are paced by the writer (backpressure).
+        let auditor = Auditor::spawn(t.store.clone(), key(), AuditorOptions::default());
+        let n = 40_000;
+        let start = Instant::now();
+        for i in 0..n {
+            auditor.record(event(i)).await;
+        }
+        auditor.shutdown().await;
         let total = start.elapsed();
-        assert_eq!(count(&t.store).await, n as i64);
+        assert_eq!(count(&t.store).await, (burst + n) as i64);
         eprintln!(
-            "[{}] record(): {:.1} µs/event mean, {:.1} ms worst (includes waits on a full queue); \
-             writer: {n} events stored in {:.2}s = {:.0} events/s",
+            "[{}] record(): {:.1} µs/event when the queue has room; writer sustained {:.0} events/s",
             t.backend,
-            enqueue.as_secs_f64() * 1e6 / n as f64,
-            worst.as_secs_f64() * 1e3,
-            total.as_secs_f64(),
+            enqueue.as_secs_f64() * 1e6 / burst as f64,
             n as f64 / total.as_secs_f64()
         );
         t.cleanup().await;
