@@ -16,7 +16,7 @@ use crate::support::*;
 const KEY: [u8; 32] = [7u8; 32];
 
 fn event(n: usize) -> AuditRecord {
-    let (actor_type, email, token_name) = if n % 3 == 0 {
+    let (actor_type, email, token_name) = if n.is_multiple_of(3) {
         (
             "token",
             Some("ci-owner@example.com".to_owned()),
@@ -36,14 +36,14 @@ fn event(n: usize) -> AuditRecord {
         ip: Some("10.0.0.1".to_owned()),
         user_agent: Some("test\0agent".to_owned()),
         request_id: Some(format!("req-{n}")),
-        action: if n % 2 == 0 {
+        action: if n.is_multiple_of(2) {
             "rack.request".to_owned()
         } else {
             "login.password".to_owned()
         },
         resource: Some("GET /apps".to_owned()),
-        app: (n % 2 == 0).then(|| "myapp".to_owned()),
-        outcome: if n % 5 == 0 {
+        app: n.is_multiple_of(2).then(|| "myapp".to_owned()),
+        outcome: if n.is_multiple_of(5) {
             "denied".to_owned()
         } else {
             "success".to_owned()
@@ -316,13 +316,16 @@ fn shift_up_from(from: i64) -> String {
     )
 }
 
+/// A name, the tampering SQL for a backend, and the expected verdict.
+type TamperCase = (
+    &'static str,
+    Box<dyn Fn(Backend) -> String>,
+    Result<u64, (i64, BreakReason)>,
+);
+
 #[tokio::test]
 async fn verify_names_the_first_bad_event_after_direct_tampering() {
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(Backend) -> String>,
-        Result<u64, (i64, BreakReason)>,
-    )> = vec![
+    let cases: Vec<TamperCase> = vec![
         ("untouched", Box::new(|_| "SELECT 1".into()), Ok(6)),
         (
             "edited",
