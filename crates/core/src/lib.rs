@@ -5,6 +5,7 @@
 //! No I/O, no HTTP framework, no SQL: every function here is pure (the clock is injected).
 
 pub mod approval;
+pub mod audit;
 pub mod clock;
 pub mod ids;
 pub mod rbac;

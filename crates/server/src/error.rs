@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rgw_core::wire::{ApiError as WireError, ApiErrorBody};
+use rgw_core::wire::ApiErrorBody;
 
 /// An error answered to an API caller.
 #[derive(Debug, thiserror::Error)]
@@ -72,22 +72,40 @@ impl ApiError {
 
     /// Shorthand constructors used across handlers.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::BadRequest { code, message: message.into() }
+        ApiError::BadRequest {
+            code,
+            message: message.into(),
+        }
     }
     pub fn unauthorized(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Unauthorized { code, message: message.into() }
+        ApiError::Unauthorized {
+            code,
+            message: message.into(),
+        }
     }
     pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Forbidden { code, message: message.into() }
+        ApiError::Forbidden {
+            code,
+            message: message.into(),
+        }
     }
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::NotFound { code, message: message.into() }
+        ApiError::NotFound {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Conflict { code, message: message.into() }
+        ApiError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Unprocessable { code, message: message.into() }
+        ApiError::Unprocessable {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -114,12 +132,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = ApiErrorBody {
-            error: WireError {
-                code: self.code().to_string(),
-                message,
-            },
-        };
+        let body = ApiErrorBody::new(self.code(), message);
         (status, Json(body)).into_response()
     }
 }

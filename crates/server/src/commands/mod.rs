@@ -1,5 +1,6 @@
 //! The `rack-gateway-server` command line: one file per subcommand.
 
+pub mod audit;
 mod config_cmd;
 pub mod dev;
 mod serve;
@@ -30,6 +31,9 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Print the effective configuration with secrets masked.
     Config,
+    /// Audit log: verify the hash chain, export events, write signed checkpoints.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs one parsed command line.
@@ -38,6 +42,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve::run(load(&cli.config)?).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Config => Ok(config_cmd::run(cli.config.as_deref())),
+        Command::Audit(cmd) => audit::run(load(&cli.config)?, cmd).await,
     }
 }
 

@@ -132,12 +132,16 @@ impl Config {
             v.parse::<SocketAddr>()
                 .map_err(|e| format!("{e}; expected HOST:PORT such as 127.0.0.1:8447"))
         })?;
-        let database_url = sources.require("database_url", "set it to sqlite://PATH or postgres://...")?;
+        let database_url =
+            sources.require("database_url", "set it to sqlite://PATH or postgres://...")?;
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            return Err(sources.invalid("database_url", "expected sqlite://PATH or postgres://USER@HOST/DB"));
+            return Err(sources.invalid(
+                "database_url",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
         }
         let secret_key = sources.require(
             "secret_key",
@@ -146,7 +150,10 @@ impl Config {
         if secret_key.len() < MIN_SECRET_KEY_LEN {
             return Err(sources.invalid(
                 "secret_key",
-                &format!("must be at least {MIN_SECRET_KEY_LEN} characters (got {})", secret_key.len()),
+                &format!(
+                    "must be at least {MIN_SECRET_KEY_LEN} characters (got {})",
+                    secret_key.len()
+                ),
             ));
         }
         let public_url = sources.parse("public_url", parse_http_url)?;
@@ -267,7 +274,10 @@ fn parse_rack(sources: &Sources) -> Result<Option<RackConfig>, ConfigError> {
     if let Some(path) = &ca_file
         && !path.is_file()
     {
-        return Err(sources.invalid("rack_ca_file", &format!("{} is not a readable file", path.display())));
+        return Err(sources.invalid(
+            "rack_ca_file",
+            &format!("{} is not a readable file", path.display()),
+        ));
     }
     let tls_fingerprint = match sources.get("rack_tls_fingerprint") {
         None => None,
@@ -300,7 +310,9 @@ fn parse_oidc(sources: &Sources) -> Result<Option<OidcConfig>, ConfigError> {
                 .collect()
         })
         .unwrap_or_default();
-    let auto_create_role = sources.get("oidc_auto_create_role").filter(|r| !r.is_empty());
+    let auto_create_role = sources
+        .get("oidc_auto_create_role")
+        .filter(|r| !r.is_empty());
     if let Some(role) = &auto_create_role
         && !matches!(role.as_str(), "viewer" | "ops" | "deployer" | "admin")
     {
@@ -329,7 +341,8 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 
 fn parse_fingerprint(v: &str) -> Result<[u8; 32], String> {
     let cleaned: String = v.chars().filter(|c| *c != ':').collect();
-    let bytes = hex::decode(&cleaned).map_err(|_| "expected 64 hex digits (colons allowed)".to_string())?;
+    let bytes =
+        hex::decode(&cleaned).map_err(|_| "expected 64 hex digits (colons allowed)".to_string())?;
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| "expected a SHA-256 fingerprint: 32 bytes, 64 hex digits".to_string())
 }
