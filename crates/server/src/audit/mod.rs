@@ -5,3 +5,10 @@
 mod event;
 
 pub use event::{Actor, AuditEvent, Outcome};
+
+/// Records an event. INTERIM (proxy branch): logs only; the audit branch provides the durable
+/// chained writer behind `state.auditor`, and this function then forwards to it.
+pub async fn record(_state: &crate::app::AppState, event: AuditEvent) {
+    tracing::info!(target: "audit", action = %event.action, outcome = event.outcome.as_str(),
+        resource = ?event.resource, status = ?event.http_status, "audit event");
+}
