@@ -8,6 +8,7 @@ pub mod approval;
 pub mod clock;
 pub mod ids;
 pub mod rbac;
+pub mod envmask;
 pub mod settings;
 pub mod wire;
 

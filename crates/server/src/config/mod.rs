@@ -102,6 +102,9 @@ pub struct Config {
     pub rack_idle_timeout_secs: u64,
     /// Where the configuration values came from (for `config` and error messages).
     pub sources: Sources,
+    /// `RGW_SETTING_*` and `RGW_APP_*_SETTING_*` variables, validated at startup; settings set
+    /// here win over the database and cannot be changed from the UI.
+    pub setting_env: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Config {
@@ -116,8 +119,11 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let sources = Sources::collect(file, env)?;
-        Config::from_sources(sources)
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let sources = Sources::collect(file, env.clone())?;
+        let mut config = Config::from_sources(sources)?;
+        config.setting_env = settings_env(&env)?;
+        Ok(config)
     }
 
     /// Parses collected sources into the typed configuration.
@@ -169,6 +175,7 @@ impl Config {
             oidc,
             rack_idle_timeout_secs,
             sources,
+            setting_env: Default::default(),
         })
     }
 
@@ -183,6 +190,48 @@ impl Config {
     }
 }
 
+/// Collects and validates setting variables, so a bad value stops startup with its name.
+fn settings_env(
+    env: &[(String, String)],
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    use rgw_core::settings::{Scope, find, parse_env};
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in env {
+        let (key, app_scoped) = if let Some(key) = name.strip_prefix("RGW_SETTING_") {
+            (key, false)
+        } else if let Some((_, key)) = name
+            .strip_prefix("RGW_APP_")
+            .and_then(|rest| rest.split_once("_SETTING_"))
+        {
+            (key, true)
+        } else {
+            continue;
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: name.clone(),
+            origin: Origin::Env,
+            reason,
+        };
+        let def = find(&key.to_ascii_lowercase())
+            .ok_or_else(|| invalid(format!("unknown setting {}", key.to_ascii_lowercase())))?;
+        match (def.scope, app_scoped) {
+            (Scope::Global, true) => {
+                return Err(invalid(format!("{} is a global setting; use RGW_SETTING_{key}", def.key)));
+            }
+            (Scope::App, false) => {
+                return Err(invalid(format!(
+                    "{} is a per-app setting; use RGW_APP_<APP>_SETTING_{key}",
+                    def.key
+                )));
+            }
+            _ => {}
+        }
+        parse_env(def, name, value).map_err(|e| invalid(e.to_string()))?;
+        out.insert(name.clone(), value.clone());
+    }
+    Ok(out)
+}
+
 fn parse_http_url(v: &str) -> Result<Url, String> {
     let url = Url::parse(v).map_err(|e| format!("{e}; expected an absolute http(s) URL"))?;
     match url.scheme() {
@@ -192,9 +241,9 @@ fn parse_http_url(v: &str) -> Result<Url, String> {
 }
 
 fn parse_rack(sources: &Sources) -> Result<Option<RackConfig>, ConfigError> {
-    let Some(raw) = sources.get("rack_url") else {
+    if sources.get("rack_url").is_none() {
         return Ok(None);
-    };
+    }
     let mut url = sources.parse("rack_url", parse_http_url)?;
     let password = url
         .password()
@@ -214,7 +263,6 @@ fn parse_rack(sources: &Sources) -> Result<Option<RackConfig>, ConfigError> {
     // The credentials travel separately from the URL so that the URL can be logged safely.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    drop(raw);
     let ca_file = sources.get("rack_ca_file").map(PathBuf::from);
     if let Some(path) = &ca_file
         && !path.is_file()

@@ -23,7 +23,7 @@ pub fn for_path(path: &str) -> Filter {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["apps", _, "releases"] | ["apps", _, "releases", _] => Filter::Releases,
-        ["apps", _, "builds"] | ["apps", _, "builds", _] | ["apps", _, "builds", "import"] => {
+        ["apps", _, "builds"] | ["apps", _, "builds", _] => {
             Filter::Builds
         }
         _ => Filter::None,

@@ -79,7 +79,10 @@ pub async fn forward(
     let filter = filter::for_path(path);
     let app = app_of(path);
     let (parts, body) = req.into_parts();
+    let mut upstream_headers = upstream_headers;
     let body = if parts.method == Method::POST && filter == Filter::Releases {
+        // The body is buffered and may be rewritten: let hyper set the new length.
+        upstream_headers.remove(header::CONTENT_LENGTH);
         restore_masked_env(state, &rack, principal, app.as_deref(), body).await?
     } else {
         Body::new(IdleBody::new(body, idle))

@@ -88,18 +88,14 @@ async fn handle(
         .filter(|p| !p.is_empty())
         .unwrap_or("/")
         .to_string();
-    let header_str = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
+    let user_agent = header_text(req.headers(), "user-agent");
+    let request_id = header_text(req.headers(), "x-request-id");
     let mut trail = Trail {
         started: Instant::now(),
         actor: Actor::Anonymous { claimed: None },
         ip: peer.ip().to_string(),
-        user_agent: header_str("user-agent"),
-        request_id: header_str("x-request-id"),
+        user_agent,
+        request_id,
         method: req.method().as_str().to_string(),
         path: path.clone(),
         app: None,
@@ -171,6 +167,10 @@ async fn handle(
     };
     crate::audit::record(&state, trail.event(&state, outcome, status, reason.as_deref())).await;
     response
+}
+
+fn header_text(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 /// Whether a principal sees unmasked secrets.

@@ -54,8 +54,12 @@ async fn env_set_keeps_secrets_the_caller_only_saw_masked() {
         let gw = Gateway::start(ts).await;
         let admin = gw.convox(&gw.token("admin-token", "admin").await);
         let deployer = gw.convox(&gw.token("deployer-token", "deployer").await);
+        // Admin-role tokens are approval-gated like cicd ones, so seed the env with a token
+        // scoped to exactly what `convox env set` needs.
+        let setter = gw
+            .convox(&gw.token_with("env-setter", None, &["convox:release:create", "convox:env:read", "convox:env:set"]).await);
 
-        let r = admin.post_form(&format!("/apps/{APP}/releases"), &[("env", "DB_PASSWORD=hunter2\nPORT=3000")]).await;
+        let r = setter.post_form(&format!("/apps/{APP}/releases"), &[("env", "DB_PASSWORD=hunter2\nPORT=3000")]).await;
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
 
         // convox env set PORT=4000, as a deployer: read latest, read it, write all back.
@@ -90,7 +94,15 @@ async fn env_set_keeps_secrets_the_caller_only_saw_masked() {
 async fn run_and_exec_keep_output_framing_and_exit_codes() {
     each_backend(|ts| async move {
         let gw = Gateway::start(ts).await;
-        let cx = gw.convox(&gw.token("ops-token", "admin").await);
+        gw.deploy().await;
+        let cx = gw.convox(
+            &gw.token_with(
+                "runner",
+                None,
+                &["convox:process:start", "convox:process:exec", "convox:process:read", "convox:process:stop"],
+            )
+            .await,
+        );
 
         // convox run web (attached): start a sleeper, poll, exec, then stop it.
         let r = cx
@@ -103,7 +115,17 @@ async fn run_and_exec_keep_output_framing_and_exit_codes() {
         assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
         let process: serde_json::Value = r.json().await.unwrap();
         let pid = process["id"].as_str().unwrap().to_string();
-        let _ = cx.get_json(&format!("/apps/{APP}/processes/{pid}")).await;
+        // Like the CLI: poll until the process is running twice in a row.
+        let mut streak = 0;
+        for _ in 0..200 {
+            let p = cx.get_json(&format!("/apps/{APP}/processes/{pid}")).await;
+            streak = if p["status"] == "running" { streak + 1 } else { 0 };
+            if streak == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(streak, 2, "process {pid} never ran");
 
         let mut exec = cx
             .socket(&format!("/apps/{APP}/processes/{pid}/exec"), &[("Command", "echo hello; exit 3"), ("Tty", "false")])

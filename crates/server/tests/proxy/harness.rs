@@ -133,6 +133,19 @@ impl Gateway {
         token
     }
 
+    /// Builds and promotes [`MANIFEST`] so the app has a release and running processes.
+    pub async fn deploy(&self) -> String {
+        let cx = self.convox(&self.token("bootstrap-deployer", "deployer").await);
+        let url = cx.upload(APP, rgw_testkit::convox::tarball(&[("convox.yml", MANIFEST)])).await;
+        let build = cx.create_build(APP, &url, &[]).await;
+        let build = cx.wait_build(APP, build["id"].as_str().unwrap()).await;
+        let release = build["release"].as_str().unwrap().to_string();
+        let r = cx.post_form(&format!("/apps/{APP}/releases/{release}/promote"), &[("force", "false")]).await;
+        assert_eq!(r.status(), reqwest::StatusCode::OK);
+        cx.wait_running(APP).await;
+        release
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
