@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
                 async move { axum::Json(api.as_ref().clone()) }
             }),
         )
+        .merge(crate::proxy::routes())
         .with_state(state)
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(

@@ -2,12 +2,14 @@
 //! `main.rs` only parses the command line; everything testable lives here.
 
 pub mod app;
+pub mod auth;
 pub mod audit;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod proxy;
 pub mod rack;
 pub mod settings;
 pub mod telemetry;
