@@ -11,9 +11,26 @@ pub const MASKED_VALUE: &str = "********";
 /// Name fragments that mark a variable as secret (matched case-insensitively on `_`-separated
 /// words or as substrings for the unambiguous ones).
 const SECRET_SUBSTRINGS: &[&str] = &[
-    "SECRET", "PASSWORD", "PASSWD", "TOKEN", "CREDENTIAL", "PRIVATE", "APIKEY", "API_KEY",
-    "ACCESS_KEY", "SIGNING_KEY", "ENCRYPTION_KEY", "MASTER_KEY", "SESSION_KEY", "DSN",
-    "DATABASE_URL", "REDIS_URL", "AMQP_URL", "MONGO_URL", "MONGODB_URI", "CONNECTION_STRING",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "TOKEN",
+    "CREDENTIAL",
+    "PRIVATE",
+    "APIKEY",
+    "API_KEY",
+    "ACCESS_KEY",
+    "SIGNING_KEY",
+    "ENCRYPTION_KEY",
+    "MASTER_KEY",
+    "SESSION_KEY",
+    "DSN",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AMQP_URL",
+    "MONGO_URL",
+    "MONGODB_URI",
+    "CONNECTION_STRING",
 ];
 
 /// Whole words that mark a variable as secret (`KEY`, `AUTH`, `PASS`, `SALT`, `CERT`).
@@ -26,7 +43,9 @@ pub fn is_secret_name(name: &str, extra: &[String]) -> bool {
         return true;
     }
     SECRET_SUBSTRINGS.iter().any(|s| upper.contains(s))
-        || upper.split(['_', '-', '.']).any(|w| SECRET_WORDS.contains(&w))
+        || upper
+            .split(['_', '-', '.'])
+            .any(|w| SECRET_WORDS.contains(&w))
 }
 
 /// One parsed env text: `KEY=VALUE` lines, order kept.
@@ -83,8 +102,11 @@ impl Env {
 
     /// Puts the stored value back wherever a write carries the mask placeholder.
     pub fn unmask(&self, stored: &Env) -> Result<Env, UnmaskError> {
-        let current: BTreeMap<&str, &str> =
-            stored.0.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let current: BTreeMap<&str, &str> = stored
+            .0
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let mut out = Vec::with_capacity(self.0.len());
         for (k, v) in &self.0 {
             if v == MASKED_VALUE {
@@ -116,10 +138,25 @@ mod tests {
 
     #[test]
     fn secret_names_are_recognised_by_pattern_and_by_app_setting() {
-        for name in ["DB_PASSWORD", "STRIPE_SECRET_KEY", "GITHUB_TOKEN", "api_key", "AUTH", "DATABASE_URL", "SENTRY_DSN", "APP_KEY"] {
+        for name in [
+            "DB_PASSWORD",
+            "STRIPE_SECRET_KEY",
+            "GITHUB_TOKEN",
+            "api_key",
+            "AUTH",
+            "DATABASE_URL",
+            "SENTRY_DSN",
+            "APP_KEY",
+        ] {
             assert!(is_secret_name(name, &[]), "{name}");
         }
-        for name in ["PORT", "RAILS_ENV", "LOG_LEVEL", "KEYBOARD_LAYOUT", "MONKEY"] {
+        for name in [
+            "PORT",
+            "RAILS_ENV",
+            "LOG_LEVEL",
+            "KEYBOARD_LAYOUT",
+            "MONKEY",
+        ] {
             assert!(!is_secret_name(name, &[]), "{name}");
         }
         assert!(is_secret_name("LICENSE", &["license".to_string()]));
@@ -129,23 +166,38 @@ mod tests {
     fn masking_round_trips_through_a_write_that_changes_another_key() {
         let stored = Env::parse("DB_PASSWORD=hunter2\nPORT=3000\nAPI_TOKEN=abc");
         let seen = stored.masked(&[]);
-        assert_eq!(seen.render(), "DB_PASSWORD=********\nPORT=3000\nAPI_TOKEN=********");
+        assert_eq!(
+            seen.render(),
+            "DB_PASSWORD=********\nPORT=3000\nAPI_TOKEN=********"
+        );
         let mut written = seen.clone();
         written.0[1].1 = "4000".into();
         let restored = written.unmask(&stored).unwrap();
-        assert_eq!(restored.render(), "DB_PASSWORD=hunter2\nPORT=4000\nAPI_TOKEN=abc");
+        assert_eq!(
+            restored.render(),
+            "DB_PASSWORD=hunter2\nPORT=4000\nAPI_TOKEN=abc"
+        );
     }
 
     #[test]
     fn a_masked_value_without_a_stored_value_is_refused() {
-        let err = Env::parse("NEW_SECRET=********").unmask(&Env::default()).unwrap_err();
+        let err = Env::parse("NEW_SECRET=********")
+            .unmask(&Env::default())
+            .unwrap_err();
         assert_eq!(err.key, "NEW_SECRET");
     }
 
     #[test]
     fn empty_values_stay_visible_and_lines_without_equals_parse_as_empty() {
         let env = Env::parse("A=\nB\n\nC=x=y");
-        assert_eq!(env.vars(), &[("A".into(), "".into()), ("B".into(), "".into()), ("C".into(), "x=y".into())]);
+        assert_eq!(
+            env.vars(),
+            &[
+                ("A".into(), "".into()),
+                ("B".into(), "".into()),
+                ("C".into(), "x=y".into())
+            ]
+        );
         assert_eq!(env.masked(&[]).render(), "A=\nB=\nC=x=y");
     }
 }

@@ -7,9 +7,9 @@
 pub mod approval;
 pub mod audit;
 pub mod clock;
+pub mod envmask;
 pub mod ids;
 pub mod rbac;
-pub mod envmask;
 pub mod settings;
 pub mod wire;
 

@@ -2,8 +2,8 @@
 //! `main.rs` only parses the command line; everything testable lives here.
 
 pub mod app;
-pub mod auth;
 pub mod audit;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;

@@ -9,11 +9,18 @@ use crate::error::ApiError;
 
 /// Resolves `key`, for `app` when the setting is per app.
 pub async fn resolve(state: &AppState, key: &str, app: Option<&str>) -> Result<Resolved, ApiError> {
-    let def = find(key).ok_or_else(|| ApiError::bad_request("unknown_setting", format!("unknown setting {key}")))?;
+    let def = find(key).ok_or_else(|| {
+        ApiError::bad_request("unknown_setting", format!("unknown setting {key}"))
+    })?;
     let app = match (def.scope, app) {
-        (Scope::App, Some(a)) => Some(AppName::parse(a).map_err(|e| ApiError::bad_request("invalid_app", e.to_string()))?),
+        (Scope::App, Some(a)) => Some(
+            AppName::parse(a).map_err(|e| ApiError::bad_request("invalid_app", e.to_string()))?,
+        ),
         (Scope::App, None) => {
-            return Err(ApiError::bad_request("app_required", format!("{key} is a per-app setting")));
+            return Err(ApiError::bad_request(
+                "app_required",
+                format!("{key} is a per-app setting"),
+            ));
         }
         (Scope::Global, _) => None,
     };
@@ -29,13 +36,21 @@ pub async fn resolve(state: &AppState, key: &str, app: Option<&str>) -> Result<R
 }
 
 /// A boolean setting.
-pub async fn bool_setting(state: &AppState, key: &str, app: Option<&str>) -> Result<bool, ApiError> {
+pub async fn bool_setting(
+    state: &AppState,
+    key: &str,
+    app: Option<&str>,
+) -> Result<bool, ApiError> {
     let r = resolve(state, key, app).await?;
     r.as_bool()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("setting {key} is not a boolean")))
 }
 
 /// A string-list setting.
-pub async fn list_setting(state: &AppState, key: &str, app: Option<&str>) -> Result<Vec<String>, ApiError> {
+pub async fn list_setting(
+    state: &AppState,
+    key: &str,
+    app: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
     Ok(resolve(state, key, app).await?.as_list())
 }

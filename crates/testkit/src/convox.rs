@@ -129,7 +129,10 @@ impl Convox {
     /// Uploads a tarball the way `convox deploy` does; returns the object URL.
     pub async fn upload(&self, app: &str, tarball: Vec<u8>) -> String {
         let response = self
-            .post_bytes(&format!("/apps/{app}/objects/tmp/0123456789abcdef0123456789abcd.tgz"), tarball)
+            .post_bytes(
+                &format!("/apps/{app}/objects/tmp/0123456789abcdef0123456789abcd.tgz"),
+                tarball,
+            )
             .await;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
@@ -142,7 +145,9 @@ impl Convox {
     pub async fn create_build(&self, app: &str, url: &str, extra: &[(&str, &str)]) -> Value {
         let mut fields = vec![("url", url)];
         fields.extend_from_slice(extra);
-        let response = self.post_form(&format!("/apps/{app}/builds"), &fields).await;
+        let response = self
+            .post_form(&format!("/apps/{app}/builds"), &fields)
+            .await;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
         assert_eq!(status, StatusCode::OK, "create build: {text}");
@@ -180,10 +185,18 @@ impl Convox {
     }
 
     /// Opens a websocket with the SDK's headers plus `headers` (options travel as headers).
-    pub async fn socket(&self, path: &str, headers: &[(&str, &str)]) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
+    pub async fn socket(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Socket, tokio_tungstenite::tungstenite::Error> {
         let ws = self.base.replacen("http", "ws", 1);
         let mut request = format!("{ws}{path}").into_client_request()?;
-        let host = request.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+        let host = request
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         let h = request.headers_mut();
         let mut put = |name: &'static str, value: String| {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -228,9 +241,15 @@ impl StreamOutput {
 /// Sends stdin text frames, then the empty binary frame (stdin EOF).
 pub async fn send_stdin(socket: &mut Socket, input: &str) {
     if !input.is_empty() {
-        socket.send(Message::text(input)).await.expect("stdin frame");
+        socket
+            .send(Message::text(input))
+            .await
+            .expect("stdin frame");
     }
-    socket.send(Message::binary(Vec::<u8>::new())).await.expect("stdin EOF frame");
+    socket
+        .send(Message::binary(Vec::<u8>::new()))
+        .await
+        .expect("stdin EOF frame");
 }
 
 /// Reads frames until the empty binary frame or close, within `limit`.

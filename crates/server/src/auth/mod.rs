@@ -62,7 +62,9 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         return Some(t.trim().to_string());
     }
     let b = v.strip_prefix("Basic ")?;
-    let decoded = base64::engine::general_purpose::STANDARD.decode(b.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(b.trim())
+        .ok()?;
     let text = String::from_utf8(decoded).ok()?;
     Some(text.split_once(':')?.1.to_string())
 }
@@ -70,7 +72,10 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
 /// Authenticates an API token from Bearer or Basic credentials.
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = bearer(headers).ok_or_else(|| {
-        ApiError::unauthorized("authentication_required", "send an API token as Basic password or Bearer")
+        ApiError::unauthorized(
+            "authentication_required",
+            "send an API token as Basic password or Bearer",
+        )
     })?;
     let hash = Sha256::digest(token.as_bytes()).to_vec();
     let found = state
@@ -78,8 +83,18 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
         .find_active_api_token(&hash, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_credentials", "invalid API token"))?;
-    let role = found.token.role.as_deref().and_then(|r| Role::parse(r).ok());
-    let permissions = found.token.permissions.0.iter().filter_map(|p| Permission::parse(p).ok()).collect();
+    let role = found
+        .token
+        .role
+        .as_deref()
+        .and_then(|r| Role::parse(r).ok());
+    let permissions = found
+        .token
+        .permissions
+        .0
+        .iter()
+        .filter_map(|p| Permission::parse(p).ok())
+        .collect();
     Ok(Principal::Token(TokenPrincipal {
         token_id: found.token.id,
         public_id: found.token.public_id,

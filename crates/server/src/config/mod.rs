@@ -223,7 +223,10 @@ fn settings_env(
             .ok_or_else(|| invalid(format!("unknown setting {}", key.to_ascii_lowercase())))?;
         match (def.scope, app_scoped) {
             (Scope::Global, true) => {
-                return Err(invalid(format!("{} is a global setting; use RGW_SETTING_{key}", def.key)));
+                return Err(invalid(format!(
+                    "{} is a global setting; use RGW_SETTING_{key}",
+                    def.key
+                )));
             }
             (Scope::App, false) => {
                 return Err(invalid(format!(

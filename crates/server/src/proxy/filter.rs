@@ -23,9 +23,7 @@ pub fn for_path(path: &str) -> Filter {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["apps", _, "releases"] | ["apps", _, "releases", _] => Filter::Releases,
-        ["apps", _, "builds"] | ["apps", _, "builds", _] => {
-            Filter::Builds
-        }
+        ["apps", _, "builds"] | ["apps", _, "builds", _] => Filter::Builds,
         _ => Filter::None,
     }
 }
@@ -40,7 +38,12 @@ pub struct EnvView {
 
 /// Rewrites a JSON body (object or array of objects). Returns `None` when the body is not
 /// JSON, in which case it is passed on unchanged after a password scrub.
-pub fn rewrite_json(body: &[u8], filter: Filter, view: &EnvView, rack_password: &str) -> Option<Vec<u8>> {
+pub fn rewrite_json(
+    body: &[u8],
+    filter: Filter,
+    view: &EnvView,
+    rack_password: &str,
+) -> Option<Vec<u8>> {
     let mut value: Value = serde_json::from_slice(body).ok()?;
     let items: Vec<&mut Value> = match &mut value {
         Value::Array(items) => items.iter_mut().collect(),
@@ -141,7 +144,11 @@ mod tests {
     use super::*;
 
     fn view(can_read: bool, is_admin: bool) -> EnvView {
-        EnvView { can_read, is_admin, extra_secret_names: vec!["LICENSE".into()] }
+        EnvView {
+            can_read,
+            is_admin,
+            extra_secret_names: vec!["LICENSE".into()],
+        }
     }
 
     #[test]
@@ -149,11 +156,20 @@ mod tests {
         let body = br#"[{"id":"RABCDEFGHIJ","env":"DB_PASSWORD=x\nPORT=1\nLICENSE=abc"}]"#;
         let masked = rewrite_json(body, Filter::Releases, &view(true, false), "rackpw").unwrap();
         let v: Value = serde_json::from_slice(&masked).unwrap();
-        assert_eq!(v[0]["env"], "DB_PASSWORD=********\nPORT=1\nLICENSE=********");
+        assert_eq!(
+            v[0]["env"],
+            "DB_PASSWORD=********\nPORT=1\nLICENSE=********"
+        );
         let hidden = rewrite_json(body, Filter::Releases, &view(false, false), "rackpw").unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&hidden).unwrap()[0]["env"], "");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&hidden).unwrap()[0]["env"],
+            ""
+        );
         let admin = rewrite_json(body, Filter::Releases, &view(true, true), "rackpw").unwrap();
-        assert_eq!(serde_json::from_slice::<Value>(&admin).unwrap()[0]["env"], "DB_PASSWORD=x\nPORT=1\nLICENSE=abc");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&admin).unwrap()[0]["env"],
+            "DB_PASSWORD=x\nPORT=1\nLICENSE=abc"
+        );
     }
 
     #[test]
@@ -168,7 +184,9 @@ mod tests {
     #[test]
     fn an_env_write_with_masked_values_keeps_the_stored_ones() {
         let form = b"env=DB_PASSWORD%3D********%0APORT%3D2&parent-release=RA";
-        let out = unmask_form(form, "DB_PASSWORD=hunter2\nPORT=1").unwrap().unwrap();
+        let out = unmask_form(form, "DB_PASSWORD=hunter2\nPORT=1")
+            .unwrap()
+            .unwrap();
         let env = form_field(&out, "env").unwrap();
         assert_eq!(env, "DB_PASSWORD=hunter2\nPORT=2");
         assert_eq!(form_field(&out, "parent-release").unwrap(), "RA");

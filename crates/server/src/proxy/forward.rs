@@ -57,7 +57,11 @@ pub async fn forward(
         )
     })?;
     let idle = Duration::from_secs(state.config.rack_idle_timeout_secs);
-    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let uri = rack
         .uri(&format!("{path}{query}"))
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
@@ -106,13 +110,21 @@ pub async fn forward(
     downstream_response_headers(&mut head.headers, false);
 
     if filter == Filter::None || !status.is_success() {
-        return Ok((Response::from_parts(head, Body::new(IdleBody::new(body, idle))), status));
+        return Ok((
+            Response::from_parts(head, Body::new(IdleBody::new(body, idle))),
+            status,
+        ));
     }
     // Release and build objects are small JSON; buffer them (bounded) to filter secrets.
     let bytes = http_body_util::Limited::new(IdleBody::new(body, idle), filter::MAX_FILTERED_BODY)
         .collect()
         .await
-        .map_err(|e| Failure::new(StatusCode::BAD_GATEWAY, format!("reading the rack's answer failed: {e}")))?
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_GATEWAY,
+                format!("reading the rack's answer failed: {e}"),
+            )
+        })?
         .to_bytes();
     let view = env_view(state, principal, app.as_deref()).await;
     let password = rack_password(state);
@@ -165,12 +177,19 @@ async fn restore_masked_env(
     match filter::unmask_form(&form, &stored) {
         Ok(Some(rewritten)) => Ok(Body::from(rewritten)),
         Ok(None) => Ok(Body::from(form)),
-        Err(e) => Err(Failure::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(e) => Err(Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.to_string(),
+        )),
     }
 }
 
 /// The env of the parent release (or the newest release) straight from the rack.
-async fn stored_env(rack: &RackClient, app: &str, parent: Option<String>) -> Result<String, Failure> {
+async fn stored_env(
+    rack: &RackClient,
+    app: &str,
+    parent: Option<String>,
+) -> Result<String, Failure> {
     let path = match parent {
         Some(id) => format!("/apps/{app}/releases/{id}"),
         None => format!("/apps/{app}/releases?limit=1"),
@@ -184,15 +203,18 @@ async fn stored_env(rack: &RackClient, app: &str, parent: Option<String>) -> Res
         .map_err(|e| fail(e.to_string()))?;
     let resp = rack.send(req).await.map_err(|e| unreachable(rack, &e))?;
     if !resp.status().is_success() {
-        return Err(fail(format!("reading the current env from the rack failed with {}", resp.status())));
+        return Err(fail(format!(
+            "reading the current env from the rack failed with {}",
+            resp.status()
+        )));
     }
     let bytes = http_body_util::Limited::new(resp.into_body(), filter::MAX_FILTERED_BODY)
         .collect()
         .await
         .map_err(|e| fail(format!("reading the current env failed: {e}")))?
         .to_bytes();
-    let value: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|e| fail(format!("the rack's release is not JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| fail(format!("the rack's release is not JSON: {e}")))?;
     let release = match &value {
         serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
         other => other.clone(),
@@ -248,6 +270,10 @@ fn unreachable(rack: &RackClient, e: &hyper_util::client::legacy::Error) -> Fail
     tracing::warn!(rack = %rack.base(), error = %chain.join(": "), "rack unreachable");
     Failure::new(
         StatusCode::BAD_GATEWAY,
-        format!("the rack at {} is unreachable: {}", rack.base(), chain.join(": ")),
+        format!(
+            "the rack at {} is unreachable: {}",
+            rack.base(),
+            chain.join(": ")
+        ),
     )
 }

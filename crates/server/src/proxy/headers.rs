@@ -100,11 +100,20 @@ mod tests {
     #[test]
     fn credentials_hop_by_hop_and_spoofed_actor_headers_are_replaced() {
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_static("Basic Y29udm94OnJnd19zZWNyZXQ="));
+        h.insert(
+            "authorization",
+            HeaderValue::from_static("Basic Y29udm94OnJnd19zZWNyZXQ="),
+        );
         h.insert("cookie", HeaderValue::from_static("rgw_session=abc"));
-        h.insert("connection", HeaderValue::from_static("keep-alive, x-private"));
+        h.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
         h.insert("x-private", HeaderValue::from_static("1"));
-        h.insert("convox-actor", HeaderValue::from_static("someone-else@example.com"));
+        h.insert(
+            "convox-actor",
+            HeaderValue::from_static("someone-else@example.com"),
+        );
         h.insert("version", HeaderValue::from_static("dev"));
         h.insert("command", HeaderValue::from_static("echo hi"));
         let rack = HeaderValue::from_static("Basic cmFjaw==");
@@ -121,8 +130,14 @@ mod tests {
     #[test]
     fn websocket_dials_drop_the_callers_origin_and_keep_the_upgrade() {
         let mut h = HeaderMap::new();
-        h.insert("origin", HeaderValue::from_static("https://gateway.example.com"));
-        h.insert("sec-websocket-key", HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+        h.insert(
+            "origin",
+            HeaderValue::from_static("https://gateway.example.com"),
+        );
+        h.insert(
+            "sec-websocket-key",
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
         let out = upstream_request_headers(&h, &HeaderValue::from_static("x"), "a", None, true);
         assert!(out.get("origin").is_none());
         assert_eq!(out.get("upgrade").unwrap(), "websocket");

@@ -56,7 +56,13 @@ struct Trail {
 }
 
 impl Trail {
-    fn event(&self, state: &AppState, outcome: Outcome, status: StatusCode, reason: Option<&str>) -> AuditEvent {
+    fn event(
+        &self,
+        state: &AppState,
+        outcome: Outcome,
+        status: StatusCode,
+        reason: Option<&str>,
+    ) -> AuditEvent {
         let mut details = serde_json::json!({
             "method": self.method,
             "route": self.route,
@@ -65,11 +71,20 @@ impl Trail {
         if let Some(r) = reason {
             details["reason"] = serde_json::Value::String(r.to_string());
         }
-        let mut ev = AuditEvent::new(state.clock.now(), self.actor.clone(), "rack.request", outcome)
-            .resource(format!("{} {}", self.method, self.path))
-            .request(Some(self.ip.clone()), self.user_agent.clone(), self.request_id.clone())
-            .http(status.as_u16(), self.started.elapsed().as_millis() as i64)
-            .details(details);
+        let mut ev = AuditEvent::new(
+            state.clock.now(),
+            self.actor.clone(),
+            "rack.request",
+            outcome,
+        )
+        .resource(format!("{} {}", self.method, self.path))
+        .request(
+            Some(self.ip.clone()),
+            self.user_agent.clone(),
+            self.request_id.clone(),
+        )
+        .http(status.as_u16(), self.started.elapsed().as_millis() as i64)
+        .details(details);
         ev.app = self.app.clone();
         ev
     }
@@ -108,7 +123,10 @@ async fn handle(
         Err(e) => {
             let status = e.status();
             let msg = e.to_string();
-            state.auditor.record(trail.event(&state, Outcome::Denied, status, Some(&msg))).await;
+            state
+                .auditor
+                .record(trail.event(&state, Outcome::Denied, status, Some(&msg)))
+                .await;
             return rack_error(status, &msg, json);
         }
     };
@@ -121,19 +139,26 @@ async fn handle(
             req.method(),
             path
         );
-        state.auditor.record(trail.event(&state, Outcome::Denied, StatusCode::NOT_FOUND, Some(&msg))).await;
+        state
+            .auditor
+            .record(trail.event(&state, Outcome::Denied, StatusCode::NOT_FOUND, Some(&msg)))
+            .await;
         return rack_error(StatusCode::NOT_FOUND, &msg, json);
     };
     trail.app = matched.app().map(|a| a.to_string());
     trail.route = Some(matched.rule.display_pattern());
     trail.permission = matched.rule.access.permission().map(|p| p.to_string());
 
-    let approvals_enabled = crate::proxy::forward::approvals_enabled(&state, trail.app.as_deref()).await;
+    let approvals_enabled =
+        crate::proxy::forward::approvals_enabled(&state, trail.app.as_deref()).await;
     match decide(matched.rule, |p| principal.allows(p), approvals_enabled) {
         Decision::Allow => {}
         Decision::Deny(denial) => {
             let msg = denial.to_string();
-            state.auditor.record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg))).await;
+            state
+                .auditor
+                .record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg)))
+                .await;
             return rack_error(StatusCode::FORBIDDEN, &msg, json);
         }
         Decision::RequiresApproval(_) => {
@@ -146,7 +171,10 @@ async fn handle(
                 ),
                 (None, _) => "deploy approval required".to_string(),
             };
-            state.auditor.record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg))).await;
+            state
+                .auditor
+                .record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg)))
+                .await;
             return rack_error(StatusCode::FORBIDDEN, &msg, json);
         }
     }
@@ -165,12 +193,18 @@ async fn handle(
         400..=499 => Outcome::Failed,
         _ => Outcome::Error,
     };
-    state.auditor.record(trail.event(&state, outcome, status, reason.as_deref())).await;
+    state
+        .auditor
+        .record(trail.event(&state, outcome, status, reason.as_deref()))
+        .await;
     response
 }
 
 fn header_text(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Whether a principal sees unmasked secrets.

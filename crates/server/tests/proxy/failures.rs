@@ -42,7 +42,14 @@ async fn a_rack_that_never_answers_times_out_with_504() {
             }
         });
         let rack_url = format!("http://convox:pw@127.0.0.1:{port}");
-        let gw = Gateway::start_with(ts, &[("RGW_RACK_URL", &rack_url), ("RGW_RACK_IDLE_TIMEOUT_SECS", "1")]).await;
+        let gw = Gateway::start_with(
+            ts,
+            &[
+                ("RGW_RACK_URL", &rack_url),
+                ("RGW_RACK_IDLE_TIMEOUT_SECS", "1"),
+            ],
+        )
+        .await;
         let cx = gw.convox(&gw.token("admin-tok", "admin").await);
         let started = std::time::Instant::now();
         let r = cx.get("/apps").await;

@@ -53,7 +53,10 @@ impl Gateway {
         .await
         .unwrap();
         let mut env = vec![
-            ("RGW_SECRET_KEY".to_string(), "test-secret-key-0123456789abcdef0123".to_string()),
+            (
+                "RGW_SECRET_KEY".to_string(),
+                "test-secret-key-0123456789abcdef0123".to_string(),
+            ),
             ("RGW_DATABASE_URL".to_string(), ts.url.clone()),
             ("RGW_RACK_URL".to_string(), rack.rack_url()),
         ];
@@ -136,11 +139,21 @@ impl Gateway {
     /// Builds and promotes [`MANIFEST`] so the app has a release and running processes.
     pub async fn deploy(&self) -> String {
         let cx = self.convox(&self.token("bootstrap-deployer", "deployer").await);
-        let url = cx.upload(APP, rgw_testkit::convox::tarball(&[("convox.yml", MANIFEST)])).await;
+        let url = cx
+            .upload(
+                APP,
+                rgw_testkit::convox::tarball(&[("convox.yml", MANIFEST)]),
+            )
+            .await;
         let build = cx.create_build(APP, &url, &[]).await;
         let build = cx.wait_build(APP, build["id"].as_str().unwrap()).await;
         let release = build["release"].as_str().unwrap().to_string();
-        let r = cx.post_form(&format!("/apps/{APP}/releases/{release}/promote"), &[("force", "false")]).await;
+        let r = cx
+            .post_form(
+                &format!("/apps/{APP}/releases/{release}/promote"),
+                &[("force", "false")],
+            )
+            .await;
         assert_eq!(r.status(), reqwest::StatusCode::OK);
         cx.wait_running(APP).await;
         release

@@ -40,10 +40,20 @@ async fn roles_are_allowed_and_denied_on_real_routes() {
             let status = r.status();
             let text = r.text().await.unwrap();
             if *allowed {
-                assert!(status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED, "{role} {method} {path}: {status} {text}");
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{role} {method} {path}: {status} {text}"
+                );
             } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {method} {path}: {text}");
-                assert!(text.ends_with('\n') && !text.starts_with('{'), "plain-text denial for the CLI: {text:?}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {text}"
+                );
+                assert!(
+                    text.ends_with('\n') && !text.starts_with('{'),
+                    "plain-text denial for the CLI: {text:?}"
+                );
             }
         }
         gw.stop().await;
@@ -64,7 +74,10 @@ async fn denials_use_json_when_the_client_accepts_it() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let v: serde_json::Value = r.json().await.unwrap();
-        assert!(v["error"].as_str().unwrap().contains("convox:app:delete"), "{v}");
+        assert!(
+            v["error"].as_str().unwrap().contains("convox:app:delete"),
+            "{v}"
+        );
         gw.stop().await;
     })
     .await;
@@ -90,7 +103,12 @@ async fn unknown_routes_and_missing_credentials_are_refused() {
         let wrong = gw.convox("rgw_not_a_real_token").get("/apps").await;
         assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
         // Nothing reached the rack for the refused calls.
-        assert!(gw.rack.requests().iter().all(|r| !r.path.starts_with("/definitely")));
+        assert!(
+            gw.rack
+                .requests()
+                .iter()
+                .all(|r| !r.path.starts_with("/definitely"))
+        );
         gw.stop().await;
     })
     .await;
@@ -103,9 +121,17 @@ async fn responses_carry_request_ids_and_never_the_rack_password() {
         let cx = gw.convox(&gw.token("admin-tok", "admin").await);
         let r = cx.get("/apps").await;
         assert_eq!(r.status(), StatusCode::OK);
-        assert!(r.headers().get("request-id").is_some(), "the rack's Request-Id passes back");
+        assert!(
+            r.headers().get("request-id").is_some(),
+            "the rack's Request-Id passes back"
+        );
         assert!(r.headers().get("x-request-id").is_some());
-        let builds = cx.get(&format!("/apps/{APP}/builds")).await.text().await.unwrap();
+        let builds = cx
+            .get(&format!("/apps/{APP}/builds"))
+            .await
+            .text()
+            .await
+            .unwrap();
         assert!(!builds.contains(crate::harness::RACK_PASSWORD));
         gw.stop().await;
     })
