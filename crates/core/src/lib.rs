@@ -5,7 +5,9 @@
 //! No I/O, no HTTP framework, no SQL: every function here is pure (the clock is injected).
 
 pub mod approval;
+pub mod audit;
 pub mod clock;
+pub mod envmask;
 pub mod ids;
 pub mod rbac;
 pub mod settings;

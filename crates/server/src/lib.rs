@@ -3,14 +3,16 @@
 
 pub mod api;
 pub mod app;
-pub mod auth;
 pub mod audit;
+pub mod auth;
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod proxy;
 pub mod rack;
+pub mod settings;
 pub mod telemetry;
 
 pub use app::{AppState, router, serve};

@@ -1,7 +1,8 @@
 //! Test wiring shared by the integration tests of every crate: [`TestApp`] runs a real gateway
 //! (`rgw_server::serve` on port 0) against a fresh store from `rgw_store::testing` and a real
 //! fake rack, with a [`ManualClock`] the test drives, and typed helpers to create users,
-//! tokens and sessions and to make requests.
+//! tokens and sessions and to make requests. [`convox`] is a Convox-SDK-like client with
+//! tarball builders for rack-proxy tests.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -15,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod convox;
 mod requests;
 
 use std::sync::Arc;
@@ -120,6 +122,8 @@ impl TestApp {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+        // Queued audit events are written before the database goes away.
+        self.state.auditor.shutdown().await;
         if let Some(store) = self.test_store.take() {
             store.cleanup().await;
         } else {

@@ -102,22 +102,8 @@ impl AuthRuntime {
     }
 }
 
-/// Records an identity audit event.
-///
-/// Integration note: until the audit writer (`Auditor`) lands in `AppState`, events go to the
-/// `audit` tracing target; swap the body for `state.auditor.record(event)` then. Events never
-/// carry secrets: callers put only ids, names and emails in `details`.
+/// Records an identity audit event through the audit writer (`state.auditor`), which redacts,
+/// chains and stores it. Callers never put secrets in `details`: only ids, names and emails.
 pub async fn audit_event(state: &AppState, event: AuditEvent) {
-    let _ = state;
-    tracing::info!(
-        target: "audit",
-        action = %event.action,
-        outcome = event.outcome.as_str(),
-        actor = ?event.actor,
-        resource = event.resource.as_deref().unwrap_or(""),
-        ip = event.ip.as_deref().unwrap_or(""),
-        request_id = event.request_id.as_deref().unwrap_or(""),
-        details = %event.details,
-        "audit event"
-    );
+    state.auditor.record(event).await;
 }

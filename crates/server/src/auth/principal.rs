@@ -165,6 +165,20 @@ impl Principal {
         }
     }
 
+    /// The caller's role: the user's, or the token's when the token still holds all of it (a
+    /// token capped by a demoted owner reports no role).
+    pub fn role(&self) -> Option<Role> {
+        match self {
+            Principal::User(u) => Some(u.role),
+            Principal::Token(t) => t.role.filter(|r| {
+                r.permissions()
+                    .iter()
+                    .filter(|p| !NEVER_FOR_TOKENS.contains(p))
+                    .all(|p| t.permissions.contains(p))
+            }),
+        }
+    }
+
     /// The user email or the token name.
     pub fn actor_label(&self) -> String {
         match self {

@@ -1,5 +1,6 @@
 //! The `rack-gateway-server` command line: one file per subcommand.
 
+pub mod audit;
 mod config_cmd;
 pub mod dev;
 mod serve;
@@ -38,6 +39,9 @@ pub enum Command {
     /// Manage API tokens: create (prints only the token), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// Audit log: verify the hash chain, export events, write signed checkpoints.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs one parsed command line.
@@ -48,6 +52,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config => Ok(config_cmd::run(cli.config.as_deref())),
         Command::Users(cmd) => users::run(load(&cli.config)?, cmd).await,
         Command::Tokens(cmd) => tokens::run(load(&cli.config)?, cmd).await,
+        Command::Audit(cmd) => audit::run(load(&cli.config)?, cmd).await,
     }
 }
 

@@ -77,6 +77,8 @@ pub fn parse_lifetime(raw: &str) -> anyhow::Result<Duration> {
 pub async fn run(config: Config, cmd: TokensCommand) -> anyhow::Result<ExitCode> {
     let state = state(config).await?;
     let result = run_with(&state, cmd).await;
+    // Every audit event must be stored before the process exits.
+    state.auditor.shutdown().await;
     state.store.close().await;
     result
 }

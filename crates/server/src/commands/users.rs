@@ -77,6 +77,8 @@ async fn audit(state: &AppState, action: &str, resource: String, details: serde_
 pub async fn run(config: Config, cmd: UsersCommand) -> anyhow::Result<ExitCode> {
     let state = state(config).await?;
     let result = run_with(&state, cmd).await;
+    // Every audit event must be stored before the process exits.
+    state.auditor.shutdown().await;
     state.store.close().await;
     result
 }

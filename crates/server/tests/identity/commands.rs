@@ -1,13 +1,16 @@
 //! The operator commands (`users …`, `tokens …`) run as the real binary against the same
 //! database as a running gateway.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
+
+use tokio::io::AsyncWriteExt;
 
 use rgw_testkit::{TEST_SECRET_KEY, TestApp, body_json, error_code};
 
-fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
+/// Runs the binary without blocking the runtime: the gateway (and its audit writer) in this
+/// test keep running while the command works on the same database.
+async fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
         .args(args)
         .env_clear()
         .env("RGW_DATABASE_URL", &app.database_url)
@@ -20,10 +23,10 @@ fn run(app: &TestApp, args: &[&str], stdin: Option<&str>) -> Output {
         .unwrap();
     let mut input = child.stdin.take().unwrap();
     if let Some(s) = stdin {
-        input.write_all(s.as_bytes()).unwrap();
+        input.write_all(s.as_bytes()).await.unwrap();
     }
     drop(input);
-    child.wait_with_output().unwrap()
+    child.wait_with_output().await.unwrap()
 }
 
 fn ok(out: &Output) -> String {
@@ -52,7 +55,8 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
                 "Ops",
             ],
             Some("a long operator password\n"),
-        );
+        )
+        .await;
         assert!(ok(&added).starts_with("ops@example.com deployer "));
         let login = app.post("/api/v1/auth/login")
             .json(&serde_json::json!({"email": "ops@example.com", "password": "a long operator password"}))
@@ -63,7 +67,8 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
             &app,
             &["users", "add", "--email", "x@example.com", "--role", "cicd"],
             None,
-        );
+        )
+        .await;
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("API tokens only"));
         ok(&run(
@@ -77,8 +82,9 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
                 "viewer",
             ],
             None,
-        ));
-        assert!(ok(&run(&app, &["users", "list"], None)).contains("ops@example.com"));
+        )
+        .await);
+        assert!(ok(&run(&app, &["users", "list"], None).await).contains("ops@example.com"));
 
         let created = ok(&run(
             &app,
@@ -95,7 +101,8 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
                 "90d",
             ],
             None,
-        ));
+        )
+        .await);
         let token = created.strip_suffix('\n').unwrap();
         assert!(
             token.starts_with("rgw_") && token.len() == 47 && !token.contains(' '),
@@ -110,13 +117,14 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
         )
         .await;
         assert_eq!((status, me["role"].as_str()), (200, Some("cicd")));
-        assert!(ok(&run(&app, &["tokens", "list"], None)).contains("ci@example.com"));
+        assert!(ok(&run(&app, &["tokens", "list"], None).await).contains("ci@example.com"));
 
         ok(&run(
             &app,
             &["users", "suspend", "--email", "ci@example.com"],
             None,
-        ));
+        )
+        .await);
         let (status, body) = body_json(
             app.get("/api/v1/auth/whoami")
                 .bearer_auth(token)
@@ -131,8 +139,9 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
             &app,
             &["users", "unlock", "--email", "ops@example.com"],
             None,
-        ));
-        ok(&run(&app, &["tokens", "revoke", "--name", "ci"], None));
+        )
+        .await);
+        ok(&run(&app, &["tokens", "revoke", "--name", "ci"], None).await);
         let revoked = app.store().get_api_token_by_name("ci").await.unwrap();
         assert!(revoked.revoked_at.is_some());
         app.cleanup().await;

@@ -1,0 +1,139 @@
+//! Who may do what through the proxy, and how refusals look to the convox CLI.
+
+use reqwest::StatusCode;
+use rgw_testkit::convox::tarball;
+
+use crate::harness::{APP, Gateway, MANIFEST, each_backend};
+
+#[tokio::test]
+async fn roles_are_allowed_and_denied_on_real_routes() {
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        // (role, method, path, allowed)
+        let cases: &[(&str, &str, &str, bool)] = &[
+            ("viewer", "GET", "/apps", true),
+            ("viewer", "GET", "/apps/myapp/processes", true),
+            ("viewer", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            ("viewer", "POST", "/apps/myapp/services/web/restart", false),
+            ("ops", "POST", "/apps/myapp/services/web/restart", true),
+            ("ops", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            ("deployer", "POST", "/apps/myapp/objects/tmp/a.tgz", true),
+            ("deployer", "DELETE", "/apps/myapp", false),
+            ("admin", "GET", "/system", true),
+            ("cicd", "GET", "/apps", true),
+            ("cicd", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            ("cicd", "PUT", "/apps/myapp/services/web", false),
+        ];
+        let mut tokens = std::collections::BTreeMap::new();
+        for role in ["viewer", "ops", "deployer", "admin", "cicd"] {
+            tokens.insert(role, gw.token(&format!("{role}-tok"), role).await);
+        }
+        for (role, method, path, allowed) in cases {
+            let cx = gw.convox(&tokens[role]);
+            let r = cx
+                .request(method.parse().unwrap(), path)
+                .header("content-type", "application/octet-stream")
+                .body(tarball(&[("convox.yml", MANIFEST)]))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let text = r.text().await.unwrap();
+            if *allowed {
+                assert!(
+                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
+                    "{role} {method} {path}: {status} {text}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{role} {method} {path}: {text}"
+                );
+                assert!(
+                    text.ends_with('\n') && !text.starts_with('{'),
+                    "plain-text denial for the CLI: {text:?}"
+                );
+            }
+        }
+        gw.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn denials_use_json_when_the_client_accepts_it() {
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        let cx = gw.convox(&gw.token("viewer-tok", "viewer").await);
+        let r = cx
+            .request(reqwest::Method::DELETE, &format!("/apps/{APP}"))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            v["error"].as_str().unwrap().contains("convox:app:delete"),
+            "{v}"
+        );
+        gw.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_missing_credentials_are_refused() {
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        let cx = gw.convox(&gw.token("admin-tok", "admin").await);
+        let r = cx.get("/definitely/not/a/rack/route").await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        assert!(r.text().await.unwrap().contains("not a rack API route"));
+
+        let anon = reqwest::Client::new()
+            .get(format!("{}/api/v1/rack-proxy/apps?", gw.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(anon.status(), StatusCode::UNAUTHORIZED);
+        assert!(anon.headers().get("www-authenticate").is_some());
+
+        let wrong = gw.convox("rgw_not_a_real_token").get("/apps").await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        // Nothing reached the rack for the refused calls.
+        assert!(
+            gw.rack
+                .requests()
+                .iter()
+                .all(|r| !r.path.starts_with("/definitely"))
+        );
+        gw.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn responses_carry_request_ids_and_never_the_rack_password() {
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        let cx = gw.convox(&gw.token("admin-tok", "admin").await);
+        let r = cx.get("/apps").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(
+            r.headers().get("request-id").is_some(),
+            "the rack's Request-Id passes back"
+        );
+        assert!(r.headers().get("x-request-id").is_some());
+        let builds = cx
+            .get(&format!("/apps/{APP}/builds"))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(!builds.contains(crate::harness::RACK_PASSWORD));
+        gw.stop().await;
+    })
+    .await;
+}
