@@ -3,6 +3,7 @@
 //! single sign-on, a real OpenID provider in the test process.
 
 mod identity {
+    mod audit;
     mod commands;
     mod dev;
     mod login;
