@@ -39,6 +39,10 @@ pub struct LoginFlow {
     pub expires_at: OffsetDateTime,
     /// The CLI's PKCE challenge (base64url SHA-256 of its verifier), CLI flows only.
     pub cli_code_challenge: Option<String>,
+    /// IP of the client that started the flow.
+    pub client_ip: Option<String>,
+    /// User agent of the client that started the flow.
+    pub client_user_agent: Option<String>,
 }
 
 /// Input for [`Store::create_login_flow`].
@@ -56,6 +60,10 @@ pub struct NewLoginFlow {
     pub redirect_to: Option<String>,
     /// The CLI's PKCE challenge.
     pub cli_code_challenge: Option<String>,
+    /// IP of the starting client.
+    pub client_ip: Option<String>,
+    /// User agent of the starting client.
+    pub client_user_agent: Option<String>,
     /// Expiry.
     pub expires_at: OffsetDateTime,
 }
@@ -63,7 +71,7 @@ pub struct NewLoginFlow {
 macro_rules! flow_columns {
     () => {
         "id, public_id, state, kind, nonce, redirect_to, user_id, session_id, status, created_at, \
-         expires_at, cli_code_challenge"
+         expires_at, cli_code_challenge, client_ip, client_user_agent"
     };
 }
 
@@ -79,7 +87,8 @@ impl Store {
     ) -> Result<LoginFlow, StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO login_flows (public_id, state, kind, nonce, redirect_to, cli_code_challenge, \
-             created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+             created_at, expires_at, client_ip, client_user_agent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ",
             flow_columns!()
         );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, LoginFlow>(SQL)
@@ -91,6 +100,8 @@ impl Store {
             .bind(&new.cli_code_challenge)
             .bind(Ts(now))
             .bind(Ts(new.expires_at))
+            .bind(&new.client_ip)
+            .bind(&new.client_user_agent)
             .fetch_one(p)
             .await?))
     }
@@ -227,6 +238,8 @@ mod tests {
                 nonce: "nonce".into(),
                 redirect_to: None,
                 cli_code_challenge: Some("challenge".into()),
+                client_ip: Some("192.0.2.1".into()),
+                client_user_agent: None,
                 expires_at: now + Duration::minutes(10),
             };
             let flow = s.create_login_flow(&new, now).await.unwrap();

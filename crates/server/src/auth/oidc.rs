@@ -38,6 +38,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::app::AppState;
+use crate::auth::extract::RequestMeta;
 use crate::config::OidcConfig;
 use crate::error::ApiError;
 
@@ -160,6 +161,7 @@ pub async fn create_flow(
     kind: &str,
     redirect_to: Option<String>,
     cli_code_challenge: Option<String>,
+    meta: &RequestMeta,
 ) -> Result<LoginFlow, ApiError> {
     let now = state.clock.now();
     // Starts are unauthenticated, so old rows are swept here rather than left to grow.
@@ -177,6 +179,8 @@ pub async fn create_flow(
                 nonce: random_b64(32),
                 redirect_to,
                 cli_code_challenge,
+                client_ip: meta.ip.clone(),
+                client_user_agent: meta.user_agent.clone(),
                 expires_at: now + FLOW_TTL,
             },
             now,
@@ -317,6 +321,40 @@ pub fn valid_pkce_string(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
+/// Escapes text for HTML element content and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The page shown before a CLI login goes to the identity provider: who started it, from
+/// where, and a link to continue. A login link someone else sent (phishing for a CLI session)
+/// is recognisable here.
+pub fn cli_confirmation_page(flow: &LoginFlow, continue_url: &str) -> String {
+    let ip = html_escape(flow.client_ip.as_deref().unwrap_or("unknown"));
+    let ua = html_escape(flow.client_user_agent.as_deref().unwrap_or("unknown"));
+    let started = html_escape(&rgw_core::wire::rfc3339(flow.created_at));
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>rack-gateway CLI login</title></head>\
+         <body><h1>Sign in the rack-gateway CLI?</h1>\
+         <p>A command-line login was started at {started} from {ip} ({ua}).</p>\
+         <p>Continue only if you just ran <code>rack-gateway login</code> yourself. \
+         If someone sent you this link, close this page.</p>\
+         <p><a href=\"{}\">Continue to sign in</a></p></body></html>",
+        html_escape(continue_url)
+    )
+}
+
 /// Accepts only a local absolute path as a post-login destination (no open redirects).
 pub fn safe_return_to(raw: Option<&str>) -> Option<String> {
     let raw = raw?.trim();
@@ -346,6 +384,14 @@ mod tests {
         ] {
             assert_eq!(safe_return_to(Some(bad)), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(
+            html_escape("<a href=\"x\">'&"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
+        );
     }
 
     #[test]

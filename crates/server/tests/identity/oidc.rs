@@ -202,7 +202,16 @@ async fn the_cli_browser_flow_hands_out_one_session_to_the_holder_of_the_code_ve
         let (status, body) = body_json(complete(&verifier).await.unwrap()).await;
         assert_eq!((status, body["status"].as_str()), (202, Some("pending")));
 
-        let page = browser_login(&app, started["login_url"].as_str().unwrap()).await;
+        // The link first shows where the login came from, so a forwarded link is recognisable.
+        let login_url = started["login_url"].as_str().unwrap();
+        let confirm = app.client().get(login_url).send().await.unwrap();
+        assert_eq!(confirm.status(), 200);
+        let html = confirm.text().await.unwrap();
+        assert!(
+            html.contains("127.0.0.1") && html.contains("confirm=yes"),
+            "{html}"
+        );
+        let page = browser_login(&app, &format!("{login_url}&confirm=yes")).await;
         assert_eq!(page.status(), 200);
         assert!(
             cookie_value(&page, "rgw_session").is_none(),

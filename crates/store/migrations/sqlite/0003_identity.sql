@@ -2,3 +2,7 @@
 -- PKCE code challenge the CLI sent, so only the process that started the flow can collect the
 -- session (POST /auth/cli/complete with the matching code verifier).
 ALTER TABLE login_flows ADD COLUMN cli_code_challenge TEXT;
+-- Where a CLI login was started from, shown on the browser's confirmation page so a user can
+-- tell a login they did not start (a phished link) from their own.
+ALTER TABLE login_flows ADD COLUMN client_ip TEXT;
+ALTER TABLE login_flows ADD COLUMN client_user_agent TEXT;

@@ -29,6 +29,8 @@ pub struct OidcStartQuery {
     pub return_to: Option<String>,
     /// A CLI flow from `POST /auth/cli/start` (its `login_url` sets this).
     pub flow_id: Option<Uuid>,
+    /// `yes` once the user confirmed a CLI login on the confirmation page.
+    pub confirm: Option<String>,
 }
 
 fn flow_invalid(message: &str) -> ApiError {
@@ -37,10 +39,11 @@ fn flow_invalid(message: &str) -> ApiError {
 
 /// Starts single sign-on: redirects (302) to the identity provider.
 #[utoipa::path(get, path = "/api/v1/auth/oidc/start", tag = "auth", params(OidcStartQuery),
-    responses((status = 302, description = "to the identity provider"), (status = 404, description = "oidc_not_configured")))]
+    responses((status = 302, description = "to the identity provider"), (status = 200, description = "CLI flows: confirmation page"), (status = 404, description = "oidc_not_configured")))]
 pub async fn oidc_start(
     State(state): State<AppState>,
     Query(q): Query<OidcStartQuery>,
+    meta: RequestMeta,
     jar: CookieJar,
 ) -> Result<Response, ApiError> {
     oidc::provider(&state).await?;
@@ -58,6 +61,18 @@ pub async fn oidc_start(
                     "this login link was used or has expired; run rack-gateway login again",
                 ));
             }
+            if q.confirm.as_deref() != Some("yes") {
+                let mut next = state
+                    .config
+                    .public_url
+                    .join("/api/v1/auth/oidc/start")
+                    .map_err(|e| anyhow::anyhow!("RGW_PUBLIC_URL: {e}"))?;
+                next.query_pairs_mut()
+                    .append_pair("flow_id", &flow.public_id.to_string())
+                    .append_pair("confirm", "yes");
+                let page = oidc::cli_confirmation_page(&flow, next.as_str());
+                return Ok(Html(page).into_response());
+            }
             flow
         }
         None => {
@@ -66,6 +81,7 @@ pub async fn oidc_start(
                 "web",
                 oidc::safe_return_to(q.return_to.as_deref()),
                 None,
+                &meta,
             )
             .await?
         }
@@ -264,6 +280,7 @@ pub struct CliStartResponse {
     responses((status = 200, body = CliStartResponse), (status = 404, description = "oidc_not_configured")))]
 pub async fn cli_start(
     State(state): State<AppState>,
+    meta: RequestMeta,
     Json(body): Json<CliStartRequest>,
 ) -> Result<Json<CliStartResponse>, ApiError> {
     oidc::provider(&state).await?;
@@ -273,7 +290,7 @@ pub async fn cli_start(
             "code_challenge is base64url(SHA-256(verifier)), 43 characters",
         ));
     }
-    let flow = oidc::create_flow(&state, "cli", None, Some(body.code_challenge)).await?;
+    let flow = oidc::create_flow(&state, "cli", None, Some(body.code_challenge), &meta).await?;
     let mut url = state
         .config
         .public_url
