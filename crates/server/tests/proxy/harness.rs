@@ -40,18 +40,29 @@ impl Gateway {
     }
 
     pub async fn start_with(ts: TestStore, extra_env: &[(&str, &str)]) -> Gateway {
+        let rack = Self::rack(false).await;
+        Self::start_on(ts, rack, extra_env).await
+    }
+
+    /// A fake rack, over HTTPS with a self-signed certificate when `tls`.
+    pub async fn rack(tls: bool) -> FakeRack {
         let rack_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let rack = fake_rack::spawn(
+        fake_rack::spawn(
             rack_listener,
             Options {
                 password: RACK_PASSWORD.into(),
                 apps: vec![APP.into()],
                 timing: Timing::fast(),
+                tls,
                 ..Options::default()
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A gateway in front of `rack`.
+    pub async fn start_on(ts: TestStore, rack: FakeRack, extra_env: &[(&str, &str)]) -> Gateway {
         let mut env = vec![
             (
                 "RGW_SECRET_KEY".to_string(),
