@@ -16,6 +16,7 @@ pub const RACK_PASSWORD: &str = "rack-password-0123456789";
 
 pub struct Gateway {
     pub base: String,
+    pub state: AppState,
     pub rack: FakeRack,
     pub store: Store,
     _test_store: TestStore,
@@ -77,11 +78,12 @@ impl Gateway {
         }
         let config = Config::load(None, env).unwrap();
         let state = AppState::new(config, ts.store.clone()).unwrap();
+        let serve_state = state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            rgw_server::serve(listener, state, async {
+            rgw_server::serve(listener, serve_state, async {
                 let _ = stopped.await;
             })
             .await
@@ -89,6 +91,7 @@ impl Gateway {
         });
         Gateway {
             base,
+            state,
             rack,
             store: ts.store.clone(),
             _test_store: ts,
