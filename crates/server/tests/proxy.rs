@@ -12,3 +12,6 @@ mod policy;
 
 #[path = "proxy/failures.rs"]
 mod failures;
+
+#[path = "proxy/tls.rs"]
+mod tls;

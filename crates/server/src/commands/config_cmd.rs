@@ -6,6 +6,9 @@ use std::process::ExitCode;
 
 use crate::config::{Config, Sources};
 
+// The sources are printed even when the configuration is invalid, so the operator sees what
+// the gateway read; validation then runs on the same inputs.
+
 pub fn run(file: Option<&Path>) -> ExitCode {
     let sources = match Sources::collect(file, std::env::vars()) {
         Ok(s) => s,
@@ -15,7 +18,7 @@ pub fn run(file: Option<&Path>) -> ExitCode {
         }
     };
     print!("{}", sources.render_redacted());
-    match Config::from_sources(sources) {
+    match Config::load(file, std::env::vars()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

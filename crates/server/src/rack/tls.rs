@@ -27,15 +27,16 @@ pub fn client_config(config: &RackConfig) -> anyhow::Result<ClientConfig> {
     let tls = if let Some(pin) = config.tls_fingerprint {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedCert {
-                pin,
+            .with_custom_certificate_verifier(Arc::new(RackVerifier {
+                accept: Accept::Pinned(pin),
                 provider: provider(),
             }))
             .with_no_client_auth()
     } else if config.tls_insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification {
+            .with_custom_certificate_verifier(Arc::new(RackVerifier {
+                accept: Accept::Any,
                 provider: provider(),
             }))
             .with_no_client_auth()
@@ -63,15 +64,25 @@ pub fn client_config(config: &RackConfig) -> anyhow::Result<ClientConfig> {
     Ok(tls)
 }
 
-/// Accepts exactly one leaf certificate, identified by its SHA-256 fingerprint. Hostname and
-/// chain are not checked: the pin is stronger than both for a single self-signed rack.
+/// Which rack certificates to accept when the system's roots can't be used.
 #[derive(Debug)]
-struct PinnedCert {
-    pin: [u8; 32],
+enum Accept {
+    /// Exactly one leaf certificate, identified by its SHA-256 fingerprint. Hostname and chain
+    /// are not checked: the pin is stronger than both for a single self-signed rack.
+    Pinned([u8; 32]),
+    /// `RGW_RACK_TLS_INSECURE=true`: any certificate.
+    Any,
+}
+
+/// A verifier for the pinned and insecure modes. Handshake signatures are always checked, so
+/// the connection is sound; only the identity of the peer depends on the mode.
+#[derive(Debug)]
+struct RackVerifier {
+    accept: Accept,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for PinnedCert {
+impl ServerCertVerifier for RackVerifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -80,8 +91,11 @@ impl ServerCertVerifier for PinnedCert {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Accept::Pinned(pin) = &self.accept else {
+            return Ok(ServerCertVerified::assertion());
+        };
         let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if bool::from(got.ct_eq(&self.pin)) {
+        if bool::from(got.ct_eq(pin)) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::General(format!(
@@ -89,60 +103,6 @@ impl ServerCertVerifier for PinnedCert {
                 hex::encode(got)
             )))
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// `RGW_RACK_TLS_INSECURE=true`: accepts any certificate. Signatures are still checked so the
-/// handshake itself is sound; only the identity of the peer is not.
-#[derive(Debug)]
-struct NoVerification {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

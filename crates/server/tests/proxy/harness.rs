@@ -16,6 +16,7 @@ pub const RACK_PASSWORD: &str = "rack-password-0123456789";
 
 pub struct Gateway {
     pub base: String,
+    pub state: AppState,
     pub rack: FakeRack,
     pub store: Store,
     _test_store: TestStore,
@@ -40,18 +41,29 @@ impl Gateway {
     }
 
     pub async fn start_with(ts: TestStore, extra_env: &[(&str, &str)]) -> Gateway {
+        let rack = Self::rack(false).await;
+        Self::start_on(ts, rack, extra_env).await
+    }
+
+    /// A fake rack, over HTTPS with a self-signed certificate when `tls`.
+    pub async fn rack(tls: bool) -> FakeRack {
         let rack_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let rack = fake_rack::spawn(
+        fake_rack::spawn(
             rack_listener,
             Options {
                 password: RACK_PASSWORD.into(),
                 apps: vec![APP.into()],
                 timing: Timing::fast(),
+                tls,
                 ..Options::default()
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+    }
+
+    /// A gateway in front of `rack`.
+    pub async fn start_on(ts: TestStore, rack: FakeRack, extra_env: &[(&str, &str)]) -> Gateway {
         let mut env = vec![
             (
                 "RGW_SECRET_KEY".to_string(),
@@ -66,11 +78,12 @@ impl Gateway {
         }
         let config = Config::load(None, env).unwrap();
         let state = AppState::new(config, ts.store.clone()).unwrap();
+        let serve_state = state.clone();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            rgw_server::serve(listener, state, async {
+            rgw_server::serve(listener, serve_state, async {
                 let _ = stopped.await;
             })
             .await
@@ -78,6 +91,7 @@ impl Gateway {
         });
         Gateway {
             base,
+            state,
             rack,
             store: ts.store.clone(),
             _test_store: ts,

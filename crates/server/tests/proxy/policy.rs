@@ -137,3 +137,69 @@ async fn responses_carry_request_ids_and_never_the_rack_password() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn every_proxied_call_is_audited_once_with_route_permission_and_outcome() {
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        let viewer = gw.convox(&gw.token("viewer-tok", "viewer").await);
+        assert_eq!(viewer.get("/apps").await.status(), StatusCode::OK);
+        assert_eq!(
+            viewer.delete(&format!("/apps/{APP}")).await.status(),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            viewer.get("/no/such/route").await.status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            gw.convox("rgw_bogus").get("/apps").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        gw.state.auditor.flush().await;
+        let filter = rgw_store::AuditFilter {
+            action: Some("rack.request".into()),
+            ..Default::default()
+        };
+        let page = gw
+            .store
+            .list_audit_events(&filter, None, 100)
+            .await
+            .unwrap();
+        let mut events: Vec<_> = page.events.iter().map(|e| &e.record).collect();
+        events.reverse();
+        assert_eq!(events.len(), 4, "one event per call: {events:#?}");
+        let summary: Vec<(String, String, Option<i64>)> = events
+            .iter()
+            .map(|r| {
+                (
+                    r.resource.clone().unwrap_or_default(),
+                    r.outcome.clone(),
+                    r.http_status,
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("GET /apps".to_string(), "success".to_string(), Some(200)),
+                (
+                    format!("DELETE /apps/{APP}"),
+                    "denied".to_string(),
+                    Some(403)
+                ),
+                (
+                    "GET /no/such/route".to_string(),
+                    "denied".to_string(),
+                    Some(404)
+                ),
+                ("GET /apps".to_string(), "denied".to_string(), Some(401)),
+            ]
+        );
+        assert_eq!(events[0].actor_token_name.as_deref(), Some("viewer-tok"));
+        assert!(events[1].details.to_string().contains("convox:app:delete"));
+        assert!(events[0].request_id.is_some());
+        gw.stop().await;
+    })
+    .await;
+}
