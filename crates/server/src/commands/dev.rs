@@ -221,10 +221,14 @@ async fn seed_identity(state: &AppState, dir: &Path) -> anyhow::Result<SeededIde
 
     let now = state.clock.now();
     let admin_password = load_or_create_secret(&dir.join("admin-password"))?;
-    let hash = crate::auth::password::hash_async(SecretString::from(admin_password.clone())).await?;
+    let hash =
+        crate::auth::password::hash_async(SecretString::from(admin_password.clone())).await?;
     match state.store.get_user_by_email(DEV_ADMIN_EMAIL).await {
         Ok(admin) => {
-            state.store.set_user_password_hash(admin.id, Some(&hash), now).await?;
+            state
+                .store
+                .set_user_password_hash(admin.id, Some(&hash), now)
+                .await?;
         }
         Err(StoreError::NotFound) => {
             let new = NewUser {
@@ -261,7 +265,9 @@ async fn seed_identity(state: &AppState, dir: &Path) -> anyhow::Result<SeededIde
             .store
             .lookup_api_token(&crate::auth::tokens::hash(&secret))
             .await?
-            .is_some_and(|t| t.token.revoked_at.is_none() && t.token.expires_at.is_none_or(|e| e > now));
+            .is_some_and(|t| {
+                t.token.revoked_at.is_none() && t.token.expires_at.is_none_or(|e| e > now)
+            });
         if live {
             return Ok(SeededIdentity {
                 admin_email: DEV_ADMIN_EMAIL.into(),
@@ -275,8 +281,20 @@ async fn seed_identity(state: &AppState, dir: &Path) -> anyhow::Result<SeededIde
         _ => format!("cicd-{}", now.unix_timestamp()),
     };
     let name = rgw_core::TokenName::parse(&name)?;
-    let scope = crate::api::tokens::TokenScope::parse(Some("cicd"), None).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (secret, _) = crate::api::tokens::create_and_audit(state, crate::audit::Actor::System, crate::api::tokens::TokenSpec { name: &name, scope: &scope, owner: &ci, expires_in: None, created_by: None }, &crate::auth::RequestMeta::default())
+    let scope = crate::api::tokens::TokenScope::parse(Some("cicd"), None)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (secret, _) = crate::api::tokens::create_and_audit(
+        state,
+        crate::audit::Actor::System,
+        crate::api::tokens::TokenSpec {
+            name: &name,
+            scope: &scope,
+            owner: &ci,
+            expires_in: None,
+            created_by: None,
+        },
+        &crate::auth::RequestMeta::default(),
+    )
     .await
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     write_private(&token_path, secret.expose_secret().as_bytes())?;
