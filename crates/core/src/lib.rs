@@ -1,1 +1,3 @@
 //! placeholder crate root, replaced as the crate is built
+
+pub mod mfa;
