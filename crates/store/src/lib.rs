@@ -1,1 +1,43 @@
-//! placeholder crate root, replaced as the crate is built
+//! Persistence for rack-gateway: one API over SQLite (the embedded default) and PostgreSQL
+//! (several replicas sharing one database).
+//!
+//! [`Store`] wraps a native sqlx pool per backend (enum dispatch, see `with_db!`), so rows keep
+//! native types (`Uuid`, `OffsetDateTime`, `Json`, `bool`) on both. SQL is written once with
+//! `$n` placeholders; dialect-only SQL sits in an explicit `match` on the backend.
+//! Invariants (one open request per app/commit/token, the single-use deploy chain, the status
+//! lifecycle, the append-only audit log) are enforced by the database itself, and every
+//! refusal comes back as a typed [`StoreError`].
+//!
+//! Timestamps are always bound from Rust (callers pass `now`), stored in UTC with microsecond
+//! precision (see [`truncate_timestamp`]).
+
+mod api_tokens;
+mod approval_transitions;
+mod approvals;
+mod clock;
+mod db;
+mod error;
+mod jobs;
+mod mfa;
+mod sessions;
+mod settings;
+mod tx;
+mod users;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use api_tokens::{ActiveApiToken, ApiToken, NewApiToken};
+pub use approvals::{
+    CreateOutcome, DeployApproval, DeployApprovalRequest, NewDeployApproval,
+    NewDeployApprovalRequest, RequestFilter, RequestStatus,
+};
+pub use clock::{now_utc, truncate_timestamp};
+pub use db::{Backend, Store, StoreOptions};
+pub use error::StoreError;
+pub use jobs::{Job, JobStatus, NewJob, job_backoff};
+pub use mfa::TotpCredential;
+pub use sessions::{NewSession, Session};
+pub use settings::Setting;
+pub use tx::StoreTx;
+pub use users::{NewUser, User};

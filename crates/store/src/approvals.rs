@@ -1,0 +1,435 @@
+//! Deploy approval requests and their approvals: creation, lookup and listing. Lifecycle
+//! updates live in `approval_transitions.rs`; the rules themselves are enforced by triggers in
+//! the migrations, so a buggy caller gets a [`StoreError::Invariant`], never a bad row.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+use sqlx::FromRow;
+use sqlx::types::Json;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::clock::Ts;
+use crate::db::{Store, with_db};
+use crate::error::StoreError;
+use crate::tx::{StoreTx, with_tx};
+
+/// Lifecycle state of a deploy approval request (exact names; part of the API).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RequestStatus {
+    /// Waiting for approvers.
+    Pending,
+    /// Approved; the deploy chain may run until `approval_expires_at`.
+    Approved,
+    /// Rejected by an admin (final).
+    Rejected,
+    /// Pending TTL or approval window passed (final).
+    Expired,
+    /// The gated release was promoted (final).
+    Deployed,
+}
+
+impl RequestStatus {
+    /// The stored name.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Rejected => "rejected",
+            RequestStatus::Expired => "expired",
+            RequestStatus::Deployed => "deployed",
+        }
+    }
+
+    /// All states, in lifecycle order.
+    pub const ALL: [RequestStatus; 5] = [
+        RequestStatus::Pending,
+        RequestStatus::Approved,
+        RequestStatus::Rejected,
+        RequestStatus::Expired,
+        RequestStatus::Deployed,
+    ];
+}
+
+impl fmt::Display for RequestStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RequestStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RequestStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown deploy approval status {s:?}"))
+    }
+}
+
+impl TryFrom<String> for RequestStatus {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+/// A row of `deploy_approval_requests` (seed column names).
+#[derive(Debug, Clone, FromRow)]
+pub struct DeployApprovalRequest {
+    /// Internal id.
+    pub id: i64,
+    /// External id.
+    pub public_id: Uuid,
+    /// Convox app.
+    pub app: String,
+    /// Full 40-hex lower-case commit SHA.
+    pub git_commit_hash: String,
+    /// Branch.
+    pub git_branch: Option<String>,
+    /// Pull request URL.
+    pub pr_url: Option<String>,
+    /// CI metadata (JSON object).
+    pub ci_metadata: Json<Value>,
+    /// Requester's message.
+    pub message: String,
+    /// Lifecycle state.
+    #[sqlx(try_from = "String")]
+    pub status: RequestStatus,
+    /// The CI token that may use the approval.
+    pub target_api_token_id: i64,
+    /// Creating user, if a human created it.
+    pub created_by_user_id: Option<i64>,
+    /// Creating token, if CI created it.
+    pub created_by_api_token_id: Option<i64>,
+    /// Distinct approvals needed (quorum).
+    pub required_approvals: i64,
+    /// When the quorum was reached.
+    pub approved_at: Option<OffsetDateTime>,
+    /// End of the deploy window.
+    pub approval_expires_at: Option<OffsetDateTime>,
+    /// Rejecting admin.
+    pub rejected_by_user_id: Option<i64>,
+    /// Rejection time.
+    pub rejected_at: Option<OffsetDateTime>,
+    /// Rejection notes.
+    pub rejection_notes: Option<String>,
+    /// Expiry time (written by the sweeper).
+    pub expired_at: Option<OffsetDateTime>,
+    /// Deploy completion time.
+    pub deployed_at: Option<OffsetDateTime>,
+    /// Uploaded object (step 1 of the chain).
+    pub object_url: Option<String>,
+    /// Build (step 2).
+    pub build_id: Option<String>,
+    /// Release (step 3).
+    pub release_id: Option<String>,
+    /// Process ids started under the approval (JSON array).
+    pub process_ids: Json<Value>,
+    /// Commands run under the approval (JSON object process id → command).
+    pub exec_commands: Json<Value>,
+    /// When a pending request expires.
+    pub pending_expires_at: OffsetDateTime,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+}
+
+/// Input for creating a request.
+#[derive(Debug, Clone)]
+pub struct NewDeployApprovalRequest {
+    /// Convox app.
+    pub app: String,
+    /// Full 40-hex lower-case SHA (the database refuses anything else).
+    pub git_commit_hash: String,
+    /// Branch.
+    pub git_branch: Option<String>,
+    /// PR URL.
+    pub pr_url: Option<String>,
+    /// CI metadata object.
+    pub ci_metadata: Value,
+    /// Message.
+    pub message: String,
+    /// The CI token that may use the approval.
+    pub target_api_token_id: i64,
+    /// Creating user.
+    pub created_by_user_id: Option<i64>,
+    /// Creating token.
+    pub created_by_api_token_id: Option<i64>,
+    /// Quorum (>= 1).
+    pub required_approvals: i64,
+    /// Pending TTL end.
+    pub pending_expires_at: OffsetDateTime,
+}
+
+/// Result of [`Store::create_or_get_open_request`].
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// A new pending request.
+    Created(DeployApprovalRequest),
+    /// The open request that already exists for this app, commit and token (answer 409).
+    Existing(DeployApprovalRequest),
+}
+
+/// One approver's approval of a request, with the approver's identity.
+#[derive(Debug, Clone, FromRow)]
+pub struct DeployApproval {
+    /// Internal id.
+    pub id: i64,
+    /// The request.
+    pub request_id: i64,
+    /// Approving user.
+    pub user_id: i64,
+    /// Approver's public id.
+    pub user_public_id: Uuid,
+    /// Approver's email.
+    pub user_email: String,
+    /// Notes.
+    pub notes: Option<String>,
+    /// `totp`, `webauthn` or `backup_code`.
+    pub mfa_method: String,
+    /// Approval time.
+    pub approved_at: OffsetDateTime,
+}
+
+/// Input for [`StoreTx::add_approval`].
+#[derive(Debug, Clone)]
+pub struct NewDeployApproval {
+    /// The request (must be pending; not created by this user).
+    pub request_id: i64,
+    /// Approving user.
+    pub user_id: i64,
+    /// Notes.
+    pub notes: Option<String>,
+    /// MFA method verified for this approval.
+    pub mfa_method: String,
+}
+
+/// Filters for [`Store::list_requests`]; newest first, keyset-paginated by internal id.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFilter {
+    /// Only this state.
+    pub status: Option<RequestStatus>,
+    /// Only this app.
+    pub app: Option<String>,
+    /// Only this commit.
+    pub git_commit_hash: Option<String>,
+    /// Only requests targeting this token.
+    pub target_api_token_id: Option<i64>,
+    /// Only ids below this one (the previous page's last id).
+    pub before_id: Option<i64>,
+    /// Page size.
+    pub limit: i64,
+}
+
+macro_rules! request_columns {
+    () => {
+        "id, public_id, app, git_commit_hash, git_branch, pr_url, ci_metadata, message, status, \
+         target_api_token_id, created_by_user_id, created_by_api_token_id, required_approvals, \
+         approved_at, approval_expires_at, rejected_by_user_id, rejected_at, rejection_notes, \
+         expired_at, deployed_at, object_url, build_id, release_id, process_ids, exec_commands, \
+         pending_expires_at, created_at, updated_at"
+    };
+}
+pub(crate) use request_columns;
+
+impl StoreTx {
+    /// Inserts a pending request. An open duplicate is [`StoreError::Conflict`] on
+    /// `uq_deploy_approval_requests_open` (on PostgreSQL the transaction is then aborted).
+    ///
+    /// # Errors
+    /// Conflict, Invariant (bad SHA, quorum), Db.
+    pub async fn create_request(
+        &mut self,
+        new: &NewDeployApprovalRequest,
+        now: OffsetDateTime,
+    ) -> Result<DeployApprovalRequest, StoreError> {
+        const SQL: &str = concat!(
+            "INSERT INTO deploy_approval_requests (public_id, app, git_commit_hash, git_branch, pr_url, \
+             ci_metadata, message, target_api_token_id, created_by_user_id, created_by_api_token_id, \
+             required_approvals, pending_expires_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING ",
+            request_columns!()
+        );
+        Ok(with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(Uuid::now_v7())
+            .bind(&new.app)
+            .bind(&new.git_commit_hash)
+            .bind(&new.git_branch)
+            .bind(&new.pr_url)
+            .bind(Json(&new.ci_metadata))
+            .bind(&new.message)
+            .bind(new.target_api_token_id)
+            .bind(new.created_by_user_id)
+            .bind(new.created_by_api_token_id)
+            .bind(new.required_approvals)
+            .bind(Ts(new.pending_expires_at))
+            .bind(Ts(now))
+            .fetch_one(&mut *c)
+            .await?))
+    }
+
+    /// Records one approver's approval. The database refuses it for a request that is not
+    /// pending, for the request's creator, and twice for the same user.
+    ///
+    /// # Errors
+    /// Invariant, Conflict (`uq_deploy_approvals_request_id_user_id`), Db.
+    pub async fn add_approval(
+        &mut self,
+        new: &NewDeployApproval,
+        now: OffsetDateTime,
+    ) -> Result<DeployApproval, StoreError> {
+        const INSERT: &str = "INSERT INTO deploy_approvals (request_id, user_id, notes, mfa_method, \
+            approved_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+        const SELECT: &str = "SELECT a.id, a.request_id, a.user_id, u.public_id AS user_public_id, \
+            u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
+            FROM deploy_approvals a JOIN users u ON u.id = a.user_id WHERE a.id = $1";
+        Ok(with_tx!(self, c => {
+            let id: i64 = sqlx::query_scalar(INSERT)
+                .bind(new.request_id).bind(new.user_id).bind(&new.notes).bind(&new.mfa_method)
+                .bind(Ts(now))
+                .fetch_one(&mut *c).await?;
+            sqlx::query_as::<_, DeployApproval>(SELECT).bind(id).fetch_one(&mut *c).await?
+        }))
+    }
+}
+
+impl Store {
+    /// Creates a pending request (see [`StoreTx::create_request`]).
+    ///
+    /// # Errors
+    /// As [`StoreTx::create_request`].
+    pub async fn create_request(
+        &self,
+        new: &NewDeployApprovalRequest,
+        now: OffsetDateTime,
+    ) -> Result<DeployApprovalRequest, StoreError> {
+        let mut tx = self.begin().await?;
+        let req = tx.create_request(new, now).await?;
+        tx.commit().await?;
+        Ok(req)
+    }
+
+    /// Creates a request, or returns the open one for the same app, commit and target token.
+    ///
+    /// # Errors
+    /// Invariant, Db.
+    pub async fn create_or_get_open_request(
+        &self,
+        new: &NewDeployApprovalRequest,
+        now: OffsetDateTime,
+    ) -> Result<CreateOutcome, StoreError> {
+        // Two rounds: the open request may close between our failed insert and the lookup.
+        for _ in 0..2 {
+            match self.create_request(new, now).await {
+                Ok(req) => return Ok(CreateOutcome::Created(req)),
+                Err(StoreError::Conflict { constraint, .. })
+                    if constraint == "uq_deploy_approval_requests_open" =>
+                {
+                    let open = self
+                        .get_open_request(&new.app, &new.git_commit_hash, new.target_api_token_id)
+                        .await?;
+                    if let Some(open) = open {
+                        return Ok(CreateOutcome::Existing(open));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.create_request(new, now).await.map(CreateOutcome::Created)
+    }
+
+    /// The open (pending or approved) request for this app, commit and target token, if any.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn get_open_request(
+        &self,
+        app: &str,
+        git_commit_hash: &str,
+        target_api_token_id: i64,
+    ) -> Result<Option<DeployApprovalRequest>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE app = $1 AND git_commit_hash = $2 \
+             AND target_api_token_id = $3 AND status IN ('pending', 'approved')"
+        );
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(app).bind(git_commit_hash).bind(target_api_token_id)
+            .fetch_optional(p).await?))
+    }
+
+    /// Gets a request by internal id.
+    ///
+    /// # Errors
+    /// NotFound, Db.
+    pub async fn get_request(&self, id: i64) -> Result<DeployApprovalRequest, StoreError> {
+        const SQL: &str =
+            concat!("SELECT ", request_columns!(), " FROM deploy_approval_requests WHERE id = $1");
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(id).fetch_one(p).await?))
+    }
+
+    /// Gets a request by public id.
+    ///
+    /// # Errors
+    /// NotFound, Db.
+    pub async fn get_request_by_public_id(
+        &self,
+        public_id: Uuid,
+    ) -> Result<DeployApprovalRequest, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE public_id = $1"
+        );
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(public_id).fetch_one(p).await?))
+    }
+
+    /// Lists requests matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn list_requests(
+        &self,
+        filter: &RequestFilter,
+    ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE ($1 IS NULL OR status = $1) \
+             AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR git_commit_hash = $3) \
+             AND ($4 IS NULL OR target_api_token_id = $4) AND ($5 IS NULL OR id < $5) \
+             ORDER BY id DESC LIMIT $6"
+        );
+        let status = filter.status.map(RequestStatus::as_str);
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(status)
+            .bind(&filter.app)
+            .bind(&filter.git_commit_hash)
+            .bind(filter.target_api_token_id)
+            .bind(filter.before_id)
+            .bind(filter.limit.clamp(1, 500))
+            .fetch_all(p)
+            .await?))
+    }
+
+    /// The approvals of a request, oldest first.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn list_approvals(&self, request_id: i64) -> Result<Vec<DeployApproval>, StoreError> {
+        const SQL: &str = "SELECT a.id, a.request_id, a.user_id, u.public_id AS user_public_id, \
+            u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
+            FROM deploy_approvals a JOIN users u ON u.id = a.user_id \
+            WHERE a.request_id = $1 ORDER BY a.id";
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
+            .bind(request_id).fetch_all(p).await?))
+    }
+}

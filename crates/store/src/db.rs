@@ -1,0 +1,180 @@
+//! The [`Store`] handle: connecting, migrating and dispatching to the backend's native pool.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::error::StoreError;
+use crate::tx::StoreTx;
+
+pub(crate) static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+pub(crate) static PG_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Runs `$body` with `$p` bound to the backend's native pool. The body is compiled once per
+/// backend, so the same SQL and `FromRow` types are checked against both drivers.
+macro_rules! with_db {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($p) => $body,
+            $crate::db::Db::Pg($p) => $body,
+        }
+    };
+}
+pub(crate) use with_db;
+
+/// A native pool per backend.
+#[derive(Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// SQLite (embedded, one gateway).
+    Sqlite,
+    /// PostgreSQL (production, several replicas).
+    Postgres,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        })
+    }
+}
+
+/// Tuning for [`Store::connect_with`].
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Pool size; `None` picks the backend default (SQLite 4, PostgreSQL 10).
+    pub max_connections: Option<u32>,
+    /// How long to wait for a pooled connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The persistence handle. Cheap to clone (it shares the pool).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://path`, `postgres://…` or `postgresql://…`) with default
+    /// options and applies pending migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an unsupported or unparseable URL, [`StoreError::Db`] when
+    /// the database cannot be reached, [`StoreError::Migrate`] when migrations fail.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Like [`Store::connect`] with explicit pool options.
+    ///
+    /// SQLite: the file is created if missing; WAL, `busy_timeout` 5 s, foreign keys on,
+    /// `synchronous = NORMAL`. PostgreSQL: the sqlx migrator holds an advisory lock while it
+    /// runs, so several gateways starting at once against one database is safe.
+    ///
+    /// # Errors
+    /// As [`Store::connect`].
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
+        let store = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL in RGW_DATABASE_URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .foreign_keys(true)
+                .synchronous(SqliteSynchronous::Normal);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections.unwrap_or(4))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            SQLITE_MIGRATOR.run(&pool).await?;
+            Store { db: Db::Sqlite(pool) }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let connect = PgConnectOptions::from_str(url).map_err(|e| {
+                StoreError::Invalid(format!("invalid PostgreSQL URL in RGW_DATABASE_URL: {e}"))
+            })?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections.unwrap_or(10))
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            PG_MIGRATOR.run(&pool).await?;
+            Store { db: Db::Pg(pool) }
+        } else {
+            // Only the scheme is echoed: the URL may carry a password.
+            let scheme = url.split_once(':').map_or("", |(s, _)| s);
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL scheme {scheme:?} in RGW_DATABASE_URL: \
+                 expected sqlite://PATH or postgres://USER@HOST/DB"
+            )));
+        };
+        tracing::info!(backend = %store.backend(), "database connected and migrated");
+        Ok(store)
+    }
+
+    /// Which backend this store uses.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when the database cannot be reached.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_db!(&self.db, p => sqlx::query("SELECT 1").execute(p).await?.rows_affected());
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for checked-out connections to be returned.
+    pub async fn close(&self) {
+        with_db!(&self.db, p => p.close().await);
+    }
+
+    /// Starts a transaction. On SQLite it is `BEGIN IMMEDIATE`, taking the write lock up front
+    /// so that a read-then-write transaction cannot fail halfway with `SQLITE_BUSY`.
+    ///
+    /// # Errors
+    /// [`StoreError::Db`] when no connection is available.
+    pub async fn begin(&self) -> Result<StoreTx, StoreError> {
+        Ok(match &self.db {
+            Db::Sqlite(p) => StoreTx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Pg(p) => StoreTx::pg(p.begin().await?),
+        })
+    }
+}
