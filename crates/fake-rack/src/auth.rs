@@ -44,7 +44,11 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
 }
 
 /// Middleware for HTTP routes: 401 `invalid authentication` with `WWW-Authenticate`.
-pub(crate) async fn require(State(state): State<RackState>, request: Request, next: Next) -> Response {
+pub(crate) async fn require(
+    State(state): State<RackState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if authorized(&state, request.headers()) {
         next.run(request).await
     } else {

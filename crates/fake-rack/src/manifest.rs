@@ -28,26 +28,40 @@ pub(crate) struct Manifest {
 
 /// Parses a manifest; the error text is what the build log shows.
 pub(crate) fn parse(text: &str) -> Result<Manifest, String> {
-    let top: Keys<Option<Keys<IgnoredAny>>> =
-        serde_saphyr::from_str(text).map_err(|e| format!("invalid manifest: {e}"))?;
-    let mut services = None;
-    for (key, value) in top.0 {
-        if !TOP_LEVEL_KEYS.contains(&key.as_str()) {
-            return Err(format!("invalid manifest: unknown top-level key: {key}"));
-        }
-        if key == "services" {
-            services = Some(value.map(|v| v.0).unwrap_or_default());
-        }
+    let top: Keys<IgnoredAny> = serde_saphyr::from_str(text).map_err(invalid)?;
+    if let Some((key, _)) = top
+        .0
+        .iter()
+        .find(|(k, _)| !TOP_LEVEL_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!("invalid manifest: unknown top-level key: {key}"));
     }
-    let services = services.ok_or("invalid manifest: no services defined")?;
-    let mut names = Vec::with_capacity(services.len());
-    for (name, _) in services {
+    let with_services: WithServices = serde_saphyr::from_str(text).map_err(invalid)?;
+    let services = with_services
+        .services
+        .ok_or("invalid manifest: no services defined")?;
+    let mut names = Vec::with_capacity(services.0.len());
+    for (name, _) in services.0 {
         if !valid_service_name(&name) {
             return Err(format!("invalid manifest: invalid service name: {name}"));
         }
         names.push(name);
     }
     Ok(Manifest { services: names })
+}
+
+/// The parser's message, first line only (it adds a multi-line source snippet).
+fn invalid(error: serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    format!(
+        "invalid manifest: {}",
+        text.lines().next().unwrap_or_default()
+    )
+}
+
+#[derive(Deserialize)]
+struct WithServices {
+    services: Option<Keys<IgnoredAny>>,
 }
 
 fn valid_service_name(name: &str) -> bool {

@@ -56,7 +56,11 @@ impl Entry {
 }
 
 /// Middleware: records the request and counts its body bytes as they are read.
-pub(crate) async fn record(State(state): State<RackState>, request: Request, next: Next) -> Response {
+pub(crate) async fn record(
+    State(state): State<RackState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let counter = Arc::new(AtomicU64::new(0));
     {

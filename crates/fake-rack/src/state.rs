@@ -177,7 +177,11 @@ impl RackState {
     /// Requests received so far, oldest first.
     #[must_use]
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.lock().requests.iter().map(record::Entry::snapshot).collect()
+        self.lock()
+            .requests
+            .iter()
+            .map(record::Entry::snapshot)
+            .collect()
     }
 
     /// Forgets the recorded requests.
@@ -196,7 +200,12 @@ impl RackState {
     #[must_use]
     pub fn process_options(&self, app: &str, pid: &str) -> Option<BTreeMap<String, String>> {
         let inner = self.lock();
-        let record = inner.apps.get(app)?.processes.iter().find(|p| p.process.id == pid)?;
+        let record = inner
+            .apps
+            .get(app)?
+            .processes
+            .iter()
+            .find(|p| p.process.id == pid)?;
         Some(record.options.clone())
     }
 

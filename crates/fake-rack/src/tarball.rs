@@ -32,9 +32,12 @@ pub(crate) enum TarballError {
 
 /// Reads every entry of the tarball (so bombs and unsafe paths anywhere are caught) and returns
 /// the text of the regular file at `path` (at most `max_manifest_bytes`).
-pub(crate) fn read_text(tarball: &[u8], path: &str, limits: &Limits) -> Result<String, TarballError> {
-    let wanted =
-        normalize(path).ok_or_else(|| TarballError::BadPath(path.to_owned()))?;
+pub(crate) fn read_text(
+    tarball: &[u8],
+    path: &str,
+    limits: &Limits,
+) -> Result<String, TarballError> {
+    let wanted = normalize(path).ok_or_else(|| TarballError::BadPath(path.to_owned()))?;
     if !tarball.starts_with(&[0x1f, 0x8b]) {
         return Err(TarballError::NotGzip);
     }

@@ -121,9 +121,9 @@ impl LogOptions {
     }
 
     fn wants(&self, line: &LogLine) -> bool {
-        let recent = self.since.is_none_or(|since| {
-            line.time >= OffsetDateTime::now_utc() - since
-        });
+        let recent = self
+            .since
+            .is_none_or(|since| line.time >= OffsetDateTime::now_utc() - since);
         let matches = self
             .filter
             .as_deref()
@@ -215,8 +215,14 @@ mod tests {
     #[test]
     fn origin_must_name_the_host_when_present() {
         assert!(same_origin(&headers(None, "rack:5443")));
-        assert!(same_origin(&headers(Some("https://RACK:5443"), "rack:5443")));
-        assert!(!same_origin(&headers(Some("https://gw.example.com"), "rack:5443")));
+        assert!(same_origin(&headers(
+            Some("https://RACK:5443"),
+            "rack:5443"
+        )));
+        assert!(!same_origin(&headers(
+            Some("https://gw.example.com"),
+            "rack:5443"
+        )));
         assert!(!same_origin(&headers(Some("null"), "rack:5443")));
     }
 }

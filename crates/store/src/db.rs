@@ -178,3 +178,20 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{PG_MIGRATOR, SQLITE_MIGRATOR};
+
+    #[test]
+    fn migration_folders_have_identical_versions_and_descriptions() {
+        let list = |m: &sqlx::migrate::Migrator| {
+            m.iter()
+                .map(|m| (m.version, m.description.to_string(), m.migration_type))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = list(&SQLITE_MIGRATOR);
+        assert!(!sqlite.is_empty());
+        assert_eq!(sqlite, list(&PG_MIGRATOR));
+    }
+}

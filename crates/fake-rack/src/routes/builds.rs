@@ -100,14 +100,16 @@ async fn run_build(state: RackState, app: String, id: String, url: String, manif
     let step = state.options().timing.build_step;
     tokio::time::sleep(step).await;
     build_log(&state, &app, &id, "Preparing source");
-    let source = parse_url(&url).map_err(|e| e.message).and_then(|(owner, key)| {
-        state
-            .lock()
-            .objects
-            .get(&(owner, key.as_str().to_owned()))
-            .cloned()
-            .ok_or_else(|| format!("no such object: {url}"))
-    });
+    let source = parse_url(&url)
+        .map_err(|e| e.message)
+        .and_then(|(owner, key)| {
+            state
+                .lock()
+                .objects
+                .get(&(owner, key.as_str().to_owned()))
+                .cloned()
+                .ok_or_else(|| format!("no such object: {url}"))
+        });
     let limits = state.options().limits;
     let path = manifest_path.clone();
     let parsed = match source {
@@ -127,7 +129,9 @@ async fn run_build(state: RackState, app: String, id: String, url: String, manif
     let _ = state.with_app(&app, |a| {
         let record = a.build_mut(&id)?;
         record.build.manifest.clone_from(&text);
-        record.logs.push("build", &format!("Manifest: {manifest_path}"));
+        record
+            .logs
+            .push("build", &format!("Manifest: {manifest_path}"));
         for service in &parsed.services {
             record.logs.push("build", &format!("Building: {service}"));
         }
@@ -163,7 +167,9 @@ fn complete(a: &mut AppRecord, id: &str) -> Result<(String, String), RackError> 
     let app = a.app.name.clone();
     let record = a.build_mut(id)?;
     let key = format!("build/{id}/logs");
-    record.logs.push("build", &format!("Release: {}", release.id));
+    record
+        .logs
+        .push("build", &format!("Release: {}", release.id));
     record.logs.end();
     record.build.release = release.id;
     record.build.logs = format!("object://{app}/{key}");
@@ -241,9 +247,8 @@ pub(crate) async fn update(
 }
 
 fn parse_option_time(text: &str) -> Result<OffsetDateTime, RackError> {
-    let layout = format_description!(
-        "[year][month][day].[hour][minute][second].[subsecond digits:9]"
-    );
+    let layout =
+        format_description!("[year][month][day].[hour][minute][second].[subsecond digits:9]");
     time::PrimitiveDateTime::parse(text, layout)
         .map(time::PrimitiveDateTime::assume_utc)
         .map_err(|_| RackError::bad_request(format!("invalid time: {text}")))
@@ -294,21 +299,25 @@ pub(crate) async fn logs(
     headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
-    ws::serve(state, upgrade, headers, move |state, headers, mut socket| async move {
-        let options = LogOptions {
-            follow: true,
-            prefix: false,
-            ..LogOptions::from_headers(&headers)
-        };
-        let subscription =
-            state.with_app(&app, |a| Ok(a.build(&id)?.logs.subscribe()));
-        let result = match subscription {
-            Ok((lines, rx)) => {
-                ws::stream_logs(&state, &mut socket, lines, rx, &options, |_| true).await;
-                Ok(())
-            }
-            Err(error) => Err(error.message),
-        };
-        ws::finish(&mut socket, result).await;
-    })
+    ws::serve(
+        state,
+        upgrade,
+        headers,
+        move |state, headers, mut socket| async move {
+            let options = LogOptions {
+                follow: true,
+                prefix: false,
+                ..LogOptions::from_headers(&headers)
+            };
+            let subscription = state.with_app(&app, |a| Ok(a.build(&id)?.logs.subscribe()));
+            let result = match subscription {
+                Ok((lines, rx)) => {
+                    ws::stream_logs(&state, &mut socket, lines, rx, &options, |_| true).await;
+                    Ok(())
+                }
+                Err(error) => Err(error.message),
+            };
+            ws::finish(&mut socket, result).await;
+        },
+    )
 }

@@ -17,17 +17,22 @@ fn app_stream(
     app: String,
     select: impl Fn(&LogLine) -> bool + Send + Sync + 'static,
 ) -> Response {
-    ws::serve(state, upgrade, headers, move |state, headers, mut socket| async move {
-        let options = LogOptions::from_headers(&headers);
-        let result = match state.with_app(&app, |a| Ok(a.logs.subscribe())) {
-            Ok((lines, rx)) => {
-                ws::stream_logs(&state, &mut socket, lines, rx, &options, select).await;
-                Ok(())
-            }
-            Err(error) => Err(error.message),
-        };
-        ws::finish(&mut socket, result).await;
-    })
+    ws::serve(
+        state,
+        upgrade,
+        headers,
+        move |state, headers, mut socket| async move {
+            let options = LogOptions::from_headers(&headers);
+            let result = match state.with_app(&app, |a| Ok(a.logs.subscribe())) {
+                Ok((lines, rx)) => {
+                    ws::stream_logs(&state, &mut socket, lines, rx, &options, select).await;
+                    Ok(())
+                }
+                Err(error) => Err(error.message),
+            };
+            ws::finish(&mut socket, result).await;
+        },
+    )
 }
 
 pub(crate) async fn app(
@@ -68,10 +73,15 @@ pub(crate) async fn system(
     headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
-    ws::serve(state, upgrade, headers, move |state, headers, mut socket| async move {
-        let options = LogOptions::from_headers(&headers);
-        let (lines, rx) = state.lock().system_logs.subscribe();
-        ws::stream_logs(&state, &mut socket, lines, rx, &options, |_| true).await;
-        ws::finish(&mut socket, Ok(())).await;
-    })
+    ws::serve(
+        state,
+        upgrade,
+        headers,
+        move |state, headers, mut socket| async move {
+            let options = LogOptions::from_headers(&headers);
+            let (lines, rx) = state.lock().system_logs.subscribe();
+            ws::stream_logs(&state, &mut socket, lines, rx, &options, |_| true).await;
+            ws::finish(&mut socket, Ok(())).await;
+        },
+    )
 }

@@ -43,7 +43,10 @@ pub fn router(state: RackState) -> Router {
         )
         .route("/apps/{app}/builds", get(builds::list).post(builds::create))
         .route("/apps/{app}/builds/import", post(builds::import))
-        .route("/apps/{app}/builds/{id}", get(builds::get).put(builds::update))
+        .route(
+            "/apps/{app}/builds/{id}",
+            get(builds::get).put(builds::update),
+        )
         .route(
             "/apps/{app}/releases",
             get(releases::list).post(releases::create),

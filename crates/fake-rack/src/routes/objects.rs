@@ -2,8 +2,8 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::header;
 use axum::http::HeaderMap;
+use axum::http::header;
 use axum::response::IntoResponse;
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -64,7 +64,9 @@ pub(crate) async fn store(
     }
     // Reserve once from Content-Length so the body is not copied while growing.
     let mut buffer = BytesMut::with_capacity(
-        declared.and_then(|len| usize::try_from(len).ok()).unwrap_or(0),
+        declared
+            .and_then(|len| usize::try_from(len).ok())
+            .unwrap_or(0),
     );
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {

@@ -57,7 +57,12 @@ pub(crate) async fn list(
             .processes
             .iter()
             .map(|p| &p.process)
-            .filter(|p| query.service.as_ref().is_none_or(|s| s.is_empty() || *s == p.name))
+            .filter(|p| {
+                query
+                    .service
+                    .as_ref()
+                    .is_none_or(|s| s.is_empty() || *s == p.name)
+            })
             .filter(|p| {
                 query
                     .release
@@ -91,10 +96,7 @@ pub(crate) async fn stop(
         if let Some(task) = record.task {
             task.abort();
         }
-        a.log(
-            &format!("service/{}/{pid}", record.process.name),
-            "stopped",
-        );
+        a.log(&format!("service/{}/{pid}", record.process.name), "stopped");
         Ok(ok())
     })
 }
@@ -122,7 +124,9 @@ pub(crate) async fn run(
         }
         let release = a.release(&release_id)?;
         if !super::releases::release_services(release).contains(&service) {
-            return Err(RackError::not_found(format!("service not found: {service}")));
+            return Err(RackError::not_found(format!(
+                "service not found: {service}"
+            )));
         }
         let process = Process {
             id: format!("{service}-run-{}", pod_suffix(5)),
@@ -131,9 +135,10 @@ pub(crate) async fn run(
             cpu: 0.0,
             gpu: 0,
             host: "10.0.0.12".to_owned(),
-            image: options.get("image").cloned().unwrap_or_else(|| {
-                format!("fake/{app}:{service}.{}", release.build)
-            }),
+            image: options
+                .get("image")
+                .cloned()
+                .unwrap_or_else(|| format!("fake/{app}:{service}.{}", release.build)),
             instance: "node-fake-2".to_owned(),
             memory: 0.0,
             name: service.clone(),
@@ -237,78 +242,85 @@ pub(crate) async fn exec(
     headers: HeaderMap,
     upgrade: Upgrade,
 ) -> Response {
-    ws::serve(state, upgrade, headers, move |state, headers, socket| async move {
-        let command = header_str(&headers, "command").unwrap_or_default().to_owned();
-        let stdin_enabled = header_str(&headers, "disable-stdin") != Some("true");
-        let env = state.with_app(&app, |a| {
-            let record = a.process(&pid)?;
-            if record.process.status != "running" {
-                return Err(RackError::bad_request(format!(
-                    "process is not running: {}",
-                    record.process.id
-                )));
-            }
-            process_env(a, &record.process.id)
-        });
-        let (mut sink, mut stream) = socket.split();
-        let env = match env {
-            Ok(env) => env,
-            Err(error) => return ws::finish(&mut sink, Err(error.message)).await,
-        };
+    ws::serve(
+        state,
+        upgrade,
+        headers,
+        move |state, headers, socket| async move {
+            let command = header_str(&headers, "command")
+                .unwrap_or_default()
+                .to_owned();
+            let stdin_enabled = header_str(&headers, "disable-stdin") != Some("true");
+            let env = state.with_app(&app, |a| {
+                let record = a.process(&pid)?;
+                if record.process.status != "running" {
+                    return Err(RackError::bad_request(format!(
+                        "process is not running: {}",
+                        record.process.id
+                    )));
+                }
+                process_env(a, &record.process.id)
+            });
+            let (mut sink, mut stream) = socket.split();
+            let env = match env {
+                Ok(env) => env,
+                Err(error) => return ws::finish(&mut sink, Err(error.message)).await,
+            };
 
-        let (stdin_tx, stdin_rx) = mpsc::channel::<String>(64);
-        let (gone_tx, mut gone_rx) = oneshot::channel::<()>();
-        let reader = tokio::spawn(async move {
-            let mut stdin_tx = Some(stdin_tx);
-            while let Some(message) = stream.next().await {
-                match message {
-                    Ok(Message::Text(text)) => {
-                        if let Some(tx) = &stdin_tx {
-                            let _ = tx.send(text.as_str().to_owned()).await;
+            let (stdin_tx, stdin_rx) = mpsc::channel::<String>(64);
+            let (gone_tx, mut gone_rx) = oneshot::channel::<()>();
+            let reader = tokio::spawn(async move {
+                let mut stdin_tx = Some(stdin_tx);
+                while let Some(message) = stream.next().await {
+                    match message {
+                        Ok(Message::Text(text)) => {
+                            if let Some(tx) = &stdin_tx {
+                                let _ = tx.send(text.as_str().to_owned()).await;
+                            }
                         }
+                        // gorilla's reader maps any binary frame to EOF.
+                        Ok(Message::Binary(_)) => stdin_tx = None,
+                        Ok(Message::Close(_)) | Err(_) => break,
+                        Ok(_) => {}
                     }
-                    // gorilla's reader maps any binary frame to EOF.
-                    Ok(Message::Binary(_)) => stdin_tx = None,
-                    Ok(Message::Close(_)) | Err(_) => break,
-                    Ok(_) => {}
+                }
+                let _ = gone_tx.send(());
+            });
+
+            let (out, mut out_rx) = mpsc::channel(64);
+            let mut io = ExecIo {
+                out,
+                stdin: stdin_enabled.then_some(stdin_rx),
+                env,
+            };
+            let engine = tokio::spawn(async move { exec::run(&command, &mut io).await });
+            let shutdown = state.shutdown_signal();
+            tokio::pin!(shutdown);
+            let mut interrupted = false;
+            loop {
+                tokio::select! {
+                    chunk = out_rx.recv() => match chunk {
+                        Some(chunk) => {
+                            if !ws::send(&mut sink, chunk).await {
+                                interrupted = true;
+                                break;
+                            }
+                        }
+                        // The engine dropped its output: it has finished.
+                        None => break,
+                    },
+                    _ = &mut gone_rx => { interrupted = true; break; }
+                    () = &mut shutdown => { interrupted = true; break; }
                 }
             }
-            let _ = gone_tx.send(());
-        });
-
-        let (out, mut out_rx) = mpsc::channel(64);
-        let mut io = ExecIo {
-            out,
-            stdin: stdin_enabled.then_some(stdin_rx),
-            env,
-        };
-        let engine = tokio::spawn(async move { exec::run(&command, &mut io).await });
-        let shutdown = state.shutdown_signal();
-        tokio::pin!(shutdown);
-        let mut interrupted = false;
-        loop {
-            tokio::select! {
-                chunk = out_rx.recv() => match chunk {
-                    Some(chunk) => {
-                        if !ws::send(&mut sink, chunk).await {
-                            interrupted = true;
-                            break;
-                        }
-                    }
-                    // The engine dropped its output: it has finished.
-                    None => break,
-                },
-                _ = &mut gone_rx => { interrupted = true; break; }
-                () = &mut shutdown => { interrupted = true; break; }
+            reader.abort();
+            if interrupted {
+                engine.abort();
+                return ws::finish(&mut sink, Err("session ended".to_owned())).await;
             }
-        }
-        reader.abort();
-        if interrupted {
-            engine.abort();
-            return ws::finish(&mut sink, Err("session ended".to_owned())).await;
-        }
-        let code = engine.await.unwrap_or(1);
-        let _ = ws::send(&mut sink, format!("{EXIT_MARKER}:{code}\n")).await;
-        ws::finish(&mut sink, Ok(())).await;
-    })
+            let code = engine.await.unwrap_or(1);
+            let _ = ws::send(&mut sink, format!("{EXIT_MARKER}:{code}\n")).await;
+            ws::finish(&mut sink, Ok(())).await;
+        },
+    )
 }

@@ -25,7 +25,7 @@ pub(crate) async fn list(
 ) -> RackResult {
     state.with_app(&app, |a| {
         let mut releases: Vec<&Release> = a.releases.iter().collect();
-        releases.sort_by(|x, y| y.created.cmp(&x.created));
+        releases.sort_by_key(|r| std::cmp::Reverse(r.created));
         releases.truncate(query.limit.unwrap_or(10));
         Ok(json(&releases))
     })
@@ -68,7 +68,10 @@ pub(crate) struct NewRelease<'a> {
 /// Forks a release from `parent` (or the newest release), then applies build, env and
 /// description like the rack: build copies its manifest and description, an env change
 /// describes itself as `env add:K change:K remove:K`, an explicit description wins.
-pub(crate) fn create_release(a: &mut AppRecord, new: &NewRelease<'_>) -> Result<Release, RackError> {
+pub(crate) fn create_release(
+    a: &mut AppRecord,
+    new: &NewRelease<'_>,
+) -> Result<Release, RackError> {
     let base = match new.parent {
         Some(parent) => Some(a.release(parent)?.clone()),
         None => a.latest_release().cloned(),
@@ -78,7 +81,10 @@ pub(crate) fn create_release(a: &mut AppRecord, new: &NewRelease<'_>) -> Result<
         app: a.app.name.clone(),
         build: base.as_ref().map(|b| b.build.clone()).unwrap_or_default(),
         env: base.as_ref().map(|b| b.env.clone()).unwrap_or_default(),
-        manifest: base.as_ref().map(|b| b.manifest.clone()).unwrap_or_default(),
+        manifest: base
+            .as_ref()
+            .map(|b| b.manifest.clone())
+            .unwrap_or_default(),
         description: String::new(),
         created: OffsetDateTime::now_utc(),
     };
@@ -147,10 +153,7 @@ pub(crate) async fn promote(
         a.rollout += 1;
         "updating".clone_into(&mut a.app.status);
         a.log("system/k8s/atom/app", "Status: Running => Pending");
-        a.log(
-            "system/k8s/atom/app",
-            &format!("Promoting release {id}"),
-        );
+        a.log("system/k8s/atom/app", &format!("Promoting release {id}"));
         Ok(a.rollout)
     })?;
     tokio::spawn(roll_out(state, app, id, rollout));

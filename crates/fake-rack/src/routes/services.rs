@@ -10,7 +10,10 @@ use crate::wire::{RackError, RackResult, json, ok};
 
 pub(crate) async fn list(State(state): State<RackState>, Path(app): Path<String>) -> RackResult {
     state.with_app(&app, |a| {
-        let names = a.current_release().map(release_services).unwrap_or_default();
+        let names = a
+            .current_release()
+            .map(release_services)
+            .unwrap_or_default();
         let services: Vec<Service> = names
             .into_iter()
             .map(|name| Service {
@@ -42,7 +45,9 @@ pub(crate) async fn scale(
             .cloned()
             .ok_or_else(|| RackError::bad_request(format!("no release for app: {app}")))?;
         if !release_services(&release).contains(&service) {
-            return Err(RackError::not_found(format!("service not found: {service}")));
+            return Err(RackError::not_found(format!(
+                "service not found: {service}"
+            )));
         }
         if let Some(count) = form.field("count") {
             let count: u32 = count
@@ -66,7 +71,9 @@ pub(crate) async fn restart(
             .cloned()
             .ok_or_else(|| RackError::bad_request(format!("no release for app: {app}")))?;
         if !release_services(&release).contains(&service) {
-            return Err(RackError::not_found(format!("service not found: {service}")));
+            return Err(RackError::not_found(format!(
+                "service not found: {service}"
+            )));
         }
         replace_service_pods(a, &release);
         a.log(

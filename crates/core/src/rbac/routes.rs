@@ -1,0 +1,561 @@
+//! The rack API route table: every route the proxy lets through, the permission it needs and
+//! how it relates to deploying. Anything not in [`ROUTES`] is refused.
+//!
+//! Patterns are matched segment by segment against the raw request path relative to the rack
+//! root (the proxy strips `/api/v1/rack-proxy`), without normalisation: `//`, `.` and `..`
+//! never match a parameter, and `%` is refused in parameters so that the rack (which decodes
+//! escapes before routing) sees exactly what was authorised. Parameter syntax:
+//! `{name}` one segment; `{name:app}` an [`AppName`]; `{name:build}` a [`BuildId`];
+//! `{name:release}` a [`ReleaseId`]; `{name:key}` the rest of the path as an [`ObjectKey`];
+//! `{name:tail}` the rest of the path, unvalidated except for dot segments and encoded
+//! separators (registry and HTTP proxies only). A literal suffix may follow a parameter
+//! (`{id:build}.tgz`).
+//!
+//! Legacy v2-only routes (`/apps/{app}/environment`, `/parameters`, `/formation`, `/ssl`,
+//! `/processes/{service}/run`) are deliberately absent: the gateway fronts v3 racks, whose
+//! `/system` version never sends the `convox` CLI down those paths, and each of them can
+//! change config outside the approval chain. The legacy multipart build upload shares
+//! `POST /apps/{app}/builds` with the modern route.
+
+use crate::ids::{AppName, BuildId, ObjectKey, ReleaseId};
+
+use super::permission::Permission as P;
+
+/// The HTTP method (or websocket upgrade) a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RouteMethod {
+    /// `GET` without `Upgrade: websocket`.
+    Get,
+    /// `HEAD`.
+    Head,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+    /// `DELETE`.
+    Delete,
+    /// `OPTIONS`.
+    Options,
+    /// A websocket: `GET` with `Upgrade: websocket`. Plain GETs never match these rules.
+    Socket,
+    /// Any non-upgrade method (`GET HEAD POST PUT PATCH DELETE OPTIONS`); proxy routes only.
+    Any,
+}
+
+impl RouteMethod {
+    /// The name used in the reference table (`GET`, …, `SOCKET`, `ANY`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RouteMethod::Get => "GET",
+            RouteMethod::Head => "HEAD",
+            RouteMethod::Post => "POST",
+            RouteMethod::Put => "PUT",
+            RouteMethod::Delete => "DELETE",
+            RouteMethod::Options => "OPTIONS",
+            RouteMethod::Socket => "SOCKET",
+            RouteMethod::Any => "ANY",
+        }
+    }
+
+    fn matches(self, method: &str, is_upgrade: bool) -> bool {
+        if is_upgrade {
+            return self == RouteMethod::Socket && method == "GET";
+        }
+        match self {
+            RouteMethod::Socket => false,
+            RouteMethod::Any => matches!(
+                method,
+                "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS"
+            ),
+            m => m.as_str() == method,
+        }
+    }
+}
+
+/// Who may call a route, before any deploy-approval gating.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Any authenticated caller (harmless probes: `/auth`, `/machines`, `/racks`).
+    Authenticated,
+    /// Callers holding this permission.
+    Requires(P),
+}
+
+impl Access {
+    /// The permission required, if any.
+    pub const fn permission(self) -> Option<P> {
+        match self {
+            Access::Authenticated => None,
+            Access::Requires(p) => Some(p),
+        }
+    }
+}
+
+/// Calls that change running code or config outside the approval chain (PRODUCT.md §4).
+/// Callers holding `convox:deploy:deploy_with_approval` are refused these even when their
+/// permission list would otherwise allow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ForbiddenForApprovalTokens {
+    /// `PUT builds/{id}`: can rewrite the manifest of a build.
+    BuildUpdate,
+    /// `POST builds/{id}/image`: relays an arbitrary image into a build.
+    BuildImageRelay,
+    /// `POST releases`: a release with new env or an old/external build.
+    ReleaseCreate,
+    /// Service scale, scale overrides and autoscale triggers.
+    ServiceScale,
+    /// App update (parameters, lock), cancel and budget changes.
+    AppUpdate,
+    /// App config blobs written to running services.
+    AppConfigWrite,
+    /// Files written into or deleted from a running process.
+    ProcessFileWrite,
+    /// The Docker registry proxy `/v2/`: pushes images that were never approved.
+    RegistryProxy,
+}
+
+impl ForbiddenForApprovalTokens {
+    /// A short phrase for denial messages, e.g. `build update`.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::BuildUpdate => "build update",
+            Self::BuildImageRelay => "build image relay",
+            Self::ReleaseCreate => "release create",
+            Self::ServiceScale => "service scale",
+            Self::AppUpdate => "app update",
+            Self::AppConfigWrite => "app config write",
+            Self::ProcessFileWrite => "process file write",
+            Self::RegistryProxy => "registry proxy",
+        }
+    }
+}
+
+/// How a route relates to deploying (PRODUCT.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeployAction {
+    /// Not part of deploying: plain RBAC.
+    None,
+    /// `POST objects/{key}`: upload of the source tarball.
+    ObjectCreate,
+    /// `POST builds`.
+    BuildCreate,
+    /// `POST builds/import`.
+    BuildImport,
+    /// `GET builds/{id}` of the approved build.
+    BuildRead,
+    /// Build log socket of the approved build.
+    BuildLogs,
+    /// `POST releases/{id}/promote` of the approved release.
+    ReleasePromote,
+    /// `POST services/{service}/processes`: a one-off process (allow-listed command).
+    ProcessRun,
+    /// Exec socket into a process started under the approval (allow-listed command).
+    ProcessExec,
+    /// Stop a process started under the approval (`convox run` cleans up its pod).
+    ProcessStop,
+    /// Never allowed for approval-gated callers.
+    Forbidden(ForbiddenForApprovalTokens),
+}
+
+impl DeployAction {
+    /// Whether an approval-gated caller may do this while holding a live approval.
+    pub const fn is_approval_step(self) -> bool {
+        !matches!(self, DeployAction::None | DeployAction::Forbidden(_))
+    }
+
+    /// Whether approval-gated callers are refused this outright.
+    pub const fn is_forbidden_for_approval_tokens(self) -> bool {
+        matches!(self, DeployAction::Forbidden(_))
+    }
+
+    /// Whether this is a human deploy action: needs MFA step-up and is refused when the app's
+    /// `human_deploys_allowed` is false. These are the steps that put new code or images on
+    /// the rack (upload, build, import, promote, and the bypasses: build update, image relay,
+    /// release create, registry push).
+    pub const fn is_human_deploy(self) -> bool {
+        use ForbiddenForApprovalTokens as F;
+        matches!(
+            self,
+            DeployAction::ObjectCreate
+                | DeployAction::BuildCreate
+                | DeployAction::BuildImport
+                | DeployAction::ReleasePromote
+                | DeployAction::Forbidden(
+                    F::BuildUpdate | F::BuildImageRelay | F::ReleaseCreate | F::RegistryProxy
+                )
+        )
+    }
+}
+
+/// One rack API route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteRule {
+    /// Method or websocket kind.
+    pub method: RouteMethod,
+    /// Path pattern relative to the rack root, e.g. `/apps/{app:app}/builds/{id:build}`.
+    pub pattern: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Deploy classification.
+    pub deploy_action: DeployAction,
+}
+
+impl RouteRule {
+    /// Whether this is a websocket route.
+    pub fn is_socket(&self) -> bool {
+        self.method == RouteMethod::Socket
+    }
+
+    /// The pattern with parameter kinds removed (`/apps/{app}/builds/{id}`), for messages.
+    pub fn display_pattern(&self) -> String {
+        let mut out = String::with_capacity(self.pattern.len());
+        let (mut in_brace, mut skipping) = (false, false);
+        for c in self.pattern.chars() {
+            match c {
+                '{' => {
+                    in_brace = true;
+                    out.push(c);
+                }
+                '}' => {
+                    in_brace = false;
+                    skipping = false;
+                    out.push(c);
+                }
+                ':' if in_brace => skipping = true,
+                _ if skipping => {}
+                _ => out.push(c),
+            }
+        }
+        out
+    }
+}
+
+const fn r(method: RouteMethod, pattern: &'static str, p: P, action: DeployAction) -> RouteRule {
+    RouteRule {
+        method,
+        pattern,
+        access: Access::Requires(p),
+        deploy_action: action,
+    }
+}
+
+const fn open(method: RouteMethod, pattern: &'static str) -> RouteRule {
+    RouteRule {
+        method,
+        pattern,
+        access: Access::Authenticated,
+        deploy_action: DeployAction::None,
+    }
+}
+
+use DeployAction as D;
+use ForbiddenForApprovalTokens as F;
+use RouteMethod::{Any, Delete, Get, Head, Options, Post, Put, Socket};
+
+const NONE: DeployAction = DeployAction::None;
+
+/// Every rack route the gateway proxies. Order matters only for readability: patterns are
+/// disjoint (literal segments and typed ids keep them apart), which a test checks.
+#[rustfmt::skip]
+pub static ROUTES: &[RouteRule] = &[
+    // Probes the CLI sends (not rack routes; harmless).
+    open(Get, "/auth"),
+    open(Get, "/machines"),
+    open(Get, "/racks"),
+    // Apps
+    r(Get, "/apps", P::APP_LIST, NONE),
+    r(Post, "/apps", P::APP_CREATE, NONE),
+    r(Get, "/apps/{app:app}", P::APP_READ, NONE),
+    r(Put, "/apps/{app:app}", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Delete, "/apps/{app:app}", P::APP_DELETE, NONE),
+    // Cancelling an update rolls the app back to its previous release.
+    r(Post, "/apps/{app:app}/cancel", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Socket, "/apps/{app:app}/logs", P::LOG_READ, NONE),
+    r(Get, "/apps/{app:app}/diagnose", P::APP_READ, NONE),
+    r(Get, "/apps/{app:app}/manifest/services/{service}", P::APP_READ, NONE),
+    r(Get, "/apps/{app:app}/metrics", P::APP_READ, NONE),
+    r(Get, "/apps/{app:app}/metrics-by-service", P::APP_READ, NONE),
+    r(Get, "/apps/{app:app}/budget", P::APP_READ, NONE),
+    r(Post, "/apps/{app:app}/budget", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Delete, "/apps/{app:app}/budget", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Post, "/apps/{app:app}/budget/reset", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Get, "/apps/{app:app}/budget/shutdown-state", P::APP_READ, NONE),
+    r(Post, "/apps/{app:app}/budget/simulate-shutdown", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Post, "/apps/{app:app}/budget/dismiss-recovery", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
+    r(Get, "/apps/{app:app}/cost", P::APP_READ, NONE),
+    r(Get, "/apps/{app:app}/balancers", P::APP_READ, NONE),
+    // Config blobs are mounted into services and may hold secrets: treated like env.
+    r(Get, "/apps/{app:app}/configs", P::ENV_READ, NONE),
+    r(Get, "/apps/{app:app}/configs/{name}", P::ENV_READ, NONE),
+    r(Put, "/apps/{app:app}/configs/{name}", P::ENV_SET, D::Forbidden(F::AppConfigWrite)),
+    // Builds
+    r(Post, "/apps/{app:app}/builds", P::BUILD_CREATE, D::BuildCreate),
+    r(Get, "/apps/{app:app}/builds", P::BUILD_LIST, NONE),
+    r(Post, "/apps/{app:app}/builds/import", P::BUILD_IMPORT, D::BuildImport),
+    r(Get, "/apps/{app:app}/builds/{id:build}", P::BUILD_READ, D::BuildRead),
+    r(Put, "/apps/{app:app}/builds/{id:build}", P::BUILD_UPDATE, D::Forbidden(F::BuildUpdate)),
+    r(Socket, "/apps/{app:app}/builds/{id:build}/logs", P::LOG_READ, D::BuildLogs),
+    r(Get, "/apps/{app:app}/builds/{id:build}.tgz", P::BUILD_EXPORT, NONE),
+    r(Post, "/apps/{app:app}/builds/{id:build}/image", P::BUILD_UPDATE, D::Forbidden(F::BuildImageRelay)),
+    // Releases
+    r(Post, "/apps/{app:app}/releases", P::RELEASE_CREATE, D::Forbidden(F::ReleaseCreate)),
+    r(Get, "/apps/{app:app}/releases", P::RELEASE_LIST, NONE),
+    r(Get, "/apps/{app:app}/releases/{id:release}", P::RELEASE_READ, NONE),
+    r(Post, "/apps/{app:app}/releases/{id:release}/promote", P::RELEASE_PROMOTE, D::ReleasePromote),
+    // Objects
+    r(Get, "/apps/{app:app}/objects", P::OBJECT_READ, NONE),
+    r(Post, "/apps/{app:app}/objects/{key:key}", P::OBJECT_CREATE, D::ObjectCreate),
+    r(Get, "/apps/{app:app}/objects/{key:key}", P::OBJECT_READ, NONE),
+    r(Head, "/apps/{app:app}/objects/{key:key}", P::OBJECT_READ, NONE),
+    r(Delete, "/apps/{app:app}/objects/{key:key}", P::OBJECT_DELETE, NONE),
+    // Processes
+    r(Get, "/apps/{app:app}/processes", P::PROCESS_LIST, NONE),
+    r(Get, "/apps/{app:app}/processes/{pid}", P::PROCESS_READ, NONE),
+    r(Delete, "/apps/{app:app}/processes/{pid}", P::PROCESS_STOP, D::ProcessStop),
+    r(Socket, "/apps/{app:app}/processes/{pid}/exec", P::PROCESS_EXEC, D::ProcessExec),
+    r(Socket, "/apps/{app:app}/processes/{pid}/logs", P::LOG_READ, NONE),
+    r(Post, "/apps/{app:app}/services/{service}/processes", P::PROCESS_START, D::ProcessRun),
+    // Reading or writing files inside a container is as powerful as exec.
+    r(Get, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, NONE),
+    r(Post, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, D::Forbidden(F::ProcessFileWrite)),
+    r(Delete, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, D::Forbidden(F::ProcessFileWrite)),
+    // Services
+    r(Get, "/apps/{app:app}/services", P::SERVICE_LIST, NONE),
+    r(Put, "/apps/{app:app}/services/{service}", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
+    r(Post, "/apps/{app:app}/services/{service}/restart", P::SERVICE_RESTART, NONE),
+    r(Socket, "/apps/{app:app}/services/{service}/logs", P::LOG_READ, NONE),
+    r(Get, "/apps/{app:app}/services/{service}/metrics", P::APP_READ, NONE),
+    r(Post, "/apps/{app:app}/services/{service}/scale-override", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
+    r(Post, "/apps/{app:app}/services/{service}/triggers/enable", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
+    r(Post, "/apps/{app:app}/services/{service}/triggers/disable", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
+    r(Post, "/apps/{app:app}/services/{service}/triggers/threshold", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
+    // App resources (details include credentials; data export is a database dump)
+    r(Get, "/apps/{app:app}/resources", P::RESOURCE_READ, NONE),
+    r(Get, "/apps/{app:app}/resources/{name}", P::RESOURCE_READ, NONE),
+    r(Get, "/apps/{app:app}/resources/{name}/data", P::RESOURCE_MANAGE, NONE),
+    r(Put, "/apps/{app:app}/resources/{name}/data", P::RESOURCE_MANAGE, NONE),
+    r(Socket, "/apps/{app:app}/resources/{name}/console", P::RESOURCE_CONSOLE, NONE),
+    // Rack resources
+    r(Get, "/resources", P::RESOURCE_READ, NONE),
+    r(Post, "/resources", P::RESOURCE_MANAGE, NONE),
+    r(Options, "/resources", P::RESOURCE_READ, NONE),
+    r(Get, "/resources/{name}", P::RESOURCE_READ, NONE),
+    r(Put, "/resources/{name}", P::RESOURCE_MANAGE, NONE),
+    r(Delete, "/resources/{name}", P::RESOURCE_MANAGE, NONE),
+    r(Post, "/resources/{name}/links", P::RESOURCE_MANAGE, NONE),
+    r(Delete, "/resources/{name}/links/{app:app}", P::RESOURCE_MANAGE, NONE),
+    // Certificates
+    r(Put, "/apps/{app:app}/ssl/{service}/{port}", P::CERTIFICATE_MANAGE, NONE),
+    r(Get, "/certificates", P::CERTIFICATE_READ, NONE),
+    r(Post, "/certificates", P::CERTIFICATE_MANAGE, NONE),
+    r(Post, "/certificates/generate", P::CERTIFICATE_MANAGE, NONE),
+    r(Delete, "/certificates/{id}", P::CERTIFICATE_MANAGE, NONE),
+    r(Post, "/certificates/{id}/renew", P::CERTIFICATE_MANAGE, NONE),
+    r(Get, "/letsencrypt/config", P::CERTIFICATE_READ, NONE),
+    r(Put, "/letsencrypt/config", P::CERTIFICATE_MANAGE, NONE),
+    // Misc
+    r(Post, "/events", P::RACK_UPDATE, NONE),
+    r(Get, "/registries", P::REGISTRY_READ, NONE),
+    r(Post, "/registries", P::REGISTRY_MANAGE, NONE),
+    r(Delete, "/registries/{server}", P::REGISTRY_MANAGE, NONE),
+    r(Any, "/v2/{path:tail}", P::REGISTRY_MANAGE, D::Forbidden(F::RegistryProxy)),
+    r(Get, "/instances", P::INSTANCE_LIST, NONE),
+    r(Post, "/instances/keyroll", P::INSTANCE_MANAGE, NONE),
+    r(Delete, "/instances/{id}", P::INSTANCE_MANAGE, NONE),
+    r(Socket, "/instances/{id}/shell", P::INSTANCE_SHELL, NONE),
+    // Tunnels into the cluster reach resources directly, like a resource console.
+    r(Socket, "/proxy/{host}/{port}", P::RESOURCE_CONSOLE, NONE),
+    r(Any, "/custom/http/proxy/{path:tail}", P::RESOURCE_CONSOLE, NONE),
+    // System
+    r(Get, "/system", P::RACK_READ, NONE),
+    r(Put, "/system", P::RACK_UPDATE, NONE),
+    r(Get, "/system/capacity", P::RACK_READ, NONE),
+    r(Get, "/system/metrics", P::RACK_READ, NONE),
+    r(Get, "/system/processes", P::RACK_READ, NONE),
+    r(Get, "/system/releases", P::RACK_READ, NONE),
+    r(Socket, "/system/logs", P::LOG_READ, NONE),
+    r(Post, "/system/jwt/token", P::RACK_ADMIN, NONE),
+    r(Put, "/system/jwt/rotate", P::RACK_ADMIN, NONE),
+    r(Post, "/system/karpenter/cleanup", P::RACK_ADMIN, NONE),
+];
+
+/// A matched route with its extracted parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    /// The matched rule.
+    pub rule: &'static RouteRule,
+    params: Vec<(&'static str, String)>,
+    app: Option<AppName>,
+    build: Option<BuildId>,
+    release: Option<ReleaseId>,
+    key: Option<ObjectKey>,
+}
+
+impl RouteMatch {
+    /// A parameter by its pattern name (`app`, `id`, `key`, `pid`, `service`, `name`, …).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// All parameters in path order.
+    pub fn params(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.params.iter().map(|(n, v)| (*n, v.as_str()))
+    }
+
+    /// The app the route addresses, if any.
+    pub fn app(&self) -> Option<&AppName> {
+        self.app.as_ref()
+    }
+
+    /// The build id in the path, if any.
+    pub fn build_id(&self) -> Option<&BuildId> {
+        self.build.as_ref()
+    }
+
+    /// The release id in the path, if any.
+    pub fn release_id(&self) -> Option<&ReleaseId> {
+        self.release.as_ref()
+    }
+
+    /// The object key in the path, if any.
+    pub fn object_key(&self) -> Option<&ObjectKey> {
+        self.key.as_ref()
+    }
+
+    /// The process id (or service name, for exec) in the path, if any.
+    pub fn pid(&self) -> Option<&str> {
+        self.param("pid")
+    }
+
+    /// The service name in the path, if any.
+    pub fn service(&self) -> Option<&str> {
+        self.param("service")
+    }
+}
+
+/// Finds the rule for a request. `method` is the upper-case HTTP method, `is_upgrade` whether
+/// the request asks for a websocket upgrade, `path` the raw path (no query string) relative to
+/// the rack root. `None` means the gateway does not proxy this call.
+pub fn match_route(method: &str, is_upgrade: bool, path: &str) -> Option<RouteMatch> {
+    let rest = path.strip_prefix('/')?;
+    if path.chars().any(|c| c.is_control() || c == '?' || c == '#') {
+        return None;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    ROUTES
+        .iter()
+        .filter(|rule| rule.method.matches(method, is_upgrade))
+        .find_map(|rule| match_pattern(rule, &segments))
+}
+
+fn match_pattern(rule: &'static RouteRule, segments: &[&str]) -> Option<RouteMatch> {
+    let pattern: Vec<&'static str> = rule.pattern[1..].split('/').collect();
+    let mut m = RouteMatch {
+        rule,
+        params: Vec::new(),
+        app: None,
+        build: None,
+        release: None,
+        key: None,
+    };
+    for (i, pat) in pattern.iter().enumerate() {
+        let Some(open) = pat.strip_prefix('{') else {
+            if segments.get(i) != Some(pat) {
+                return None;
+            }
+            continue;
+        };
+        let (inner, suffix) = open.split_once('}')?;
+        let (name, kind) = inner.split_once(':').unwrap_or((inner, ""));
+        match kind {
+            "key" | "tail" => {
+                let tail = segments.get(i..)?.join("/");
+                if kind == "key" {
+                    m.key = Some(ObjectKey::parse(&tail).ok()?);
+                } else if !tail_ok(&tail) {
+                    return None;
+                }
+                m.params.push((name, tail));
+                return Some(m);
+            }
+            _ => {
+                let value = segments.get(i)?.strip_suffix(suffix)?;
+                if !segment_ok(value) {
+                    return None;
+                }
+                match kind {
+                    "app" => m.app = Some(AppName::parse(value).ok()?),
+                    "build" => m.build = Some(BuildId::parse(value).ok()?),
+                    "release" => m.release = Some(ReleaseId::parse(value).ok()?),
+                    _ => {}
+                }
+                m.params.push((name, value.to_owned()));
+            }
+        }
+    }
+    (segments.len() == pattern.len()).then_some(m)
+}
+
+/// A single-segment parameter: non-empty, not a dot segment, and only characters that need
+/// no escaping and cannot alias another path.
+fn segment_ok(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:@~+=,".contains(&b))
+}
+
+/// A catch-all tail: no dot segments, no backslash, no encoded `.`, `/` or `\`.
+fn tail_ok(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    !s.contains('\\')
+        && !["%2e", "%2f", "%5c", "%00"]
+            .iter()
+            .any(|e| lower.contains(e))
+        && !s.split('/').any(|seg| seg == "." || seg == "..")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn display_patterns_drop_parameter_kinds() {
+        let rule = match_route("GET", false, "/apps/myapp/builds/BABCDEFGHIJ.tgz")
+            .unwrap()
+            .rule;
+        assert_eq!(rule.display_pattern(), "/apps/{app}/builds/{id}.tgz");
+    }
+
+    #[rstest]
+    #[case("/apps/myapp/objects/tmp/a.tgz", Some("tmp/a.tgz"))]
+    #[case("/apps/myapp/objects/tmp/../../other/x", None)]
+    #[case("/apps/myapp/objects/tmp/%2e%2e/x", None)]
+    #[case("/apps/myapp/objects/", None)]
+    fn object_keys_are_validated(#[case] path: &str, #[case] key: Option<&str>) {
+        let m = match_route("POST", false, path);
+        assert_eq!(
+            m.as_ref()
+                .and_then(|m| m.object_key())
+                .map(ObjectKey::as_str),
+            key
+        );
+    }
+
+    #[test]
+    fn params_are_extracted_by_name() {
+        let m = match_route("GET", true, "/apps/my-app/processes/web-123-abc/exec").unwrap();
+        assert_eq!(m.app().unwrap().as_str(), "my-app");
+        assert_eq!(m.pid(), Some("web-123-abc"));
+        assert_eq!(m.rule.deploy_action, DeployAction::ProcessExec);
+        let m = match_route("POST", false, "/apps/a/releases/RABCDEFGHIJ/promote").unwrap();
+        assert_eq!(m.release_id().unwrap().as_str(), "RABCDEFGHIJ");
+        let m = match_route("POST", false, "/apps/a/services/web/processes").unwrap();
+        assert_eq!(m.service(), Some("web"));
+    }
+}
