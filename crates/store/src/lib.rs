@@ -17,11 +17,14 @@ mod approvals;
 mod clock;
 mod db;
 mod error;
+mod identity;
 mod jobs;
+mod login_flows;
 mod mfa;
 mod mfa_webauthn;
 mod sessions;
 mod settings;
+mod throttle;
 mod tx;
 mod users;
 
@@ -36,10 +39,13 @@ pub use approvals::{
 pub use clock::{now_utc, truncate_timestamp};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;
+pub use identity::{ApiTokenLookup, OwnerStatus, SessionLookup};
+pub use login_flows::{LoginFlow, NewLoginFlow};
 pub use jobs::{Job, JobStatus, NewJob, job_backoff};
 pub use mfa::TotpCredential;
 pub use mfa_webauthn::{CeremonyKind, NewWebauthnCredential, WebauthnCeremony, WebauthnCredential};
 pub use sessions::{NewSession, Session};
 pub use settings::Setting;
+pub use throttle::{ThrottlePolicy, ThrottleState};
 pub use tx::StoreTx;
 pub use users::{NewUser, User};

@@ -1,0 +1,89 @@
+//! Database-backed failure counters for authentication (`auth_throttle`), so that a lockout
+//! holds across every gateway replica sharing the database. Keys are chosen by the caller
+//! (e.g. `password:<email>`); the policy (how many failures, how long a lock) is the caller's.
+
+use sqlx::FromRow;
+use time::{Duration, OffsetDateTime};
+
+use crate::clock::Ts;
+use crate::db::{Store, with_db};
+use crate::error::StoreError;
+
+/// The counter of one key after a failure was recorded.
+#[derive(Debug, Clone, FromRow)]
+pub struct ThrottleState {
+    /// Failures in the current window.
+    pub failures: i64,
+    /// Locked until this time, if the limit was reached.
+    pub locked_until: Option<OffsetDateTime>,
+}
+
+/// How a key is throttled: `max_failures` within `window` locks it for `lock_for`.
+#[derive(Debug, Clone, Copy)]
+pub struct ThrottlePolicy {
+    /// Failures that trigger the lock.
+    pub max_failures: i64,
+    /// Failures older than this start a new window.
+    pub window: Duration,
+    /// How long the lock lasts.
+    pub lock_for: Duration,
+}
+
+impl Store {
+    /// When `key` is locked at `now`, the time the lock ends.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn throttle_locked_until(
+        &self,
+        key: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError> {
+        const SQL: &str =
+            "SELECT locked_until FROM auth_throttle WHERE key = $1 AND locked_until > $2";
+        Ok(with_db!(&self.db, p => sqlx::query_scalar::<_, OffsetDateTime>(SQL)
+            .bind(key).bind(Ts(now)).fetch_optional(p).await?))
+    }
+
+    /// Counts one failure for `key` in a single atomic upsert: a window older than
+    /// `policy.window` restarts at 1; reaching `policy.max_failures` sets the lock.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn record_throttle_failure(
+        &self,
+        key: &str,
+        policy: ThrottlePolicy,
+        now: OffsetDateTime,
+    ) -> Result<ThrottleState, StoreError> {
+        const SQL: &str = "INSERT INTO auth_throttle (key, failures, window_started_at, locked_until) \
+            VALUES ($1, 1, $2, CASE WHEN 1 >= $4 THEN $5 ELSE NULL END) \
+            ON CONFLICT (key) DO UPDATE SET \
+              failures = CASE WHEN auth_throttle.window_started_at <= $3 THEN 1 \
+                              ELSE auth_throttle.failures + 1 END, \
+              window_started_at = CASE WHEN auth_throttle.window_started_at <= $3 THEN $2 \
+                              ELSE auth_throttle.window_started_at END, \
+              locked_until = CASE WHEN (CASE WHEN auth_throttle.window_started_at <= $3 THEN 1 \
+                              ELSE auth_throttle.failures + 1 END) >= $4 THEN $5 \
+                              ELSE auth_throttle.locked_until END \
+            RETURNING failures, locked_until";
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, ThrottleState>(SQL)
+            .bind(key)
+            .bind(Ts(now))
+            .bind(Ts(now - policy.window))
+            .bind(policy.max_failures)
+            .bind(Ts(now + policy.lock_for))
+            .fetch_one(p)
+            .await?))
+    }
+
+    /// Forgets the failures of `key` (after a success, or an admin unlock).
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM auth_throttle WHERE key = $1";
+        with_db!(&self.db, p => sqlx::query(SQL).bind(key).execute(p).await?);
+        Ok(())
+    }
+}
