@@ -35,6 +35,8 @@ pub struct AppState {
     pub rack: Option<RackClient>,
     pub keys: Arc<Keys>,
     pub clock: Arc<dyn Clock>,
+    /// Per-process identity caches (see `auth::AuthRuntime`).
+    pub auth: Arc<crate::auth::AuthRuntime>,
 }
 
 impl AppState {
@@ -48,6 +50,7 @@ impl AppState {
             rack,
             keys,
             clock: Arc::new(SystemClock),
+            auth: Arc::default(),
         })
     }
 
@@ -71,6 +74,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(crate::health::healthz))
         .routes(routes!(crate::health::readyz))
+        .merge(crate::api::routes())
 }
 
 /// The OpenAPI document of every described route.

@@ -5,7 +5,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use rgw_core::wire::{ApiErrorBody, ApiErrorDetail};
+use rgw_core::wire::ApiErrorBody;
 
 /// An error answered to an API caller.
 #[derive(Debug, thiserror::Error)]
@@ -114,12 +114,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let body = ApiErrorBody {
-            error: ApiErrorDetail {
-                code: self.code().to_string(),
-                message,
-            },
-        };
+        let body = ApiErrorBody::new(self.code(), message);
         (status, Json(body)).into_response()
     }
 }

@@ -1,7 +1,9 @@
 //! rack-gateway server: the HTTP API, the rack proxy, authentication, audit and jobs.
 //! `main.rs` only parses the command line; everything testable lives here.
 
+pub mod api;
 pub mod app;
+pub mod auth;
 pub mod audit;
 pub mod commands;
 pub mod config;

@@ -137,17 +137,25 @@ impl Store {
              AND (t.expires_at IS NULL OR t.expires_at > $2) \
              AND u.deleted_at IS NULL AND u.suspended_at IS NULL AND u.locked_at IS NULL"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, ActiveApiToken>(SQL)
-            .bind(token_hash).bind(Ts(now)).fetch_optional(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, ActiveApiToken>(SQL)
+            .bind(token_hash).bind(Ts(now)).fetch_optional(p).await?),
+        )
     }
 
     /// Gets a token by public id.
     ///
     /// # Errors
     /// NotFound, Db.
-    pub async fn get_api_token_by_public_id(&self, public_id: Uuid) -> Result<ApiToken, StoreError> {
-        const SQL: &str =
-            concat!("SELECT ", token_columns!(), " FROM api_tokens t WHERE t.public_id = $1");
+    pub async fn get_api_token_by_public_id(
+        &self,
+        public_id: Uuid,
+    ) -> Result<ApiToken, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens t WHERE t.public_id = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiToken>(SQL)
             .bind(public_id).fetch_one(p).await?))
     }
@@ -157,7 +165,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_api_token(&self, id: i64) -> Result<ApiToken, StoreError> {
-        const SQL: &str = concat!("SELECT ", token_columns!(), " FROM api_tokens t WHERE t.id = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens t WHERE t.id = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiToken>(SQL).bind(id).fetch_one(p).await?))
     }
 
@@ -166,8 +178,11 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn list_api_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
-        const SQL: &str =
-            concat!("SELECT ", token_columns!(), " FROM api_tokens t ORDER BY t.id DESC");
+        const SQL: &str = concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM api_tokens t ORDER BY t.id DESC"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiToken>(SQL).fetch_all(p).await?))
     }
 

@@ -2,9 +2,6 @@
 //! updates live in `approval_transitions.rs`; the rules themselves are enforced by triggers in
 //! the migrations, so a buggy caller gets a [`StoreError::Invariant`], never a bad row.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde_json::Value;
 use sqlx::FromRow;
 use sqlx::types::Json;
@@ -14,68 +11,8 @@ use uuid::Uuid;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
+pub use crate::request_status::RequestStatus;
 use crate::tx::{StoreTx, with_tx};
-
-/// Lifecycle state of a deploy approval request (exact names; part of the API).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RequestStatus {
-    /// Waiting for approvers.
-    Pending,
-    /// Approved; the deploy chain may run until `approval_expires_at`.
-    Approved,
-    /// Rejected by an admin (final).
-    Rejected,
-    /// Pending TTL or approval window passed (final).
-    Expired,
-    /// The gated release was promoted (final).
-    Deployed,
-}
-
-impl RequestStatus {
-    /// The stored name.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Pending => "pending",
-            RequestStatus::Approved => "approved",
-            RequestStatus::Rejected => "rejected",
-            RequestStatus::Expired => "expired",
-            RequestStatus::Deployed => "deployed",
-        }
-    }
-
-    /// All states, in lifecycle order.
-    pub const ALL: [RequestStatus; 5] = [
-        RequestStatus::Pending,
-        RequestStatus::Approved,
-        RequestStatus::Rejected,
-        RequestStatus::Expired,
-        RequestStatus::Deployed,
-    ];
-}
-
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for RequestStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RequestStatus::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown deploy approval status {s:?}"))
-    }
-}
-
-impl TryFrom<String> for RequestStatus {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
 
 /// A row of `deploy_approval_requests` (seed column names).
 #[derive(Debug, Clone, FromRow)]
@@ -255,7 +192,8 @@ impl StoreTx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING ",
             request_columns!()
         );
-        Ok(with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(Uuid::now_v7())
             .bind(&new.app)
             .bind(&new.git_commit_hash)
@@ -270,7 +208,8 @@ impl StoreTx {
             .bind(Ts(new.pending_expires_at))
             .bind(Ts(now))
             .fetch_one(&mut *c)
-            .await?))
+            .await?),
+        )
     }
 
     /// Records one approver's approval. The database refuses it for a request that is not
@@ -340,7 +279,9 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        self.create_request(new, now).await.map(CreateOutcome::Created)
+        self.create_request(new, now)
+            .await
+            .map(CreateOutcome::Created)
     }
 
     /// The open (pending or approved) request for this app, commit and target token, if any.
@@ -359,9 +300,11 @@ impl Store {
             " FROM deploy_approval_requests WHERE app = $1 AND git_commit_hash = $2 \
              AND target_api_token_id = $3 AND status IN ('pending', 'approved')"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(app).bind(git_commit_hash).bind(target_api_token_id)
-            .fetch_optional(p).await?))
+            .fetch_optional(p).await?),
+        )
     }
 
     /// Gets a request by internal id.
@@ -369,10 +312,15 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_request(&self, id: i64) -> Result<DeployApprovalRequest, StoreError> {
-        const SQL: &str =
-            concat!("SELECT ", request_columns!(), " FROM deploy_approval_requests WHERE id = $1");
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(id).fetch_one(p).await?))
+        const SQL: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE id = $1"
+        );
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(id).fetch_one(p).await?),
+        )
     }
 
     /// Gets a request by public id.
@@ -388,8 +336,10 @@ impl Store {
             request_columns!(),
             " FROM deploy_approval_requests WHERE public_id = $1"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(public_id).fetch_one(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(public_id).fetch_one(p).await?),
+        )
     }
 
     /// Lists requests matching `filter`, newest first.
@@ -409,7 +359,8 @@ impl Store {
              ORDER BY id DESC LIMIT $6"
         );
         let status = filter.status.map(RequestStatus::as_str);
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(status)
             .bind(&filter.app)
             .bind(&filter.git_commit_hash)
@@ -417,7 +368,8 @@ impl Store {
             .bind(filter.before_id)
             .bind(filter.limit.clamp(1, 500))
             .fetch_all(p)
-            .await?))
+            .await?),
+        )
     }
 
     /// The approvals of a request, oldest first.
@@ -429,7 +381,9 @@ impl Store {
             u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
             FROM deploy_approvals a JOIN users u ON u.id = a.user_id \
             WHERE a.request_id = $1 ORDER BY a.id";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
-            .bind(request_id).fetch_all(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
+            .bind(request_id).fetch_all(p).await?),
+        )
     }
 }

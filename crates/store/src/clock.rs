@@ -28,9 +28,8 @@ pub fn now_utc() -> OffsetDateTime {
 
 /// Always six fractional digits: sqlx's default RFC 3339 text drops a zero fraction
 /// (`…:00Z` sorts after `…:00.5Z`), which would break `run_at <= $1` comparisons on SQLite.
-const SQLITE_FORMAT: &[BorrowedFormatItem<'static>] = format_description!(
-    "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-);
+const SQLITE_FORMAT: &[BorrowedFormatItem<'static>] =
+    format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
 
 /// A timestamp as bound into SQL. Every timestamp parameter goes through this type; rows decode
 /// into plain [`OffsetDateTime`] (sqlx parses the SQLite text form as RFC 3339).

@@ -107,7 +107,9 @@ impl Store {
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let store = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Invalid(format!("invalid SQLite URL in RGW_DATABASE_URL: {e}")))?
+                .map_err(|e| {
+                    StoreError::Invalid(format!("invalid SQLite URL in RGW_DATABASE_URL: {e}"))
+                })?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
@@ -119,7 +121,9 @@ impl Store {
                 .connect_with(connect)
                 .await?;
             SQLITE_MIGRATOR.run(&pool).await?;
-            Store { db: Db::Sqlite(pool) }
+            Store {
+                db: Db::Sqlite(pool),
+            }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| {
                 StoreError::Invalid(format!("invalid PostgreSQL URL in RGW_DATABASE_URL: {e}"))

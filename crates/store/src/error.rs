@@ -71,7 +71,10 @@ pub(crate) fn map_sqlx_error(err: sqlx::Error) -> StoreError {
     let Some(db) = err.as_database_error() else {
         return StoreError::Db(err);
     };
-    let mapped = if db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>().is_some() {
+    let mapped = if db
+        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+        .is_some()
+    {
         map_pg(db)
     } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         map_sqlite(db)
@@ -108,7 +111,9 @@ fn map_sqlite(db: &dyn DatabaseError) -> Option<StoreError> {
             Some(conflict(sqlite_unique_name(message, pk)?))
         }
         SQLITE_CONSTRAINT_CHECK => {
-            let name = message.strip_prefix("CHECK constraint failed: ").unwrap_or(message);
+            let name = message
+                .strip_prefix("CHECK constraint failed: ")
+                .unwrap_or(message);
             Some(check_failed(name))
         }
         SQLITE_CONSTRAINT_TRIGGER => Some(invariant(message)),

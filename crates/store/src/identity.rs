@@ -89,26 +89,42 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn lookup_session(&self, token_hash: &[u8]) -> Result<Option<SessionLookup>, StoreError> {
+    pub async fn lookup_session(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<SessionLookup>, StoreError> {
         const SQL: &str = concat!(
-            "SELECT ", s_columns!(), ", ", owner_columns!(),
+            "SELECT ",
+            s_columns!(),
+            ", ",
+            owner_columns!(),
             " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, SessionLookup>(SQL)
-            .bind(token_hash).fetch_optional(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, SessionLookup>(SQL)
+            .bind(token_hash).fetch_optional(p).await?),
+        )
     }
 
     /// The token with this hash and its owner, in any state.
     ///
     /// # Errors
     /// Db.
-    pub async fn lookup_api_token(&self, token_hash: &[u8]) -> Result<Option<ApiTokenLookup>, StoreError> {
+    pub async fn lookup_api_token(
+        &self,
+        token_hash: &[u8],
+    ) -> Result<Option<ApiTokenLookup>, StoreError> {
         const SQL: &str = concat!(
-            "SELECT ", t_columns!(), ", ", owner_columns!(),
+            "SELECT ",
+            t_columns!(),
+            ", ",
+            owner_columns!(),
             " FROM api_tokens t JOIN users u ON u.id = t.owner_user_id WHERE t.token_hash = $1"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiTokenLookup>(SQL)
-            .bind(token_hash).fetch_optional(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, ApiTokenLookup>(SQL)
+            .bind(token_hash).fetch_optional(p).await?),
+        )
     }
 
     /// A session by public id.
@@ -116,7 +132,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_session_by_public_id(&self, public_id: Uuid) -> Result<Session, StoreError> {
-        const SQL: &str = concat!("SELECT ", s_columns!(), " FROM sessions s WHERE s.public_id = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            s_columns!(),
+            " FROM sessions s WHERE s.public_id = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, Session>(SQL)
             .bind(public_id).fetch_one(p).await?))
     }
@@ -131,7 +151,8 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StoreError> {
         const SQL: &str = concat!(
-            "SELECT ", s_columns!(),
+            "SELECT ",
+            s_columns!(),
             " FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL \
              AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2 ORDER BY s.id DESC"
         );
@@ -143,9 +164,14 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn list_api_tokens_by_owner(&self, owner_user_id: i64) -> Result<Vec<ApiToken>, StoreError> {
+    pub async fn list_api_tokens_by_owner(
+        &self,
+        owner_user_id: i64,
+    ) -> Result<Vec<ApiToken>, StoreError> {
         const SQL: &str = concat!(
-            "SELECT ", t_columns!(), " FROM api_tokens t WHERE t.owner_user_id = $1 ORDER BY t.id DESC"
+            "SELECT ",
+            t_columns!(),
+            " FROM api_tokens t WHERE t.owner_user_id = $1 ORDER BY t.id DESC"
         );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiToken>(SQL)
             .bind(owner_user_id).fetch_all(p).await?))
@@ -156,7 +182,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_api_token_by_name(&self, name: &str) -> Result<ApiToken, StoreError> {
-        const SQL: &str = concat!("SELECT ", t_columns!(), " FROM api_tokens t WHERE t.name = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            t_columns!(),
+            " FROM api_tokens t WHERE t.name = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, ApiToken>(SQL)
             .bind(name).fetch_one(p).await?))
     }
@@ -189,7 +219,7 @@ impl Store {
         // Never moves backwards when replicas flush out of order.
         const SQL: &str = "UPDATE api_tokens SET last_used_at = $2 \
             WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2)";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(Ts(at)).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(Ts(at)).execute(p).await?.rows_affected());
         Ok(())
     }
 }

@@ -114,7 +114,11 @@ impl StoreTx {
     ///
     /// # Errors
     /// Invariant, Db.
-    pub async fn enqueue_job(&mut self, new: &NewJob, now: OffsetDateTime) -> Result<Option<Job>, StoreError> {
+    pub async fn enqueue_job(
+        &mut self,
+        new: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<Option<Job>, StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO jobs (public_id, kind, payload, idempotency_key, max_attempts, run_at, \
              deploy_approval_request_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) \
@@ -140,7 +144,11 @@ impl Store {
     ///
     /// # Errors
     /// Invariant, Db.
-    pub async fn enqueue_job(&self, new: &NewJob, now: OffsetDateTime) -> Result<Option<Job>, StoreError> {
+    pub async fn enqueue_job(
+        &self,
+        new: &NewJob,
+        now: OffsetDateTime,
+    ) -> Result<Option<Job>, StoreError> {
         let mut tx = self.begin().await?;
         let job = tx.enqueue_job(new, now).await?;
         tx.commit().await?;
@@ -204,11 +212,20 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn fail_job(&self, job: &Job, error: &str, now: OffsetDateTime) -> Result<Option<JobStatus>, StoreError> {
+    pub async fn fail_job(
+        &self,
+        job: &Job,
+        error: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<JobStatus>, StoreError> {
         const SQL: &str = "UPDATE jobs SET status = $5, run_at = $6, last_error = $7, locked_by = NULL, \
             locked_until = NULL, updated_at = $3 WHERE id = $1 AND status = 'running' AND locked_by = $2 \
             AND attempts = $4";
-        let status = if job.attempts >= job.max_attempts { JobStatus::Dead } else { JobStatus::Queued };
+        let status = if job.attempts >= job.max_attempts {
+            JobStatus::Dead
+        } else {
+            JobStatus::Queued
+        };
         let run_at = now + job_backoff(job.attempts);
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(job.id).bind(&job.locked_by).bind(Ts(now)).bind(job.attempts)
@@ -227,7 +244,9 @@ impl Store {
         const SQL: &str = "UPDATE jobs SET status = 'dead', last_error = 'lease expired on the last attempt', \
             locked_by = NULL, locked_until = NULL, updated_at = $1 \
             WHERE status = 'running' AND locked_until <= $1 AND attempts >= max_attempts";
-        Ok(with_db!(&self.db, p => sqlx::query(SQL).bind(Ts(now)).execute(p).await?.rows_affected()))
+        Ok(
+            with_db!(&self.db, p => sqlx::query(SQL).bind(Ts(now)).execute(p).await?.rows_affected()),
+        )
     }
 
     /// Gets a job by id.
@@ -244,7 +263,11 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn list_jobs(&self, limit: i64) -> Result<Vec<Job>, StoreError> {
-        const SQL: &str = concat!("SELECT ", job_columns!(), " FROM jobs ORDER BY id DESC LIMIT $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            job_columns!(),
+            " FROM jobs ORDER BY id DESC LIMIT $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, Job>(SQL)
             .bind(limit.clamp(1, 1000)).fetch_all(p).await?))
     }

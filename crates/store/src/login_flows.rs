@@ -100,7 +100,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_login_flow(&self, public_id: Uuid) -> Result<LoginFlow, StoreError> {
-        const SQL: &str = concat!("SELECT ", flow_columns!(), " FROM login_flows WHERE public_id = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            flow_columns!(),
+            " FROM login_flows WHERE public_id = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, LoginFlow>(SQL)
             .bind(public_id).fetch_one(p).await?))
     }
@@ -110,7 +114,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_login_flow_by_state(&self, state: &str) -> Result<LoginFlow, StoreError> {
-        const SQL: &str = concat!("SELECT ", flow_columns!(), " FROM login_flows WHERE state = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            flow_columns!(),
+            " FROM login_flows WHERE state = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, LoginFlow>(SQL)
             .bind(state).fetch_one(p).await?))
     }
@@ -138,8 +146,10 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn fail_login_flow(&self, id: i64) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE login_flows SET status = 'failed' WHERE id = $1 AND status = 'started'";
-        let n = with_db!(&self.db, p => sqlx::query(SQL).bind(id).execute(p).await?.rows_affected());
+        const SQL: &str =
+            "UPDATE login_flows SET status = 'failed' WHERE id = $1 AND status = 'started'";
+        let n =
+            with_db!(&self.db, p => sqlx::query(SQL).bind(id).execute(p).await?.rows_affected());
         Ok(n == 1)
     }
 
@@ -147,7 +157,11 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn consume_login_flow(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn consume_login_flow(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE login_flows SET status = 'consumed' \
             WHERE id = $1 AND status = 'completed' AND expires_at > $2";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
@@ -161,7 +175,7 @@ impl Store {
     /// Db.
     pub async fn set_login_flow_session(&self, id: i64, session_id: i64) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE login_flows SET session_id = $2 WHERE id = $1";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(session_id).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(session_id).execute(p).await?.rows_affected());
         Ok(())
     }
 }

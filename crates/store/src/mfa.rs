@@ -69,8 +69,10 @@ impl Store {
     ) -> Result<Option<TotpCredential>, StoreError> {
         const SQL: &str = "SELECT user_id, secret_ciphertext, secret_nonce, confirmed_at, \
             last_used_step, created_at FROM totp_credentials WHERE user_id = $1";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, TotpCredential>(SQL)
-            .bind(user_id).fetch_optional(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, TotpCredential>(SQL)
+            .bind(user_id).fetch_optional(p).await?),
+        )
     }
 
     /// Marks the TOTP credential confirmed.

@@ -72,7 +72,9 @@ impl TestStore {
 pub async fn drop_postgres_schema(admin_url: &str, schema: &str) {
     if let Ok(mut conn) = PgConnection::connect(admin_url).await {
         let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await;
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await;
         let _ = conn.close().await;
     }
 }
@@ -141,7 +143,10 @@ pub async fn postgres_test_store() -> Option<TestStore> {
 /// # Panics
 /// When the variable is set but the database is unreachable or refuses the schema.
 pub async fn fresh_postgres_schema() -> Option<(String, String, String)> {
-    let Some(admin_url) = std::env::var(POSTGRES_URL_VAR).ok().filter(|u| !u.is_empty()) else {
+    let Some(admin_url) = std::env::var(POSTGRES_URL_VAR)
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
         SKIP_NOTICE.call_once(|| {
             // Straight to stderr: libtest captures print!/eprint! but not direct writes.
             let _ = writeln!(std::io::stderr(), "skipped: {POSTGRES_URL_VAR} not set");
@@ -149,9 +154,9 @@ pub async fn fresh_postgres_schema() -> Option<(String, String, String)> {
         return None;
     };
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = PgConnection::connect(&admin_url).await.unwrap_or_else(|e| {
-        panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}")
-    });
+    let mut conn = PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("{POSTGRES_URL_VAR} is set but PostgreSQL is unreachable: {e}"));
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
         .execute(&mut conn)
         .await

@@ -41,8 +41,10 @@ impl Store {
     ) -> Result<Option<OffsetDateTime>, StoreError> {
         const SQL: &str =
             "SELECT locked_until FROM auth_throttle WHERE key = $1 AND locked_until > $2";
-        Ok(with_db!(&self.db, p => sqlx::query_scalar::<_, OffsetDateTime>(SQL)
-            .bind(key).bind(Ts(now)).fetch_optional(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_scalar::<_, OffsetDateTime>(SQL)
+            .bind(key).bind(Ts(now)).fetch_optional(p).await?),
+        )
     }
 
     /// Counts one failure for `key` in a single atomic upsert: a window older than
@@ -67,14 +69,16 @@ impl Store {
                               ELSE auth_throttle.failures + 1 END) >= $4 THEN $5 \
                               ELSE auth_throttle.locked_until END \
             RETURNING failures, locked_until";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, ThrottleState>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, ThrottleState>(SQL)
             .bind(key)
             .bind(Ts(now))
             .bind(Ts(now - policy.window))
             .bind(policy.max_failures)
             .bind(Ts(now + policy.lock_for))
             .fetch_one(p)
-            .await?))
+            .await?),
+        )
     }
 
     /// Forgets the failures of `key` (after a success, or an admin unlock).
@@ -83,7 +87,7 @@ impl Store {
     /// Db.
     pub async fn clear_throttle(&self, key: &str) -> Result<(), StoreError> {
         const SQL: &str = "DELETE FROM auth_throttle WHERE key = $1";
-        with_db!(&self.db, p => sqlx::query(SQL).bind(key).execute(p).await?);
+        with_db!(&self.db, p => sqlx::query(SQL).bind(key).execute(p).await?.rows_affected());
         Ok(())
     }
 }

@@ -102,7 +102,11 @@ impl Store {
     ///
     /// # Errors
     /// Conflict, Invariant (bad role), Db.
-    pub async fn create_user(&self, new: &NewUser, now: OffsetDateTime) -> Result<User, StoreError> {
+    pub async fn create_user(
+        &self,
+        new: &NewUser,
+        now: OffsetDateTime,
+    ) -> Result<User, StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO users (public_id, email, name, role, password_hash, is_service, mfa_enforced, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING ",
@@ -137,7 +141,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_user_by_public_id(&self, public_id: Uuid) -> Result<User, StoreError> {
-        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE public_id = $1");
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE public_id = $1"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, User>(SQL)
             .bind(public_id).fetch_one(p).await?))
     }
@@ -147,7 +155,11 @@ impl Store {
     /// # Errors
     /// NotFound, Db.
     pub async fn get_user_by_email(&self, email: &str) -> Result<User, StoreError> {
-        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE email = $1 AND deleted_at IS NULL");
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE email = $1 AND deleted_at IS NULL"
+        );
         let email = email.trim().to_lowercase();
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, User>(SQL)
             .bind(&email).fetch_one(p).await?))
@@ -158,7 +170,11 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        const SQL: &str = concat!("SELECT ", user_columns!(), " FROM users WHERE deleted_at IS NULL ORDER BY email");
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE deleted_at IS NULL ORDER BY email"
+        );
         Ok(with_db!(&self.db, p => sqlx::query_as::<_, User>(SQL)
             .fetch_all(p).await?))
     }
@@ -183,7 +199,12 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn lock_user(&self, id: i64, reason: &str, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn lock_user(
+        &self,
+        id: i64,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         const SQL: &str =
             "UPDATE users SET locked_at = $2, lock_reason = $3, updated_at = $2 WHERE id = $1";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
@@ -227,7 +248,11 @@ impl Store {
     ///
     /// # Errors
     /// Db.
-    pub async fn reset_failed_logins(&self, id: i64, now: OffsetDateTime) -> Result<(), StoreError> {
+    pub async fn reset_failed_logins(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         const SQL: &str = "UPDATE users SET failed_login_count = 0, login_locked_until = NULL, \
             updated_at = $2 WHERE id = $1";
         with_db!(&self.db, p => sqlx::query(SQL).bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
@@ -239,8 +264,7 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn soft_delete_user(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
-        const SQL: &str =
-            "UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
+        const SQL: &str = "UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
         Ok(n == 1)

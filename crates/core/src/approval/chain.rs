@@ -302,14 +302,14 @@ impl DeployChain<'_> {
         now: OffsetDateTime,
     ) -> Result<ChainOutcome, DeployDenial> {
         self.check_live(now)?;
-        if let Some(app) = step_app(step) {
-            if app != self.app {
-                return Err(DeployDenial::WrongApp {
-                    id: self.id,
-                    approved: self.app.clone(),
-                    requested: app.clone(),
-                });
-            }
+        if let Some(app) = step_app(step)
+            && app != self.app
+        {
+            return Err(DeployDenial::WrongApp {
+                id: self.id,
+                approved: self.app.clone(),
+                requested: app.clone(),
+            });
         }
         let id = self.id;
         match *step {
@@ -332,14 +332,14 @@ impl DeployChain<'_> {
                 }
             }
             ChainStep::BuildCreate { url, git_sha, .. } => {
-                if let Some(sent) = git_sha {
-                    if GitSha::parse(sent).ok().as_ref() != Some(self.commit) {
-                        return Err(DeployDenial::CommitMismatch {
-                            id,
-                            approved: self.commit.clone(),
-                            supplied: sent.chars().take(64).collect(),
-                        });
-                    }
+                if let Some(sent) = git_sha
+                    && GitSha::parse(sent).ok().as_ref() != Some(self.commit)
+                {
+                    return Err(DeployDenial::CommitMismatch {
+                        id,
+                        approved: self.commit.clone(),
+                        supplied: sent.chars().take(64).collect(),
+                    });
                 }
                 let Some(rec) = self.object_url else {
                     return Err(DeployDenial::OutOfOrder {

@@ -451,6 +451,25 @@ pub fn match_route(method: &str, is_upgrade: bool, path: &str) -> Option<RouteMa
         .find_map(|rule| match_pattern(rule, &segments))
 }
 
+impl RouteRule {
+    /// Matches a request against this rule alone (same rules as [`match_route`]); used to
+    /// check that no request matches two rules.
+    pub fn try_match(
+        &'static self,
+        method: &str,
+        is_upgrade: bool,
+        path: &str,
+    ) -> Option<RouteMatch> {
+        let rest = path.strip_prefix('/')?;
+        if path.chars().any(|c| c.is_control() || c == '?' || c == '#')
+            || !self.method.matches(method, is_upgrade)
+        {
+            return None;
+        }
+        match_pattern(self, &rest.split('/').collect::<Vec<_>>())
+    }
+}
+
 fn match_pattern(rule: &'static RouteRule, segments: &[&str]) -> Option<RouteMatch> {
     let pattern: Vec<&'static str> = rule.pattern[1..].split('/').collect();
     let mut m = RouteMatch {
@@ -472,6 +491,8 @@ fn match_pattern(rule: &'static RouteRule, segments: &[&str]) -> Option<RouteMat
         let (name, kind) = inner.split_once(':').unwrap_or((inner, ""));
         match kind {
             "key" | "tail" => {
+                // The tail starts after a `/`: `/v2/` matches, `/v2` does not.
+                segments.get(i)?;
                 let tail = segments.get(i..)?.join("/");
                 if kind == "key" {
                     m.key = Some(ObjectKey::parse(&tail).ok()?);

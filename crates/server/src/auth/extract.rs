@@ -56,7 +56,11 @@ impl RequestMeta {
 
     /// Copies the metadata onto an audit event.
     pub fn apply(&self, event: AuditEvent) -> AuditEvent {
-        event.request(self.ip.clone(), self.user_agent.clone(), self.request_id.clone())
+        event.request(
+            self.ip.clone(),
+            self.user_agent.clone(),
+            self.request_id.clone(),
+        )
     }
 }
 
@@ -87,7 +91,10 @@ fn invalid(message: &str) -> ApiError {
 }
 
 /// The credential presented by a request, if any.
-fn presented(state: &AppState, headers: &HeaderMap) -> Result<Option<(Source, SecretString)>, ApiError> {
+fn presented(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Source, SecretString)>, ApiError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let value = value
             .to_str()
@@ -108,7 +115,9 @@ fn presented(state: &AppState, headers: &HeaderMap) -> Result<Option<(Source, Se
                 .ok_or_else(|| invalid("Basic credentials need the token as the password"))?;
             password.to_owned()
         } else {
-            return Err(invalid("use Authorization: Bearer <token> or Basic with the token as password"));
+            return Err(invalid(
+                "use Authorization: Bearer <token> or Basic with the token as password",
+            ));
         };
         return Ok(Some((Source::Header, SecretString::from(secret))));
     }
@@ -140,7 +149,11 @@ pub async fn authenticate_for_method(
     authenticate_inner(state, headers, rule).await
 }
 
-async fn authenticate_inner(state: &AppState, headers: &HeaderMap, rule: CsrfRule) -> Result<Principal, ApiError> {
+async fn authenticate_inner(
+    state: &AppState,
+    headers: &HeaderMap,
+    rule: CsrfRule,
+) -> Result<Principal, ApiError> {
     let Some((source, secret)) = presented(state, headers)? else {
         return Err(ApiError::unauthorized(
             "authentication_required",
@@ -191,7 +204,10 @@ fn owner_refusal(o: &rgw_store::OwnerStatus) -> Option<ApiError> {
     None
 }
 
-async fn session_principal(state: &AppState, token: &SecretString) -> Result<UserPrincipal, ApiError> {
+async fn session_principal(
+    state: &AppState,
+    token: &SecretString,
+) -> Result<UserPrincipal, ApiError> {
     let now = state.clock.now();
     let found = state
         .store
@@ -206,7 +222,10 @@ async fn session_principal(state: &AppState, token: &SecretString) -> Result<Use
         ));
     }
     if s.idle_expires_at <= now || s.absolute_expires_at <= now {
-        return Err(ApiError::unauthorized("session_expired", "this session has expired; log in again"));
+        return Err(ApiError::unauthorized(
+            "session_expired",
+            "this session has expired; log in again",
+        ));
     }
     if let Some(refusal) = owner_refusal(&found.owner) {
         return Err(refusal);
@@ -229,7 +248,10 @@ async fn session_principal(state: &AppState, token: &SecretString) -> Result<Use
     })
 }
 
-async fn token_principal(state: &AppState, token: &SecretString) -> Result<TokenPrincipal, ApiError> {
+async fn token_principal(
+    state: &AppState,
+    token: &SecretString,
+) -> Result<TokenPrincipal, ApiError> {
     let now = state.clock.now();
     let found = state
         .store
@@ -238,10 +260,16 @@ async fn token_principal(state: &AppState, token: &SecretString) -> Result<Token
         .ok_or_else(|| invalid("unknown API token"))?;
     let t = &found.token;
     if t.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("token_revoked", "this API token was revoked; create a new one"));
+        return Err(ApiError::unauthorized(
+            "token_revoked",
+            "this API token was revoked; create a new one",
+        ));
     }
     if t.expires_at.is_some_and(|e| e <= now) {
-        return Err(ApiError::unauthorized("token_expired", "this API token has expired; create a new one"));
+        return Err(ApiError::unauthorized(
+            "token_expired",
+            "this API token has expired; create a new one",
+        ));
     }
     if let Some(refusal) = owner_refusal(&found.owner) {
         return Err(refusal);
@@ -249,10 +277,16 @@ async fn token_principal(state: &AppState, token: &SecretString) -> Result<Token
     let role = t.role.as_deref().and_then(|r| Role::parse(r).ok());
     let scope: Vec<Permission> = match role {
         Some(r) => r.permissions().to_vec(),
-        None => t.permissions.0.iter().filter_map(|p| Permission::parse(p).ok()).collect(),
+        None => t
+            .permissions
+            .0
+            .iter()
+            .filter_map(|p| Permission::parse(p).ok())
+            .collect(),
     };
     let owner_role = Role::parse_for_user(&found.owner.owner_role).ok();
-    let permissions = TokenPrincipal::effective_permissions(&scope, owner_role, found.owner.owner_is_service);
+    let permissions =
+        TokenPrincipal::effective_permissions(&scope, owner_role, found.owner.owner_is_service);
     if state.auth.should_flush_last_used(t.id, t.last_used_at, now) {
         state.store.set_api_token_last_used(t.id, now).await?;
     }
@@ -271,7 +305,10 @@ async fn token_principal(state: &AppState, token: &SecretString) -> Result<Token
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
             return Ok(p.clone());
         }
@@ -288,7 +325,10 @@ pub struct RequireUser(pub UserPrincipal);
 impl FromRequestParts<AppState> for RequireUser {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         match Principal::from_request_parts(parts, state).await? {
             Principal::User(u) => Ok(RequireUser(u)),
             Principal::Token(_) => Err(ApiError::forbidden(

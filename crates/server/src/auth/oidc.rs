@@ -48,8 +48,14 @@ pub const STATE_COOKIE: &str = "rgw_oidc_state";
 /// Path of the callback under the public URL.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/oidc/callback";
 
-type Client =
-    CoreClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointMaybeSet, EndpointMaybeSet>;
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
 
 /// A discovered provider and the configured client.
 pub(crate) struct Provider {
@@ -62,15 +68,23 @@ pub(crate) struct Provider {
 #[error("request to the OpenID provider failed: {0}")]
 pub struct HttpError(String);
 
-async fn call(http: reqwest::Client, req: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, HttpError> {
-    let req = reqwest::Request::try_from(req.map(reqwest::Body::from)).map_err(|e| HttpError(e.to_string()))?;
-    let resp = http.execute(req).await.map_err(|e| HttpError(e.to_string()))?;
+async fn call(
+    http: reqwest::Client,
+    req: openidconnect::HttpRequest,
+) -> Result<openidconnect::HttpResponse, HttpError> {
+    let req = reqwest::Request::try_from(req.map(reqwest::Body::from))
+        .map_err(|e| HttpError(e.to_string()))?;
+    let resp = http
+        .execute(req)
+        .await
+        .map_err(|e| HttpError(e.to_string()))?;
     let mut out = http::Response::builder().status(resp.status());
     for (k, v) in resp.headers() {
         out = out.header(k, v);
     }
     let body = resp.bytes().await.map_err(|e| HttpError(e.to_string()))?;
-    out.body(body.to_vec()).map_err(|e| HttpError(e.to_string()))
+    out.body(body.to_vec())
+        .map_err(|e| HttpError(e.to_string()))
 }
 
 fn config(state: &AppState) -> Result<&OidcConfig, ApiError> {
@@ -103,7 +117,8 @@ pub(crate) async fn provider(state: &AppState) -> Result<&Provider, ApiError> {
                     tracing::warn!(error = %e, "OpenID provider discovery failed");
                     ApiError::Unavailable {
                         code: "oidc_unavailable",
-                        message: "the single sign-on provider cannot be reached; try again shortly".into(),
+                        message: "the single sign-on provider cannot be reached; try again shortly"
+                            .into(),
                     }
                 })?;
             let redirect = state
@@ -114,7 +129,9 @@ pub(crate) async fn provider(state: &AppState) -> Result<&Provider, ApiError> {
             let client = CoreClient::from_provider_metadata(
                 metadata,
                 ClientId::new(cfg.client_id.clone()),
-                Some(ClientSecret::new(cfg.client_secret.expose_secret().to_owned())),
+                Some(ClientSecret::new(
+                    cfg.client_secret.expose_secret().to_owned(),
+                )),
             )
             .set_redirect_uri(RedirectUrl::from_url(redirect));
             Ok::<_, ApiError>(Provider { client, http })
@@ -165,7 +182,8 @@ pub async fn create_flow(
 /// The issuer's authorization URL for `flow`.
 pub async fn authorize_url(state: &AppState, flow: &LoginFlow) -> Result<Url, ApiError> {
     let provider = provider(state).await?;
-    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&pkce_verifier(state, flow.public_id));
+    let challenge =
+        PkceCodeChallenge::from_code_verifier_sha256(&pkce_verifier(state, flow.public_id));
     let csrf = flow.state.clone();
     let nonce = flow.nonce.clone();
     let (url, _, _) = provider
@@ -199,12 +217,19 @@ fn token_error(e: &ClaimsVerificationError) -> ApiError {
         ClaimsVerificationError::SignatureVerification(_) => "oidc_signature_invalid",
         _ => "oidc_token_invalid",
     };
-    ApiError::unauthorized(code, format!("the identity provider's ID token was refused: {e}"))
+    ApiError::unauthorized(
+        code,
+        format!("the identity provider's ID token was refused: {e}"),
+    )
 }
 
 /// Exchanges the authorization code of `flow` and verifies the ID token; then checks the
 /// email (present, verified, allowed domain).
-pub async fn exchange(state: &AppState, flow: &LoginFlow, code: &str) -> Result<VerifiedIdentity, ApiError> {
+pub async fn exchange(
+    state: &AppState,
+    flow: &LoginFlow,
+    code: &str,
+) -> Result<VerifiedIdentity, ApiError> {
     let cfg = config(state)?;
     let provider = provider(state).await?;
     let http = provider.http.clone();
@@ -218,11 +243,17 @@ pub async fn exchange(state: &AppState, flow: &LoginFlow, code: &str) -> Result<
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "OIDC code exchange failed");
-            ApiError::unauthorized("oidc_exchange_failed", "the identity provider refused the login code; start again")
+            ApiError::unauthorized(
+                "oidc_exchange_failed",
+                "the identity provider refused the login code; start again",
+            )
         })?;
-    let id_token = response
-        .id_token()
-        .ok_or_else(|| ApiError::unauthorized("oidc_token_invalid", "the identity provider sent no ID token"))?;
+    let id_token = response.id_token().ok_or_else(|| {
+        ApiError::unauthorized(
+            "oidc_token_invalid",
+            "the identity provider sent no ID token",
+        )
+    })?;
     let verifier = provider
         .client
         .id_token_verifier()
@@ -233,7 +264,12 @@ pub async fn exchange(state: &AppState, flow: &LoginFlow, code: &str) -> Result<
     let raw_email = claims
         .email()
         .map(|e| e.as_str().to_owned())
-        .ok_or_else(|| ApiError::forbidden("oidc_email_missing", "the identity provider did not share an email address"))?;
+        .ok_or_else(|| {
+            ApiError::forbidden(
+                "oidc_email_missing",
+                "the identity provider did not share an email address",
+            )
+        })?;
     if claims.email_verified() == Some(false) {
         return Err(ApiError::forbidden(
             "oidc_email_unverified",
@@ -245,7 +281,10 @@ pub async fn exchange(state: &AppState, flow: &LoginFlow, code: &str) -> Result<
     if !cfg.allowed_domains.is_empty() && !cfg.allowed_domains.iter().any(|d| d == email.domain()) {
         return Err(ApiError::forbidden(
             "oidc_domain_not_allowed",
-            format!("accounts of {} may not sign in to this gateway", email.domain()),
+            format!(
+                "accounts of {} may not sign in to this gateway",
+                email.domain()
+            ),
         ));
     }
     let name = claims
@@ -290,8 +329,16 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_accepted_as_return_targets() {
-        assert_eq!(safe_return_to(Some("/approvals/1")).as_deref(), Some("/approvals/1"));
-        for bad in ["//evil.example", "https://evil.example/", "/\\evil", "relative"] {
+        assert_eq!(
+            safe_return_to(Some("/approvals/1")).as_deref(),
+            Some("/approvals/1")
+        );
+        for bad in [
+            "//evil.example",
+            "https://evil.example/",
+            "/\\evil",
+            "relative",
+        ] {
             assert_eq!(safe_return_to(Some(bad)), None, "{bad}");
         }
     }
@@ -301,6 +348,9 @@ mod tests {
         assert!(valid_pkce_string(&"a".repeat(43)));
         assert!(!valid_pkce_string(&"a".repeat(42)));
         assert!(!valid_pkce_string(&format!("{}!", "a".repeat(43))));
-        assert_eq!(s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"), "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
     }
 }

@@ -19,7 +19,9 @@ pub const MAX_PASSWORD_LEN: usize = 1024;
 pub fn validate_new(password: &SecretString) -> Result<(), String> {
     let len = password.expose_secret().chars().count();
     if len < MIN_PASSWORD_LEN {
-        return Err(format!("a password needs at least {MIN_PASSWORD_LEN} characters"));
+        return Err(format!(
+            "a password needs at least {MIN_PASSWORD_LEN} characters"
+        ));
     }
     if password.expose_secret().len() > MAX_PASSWORD_LEN {
         return Err(format!("a password is at most {MAX_PASSWORD_LEN} bytes"));
@@ -46,13 +48,15 @@ pub async fn hash_async(password: SecretString) -> anyhow::Result<String> {
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
     DUMMY.get_or_init(|| {
-        hash_blocking(&SecretString::from("rack-gateway dummy password".to_owned()))
-            .unwrap_or_else(|_| {
-                // Argon2 defaults with a valid fixed salt; only reached if hashing itself broke.
-                "$argon2id$v=19$m=19456,t=2,p=1$cmFjay1nYXRld2F5LWR1bW15$\
+        hash_blocking(&SecretString::from(
+            "rack-gateway dummy password".to_owned(),
+        ))
+        .unwrap_or_else(|_| {
+            // Argon2 defaults with a valid fixed salt; only reached if hashing itself broke.
+            "$argon2id$v=19$m=19456,t=2,p=1$cmFjay1nYXRld2F5LWR1bW15$\
                  mOl0T1w2ZD0hXPuZHA2rNT1xKSc2Y8Zk1WcQ+zxHs8E"
-                    .to_owned()
-            })
+                .to_owned()
+        })
     })
 }
 
@@ -84,8 +88,16 @@ mod tests {
         let b = hash_blocking(&pw).unwrap();
         assert!(a.starts_with("$argon2id$"));
         assert_ne!(a, b);
-        assert!(Argon2::default().verify_password(b"correct horse battery", a.as_str()).is_ok());
-        assert!(Argon2::default().verify_password(b"wrong", a.as_str()).is_err());
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", a.as_str())
+                .is_ok()
+        );
+        assert!(
+            Argon2::default()
+                .verify_password(b"wrong", a.as_str())
+                .is_err()
+        );
     }
 
     #[test]

@@ -231,7 +231,10 @@ mod tests {
     fn tokens_never_approve_even_with_the_admin_scope() {
         let p = token(Role::Admin.permissions().to_vec());
         assert!(!p.allows(&Permission::DEPLOY_APPROVAL_REQUEST_APPROVE));
-        assert!(p.require(&Permission::DEPLOY_APPROVAL_REQUEST_APPROVE).is_err());
+        assert!(
+            p.require(&Permission::DEPLOY_APPROVAL_REQUEST_APPROVE)
+                .is_err()
+        );
         assert!(p.allows(&Permission::USER_MANAGE));
     }
 

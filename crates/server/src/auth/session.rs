@@ -53,7 +53,11 @@ impl SessionPolicy {
     }
 
     /// Idle and absolute expiry of a session created at `now`.
-    pub fn expiries(&self, channel: Channel, now: OffsetDateTime) -> (OffsetDateTime, OffsetDateTime) {
+    pub fn expiries(
+        &self,
+        channel: Channel,
+        now: OffsetDateTime,
+    ) -> (OffsetDateTime, OffsetDateTime) {
         match channel {
             Channel::Web => {
                 let absolute = now + self.absolute;
@@ -132,7 +136,11 @@ pub async fn rotate_after_mfa(
 }
 
 /// Extends a session's idle expiry after activity, at most once per [`TOUCH_INTERVAL`].
-pub async fn touch(state: &AppState, session: &Session, now: OffsetDateTime) -> Result<(), ApiError> {
+pub async fn touch(
+    state: &AppState,
+    session: &Session,
+    now: OffsetDateTime,
+) -> Result<(), ApiError> {
     if now - session.last_seen_at < TOUCH_INTERVAL {
         return Ok(());
     }

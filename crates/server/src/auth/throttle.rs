@@ -42,7 +42,10 @@ pub async fn record_failure(
     key: &str,
     now: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, ApiError> {
-    let s = state.store.record_throttle_failure(key, PASSWORD_POLICY, now).await?;
+    let s = state
+        .store
+        .record_throttle_failure(key, PASSWORD_POLICY, now)
+        .await?;
     Ok(s.locked_until.filter(|u| *u > now))
 }
 

@@ -87,7 +87,10 @@ mod tests {
         let api = generate_api_token();
         assert!(api.expose_secret().starts_with("rgw_"));
         assert_eq!(api.expose_secret().len(), 4 + 43);
-        assert!(matches!(PresentedToken::parse(api.expose_secret()), Ok(PresentedToken::Api(_))));
+        assert!(matches!(
+            PresentedToken::parse(api.expose_secret()),
+            Ok(PresentedToken::Api(_))
+        ));
         let session = generate_session_token();
         assert!(matches!(
             PresentedToken::parse(session.expose_secret()),
@@ -98,7 +101,14 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in ["", "rgw_", "rgw_short", "rgws_x", "token", "rgw_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"] {
+        for bad in [
+            "",
+            "rgw_",
+            "rgw_short",
+            "rgws_x",
+            "token",
+            "rgw_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ] {
             assert!(PresentedToken::parse(bad).is_err(), "{bad:?}");
         }
     }

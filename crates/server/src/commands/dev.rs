@@ -34,6 +34,9 @@ pub struct DevCredentials {
     pub gateway_url: String,
     pub app: String,
     pub rack_url: String,
+    pub admin_email: String,
+    pub admin_password: String,
+    pub cicd_token: String,
 }
 
 /// Runs `dev` until SIGTERM or Ctrl-C.
@@ -98,10 +101,14 @@ pub async fn start(
         .await
         .context("opening the dev database")?;
     let state = AppState::new(config, store)?;
+    let seeded = seed_identity(&state, dir).await?;
     let credentials = DevCredentials {
         gateway_url,
         app: args.app.clone(),
         rack_url,
+        admin_email: seeded.admin_email,
+        admin_password: seeded.admin_password,
+        cicd_token: seeded.cicd_token,
     };
     let credentials_path = dir.join("credentials.json");
     write_private(&credentials_path, &serde_json::to_vec_pretty(&credentials)?)?;
@@ -180,4 +187,91 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     file.write_all(contents)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// The seeded dev accounts.
+struct SeededIdentity {
+    admin_email: String,
+    admin_password: String,
+    cicd_token: String,
+}
+
+/// Email of the seeded dev admin.
+pub const DEV_ADMIN_EMAIL: &str = "admin@example.com";
+/// Email of the service user owning the seeded `cicd` token.
+pub const DEV_CI_EMAIL: &str = "ci@example.com";
+
+/// Seeds (idempotently) the dev admin with a password and the `cicd` API token owned by the
+/// service user `ci@example.com`. The password and token live in private files of the data
+/// directory so that restarts keep them valid.
+async fn seed_identity(state: &AppState, dir: &Path) -> anyhow::Result<SeededIdentity> {
+    use rgw_store::{NewUser, StoreError};
+    use secrecy::{ExposeSecret, SecretString};
+
+    let now = state.clock.now();
+    let admin_password = load_or_create_secret(&dir.join("admin-password"))?;
+    let hash = crate::auth::password::hash_async(SecretString::from(admin_password.clone())).await?;
+    match state.store.get_user_by_email(DEV_ADMIN_EMAIL).await {
+        Ok(admin) => {
+            state.store.set_user_password_hash(admin.id, Some(&hash), now).await?;
+        }
+        Err(StoreError::NotFound) => {
+            let new = NewUser {
+                email: DEV_ADMIN_EMAIL.into(),
+                name: "Dev Admin".into(),
+                role: "admin".into(),
+                password_hash: Some(hash),
+                is_service: false,
+                mfa_enforced: true,
+            };
+            state.store.create_user(&new, now).await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let ci = match state.store.get_user_by_email(DEV_CI_EMAIL).await {
+        Ok(u) => u,
+        Err(StoreError::NotFound) => {
+            let new = NewUser {
+                email: DEV_CI_EMAIL.into(),
+                name: "CI service user".into(),
+                role: "viewer".into(),
+                password_hash: None,
+                is_service: true,
+                mfa_enforced: false,
+            };
+            state.store.create_user(&new, now).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let token_path = dir.join("cicd-token");
+    if let Ok(existing) = std::fs::read_to_string(&token_path) {
+        let secret = SecretString::from(existing.trim().to_owned());
+        let live = state
+            .store
+            .lookup_api_token(&crate::auth::tokens::hash(&secret))
+            .await?
+            .is_some_and(|t| t.token.revoked_at.is_none() && t.token.expires_at.is_none_or(|e| e > now));
+        if live {
+            return Ok(SeededIdentity {
+                admin_email: DEV_ADMIN_EMAIL.into(),
+                admin_password,
+                cicd_token: secret.expose_secret().to_owned(),
+            });
+        }
+    }
+    let name = match state.store.get_api_token_by_name("cicd").await {
+        Err(StoreError::NotFound) => "cicd".to_owned(),
+        _ => format!("cicd-{}", now.unix_timestamp()),
+    };
+    let name = rgw_core::TokenName::parse(&name)?;
+    let scope = crate::api::tokens::TokenScope::parse(Some("cicd"), None).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (secret, _) = crate::api::tokens::create_and_audit(state, crate::audit::Actor::System, crate::api::tokens::TokenSpec { name: &name, scope: &scope, owner: &ci, expires_in: None, created_by: None }, &crate::auth::RequestMeta::default())
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_private(&token_path, secret.expose_secret().as_bytes())?;
+    Ok(SeededIdentity {
+        admin_email: DEV_ADMIN_EMAIL.into(),
+        admin_password,
+        cicd_token: secret.expose_secret().to_owned(),
+    })
 }

@@ -3,6 +3,8 @@
 mod config_cmd;
 pub mod dev;
 mod serve;
+pub mod tokens;
+pub mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,12 @@ pub enum Command {
     Dev(dev::DevArgs),
     /// Print the effective configuration with secrets masked.
     Config,
+    /// Manage users: add, list, suspend, unlock.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Manage API tokens: create (prints only the token), list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
 }
 
 /// Runs one parsed command line.
@@ -38,6 +46,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => serve::run(load(&cli.config)?).await,
         Command::Dev(args) => dev::run(args).await,
         Command::Config => Ok(config_cmd::run(cli.config.as_deref())),
+        Command::Users(cmd) => users::run(load(&cli.config)?, cmd).await,
+        Command::Tokens(cmd) => tokens::run(load(&cli.config)?, cmd).await,
     }
 }
 

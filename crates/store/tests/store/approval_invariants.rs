@@ -14,7 +14,11 @@ async fn a_second_open_request_for_the_same_app_commit_and_token_is_refused() {
         let fx = fixture(&t.store).await;
         let first = pending(&t.store, &fx, SHA).await;
         let raw = raw_insert_request(&t, fx.token.id, SHA, "pending");
-        assert_conflict(&t, t.raw_execute(&raw).await, "uq_deploy_approval_requests_open");
+        assert_conflict(
+            &t,
+            t.raw_execute(&raw).await,
+            "uq_deploy_approval_requests_open",
+        );
         assert_conflict(
             &t,
             t.store.create_request(&new_request(&fx, SHA), NOW).await,
@@ -31,9 +35,15 @@ async fn a_second_open_request_for_the_same_app_commit_and_token_is_refused() {
         tx.add_approval(&approval, NOW).await.unwrap();
         assert!(tx.approve_request(first.id, NOW, NOW).await.unwrap());
         tx.commit().await.unwrap();
-        assert_conflict(&t, t.raw_execute(&raw).await, "uq_deploy_approval_requests_open");
+        assert_conflict(
+            &t,
+            t.raw_execute(&raw).await,
+            "uq_deploy_approval_requests_open",
+        );
         // Another commit, or another token, is a different request.
-        t.raw_execute(&raw_insert_request(&t, fx.token.id, SHA2, "pending")).await.unwrap();
+        t.raw_execute(&raw_insert_request(&t, fx.token.id, SHA2, "pending"))
+            .await
+            .unwrap();
         t.cleanup().await;
     }
 }
@@ -43,10 +53,21 @@ async fn a_new_request_is_allowed_after_the_open_one_is_rejected_or_expired() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let first = pending(&t.store, &fx, SHA).await;
-        let rejected = t.store.reject_request(first.id, RequestStatus::Pending, fx.admin.id, Some("no"), NOW);
+        let rejected = t.store.reject_request(
+            first.id,
+            RequestStatus::Pending,
+            fx.admin.id,
+            Some("no"),
+            NOW,
+        );
         assert!(rejected.await.unwrap());
         let second = pending(&t.store, &fx, SHA).await;
-        assert!(t.store.expire_request(second.id, RequestStatus::Pending, NOW).await.unwrap());
+        assert!(
+            t.store
+                .expire_request(second.id, RequestStatus::Pending, NOW)
+                .await
+                .unwrap()
+        );
         let raw = raw_insert_request(&t, fx.token.id, SHA, "pending");
         assert_eq!(t.raw_execute(&raw).await.unwrap(), 1, "[{}]", t.backend);
         t.cleanup().await;
@@ -58,9 +79,23 @@ async fn object_url_set_before_approval_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = pending(&t.store, &fx, SHA).await;
-        let res = t.raw_execute(&format!("{U} object_url = 'object:///x' WHERE id = {}", req.id)).await;
-        assert_invariant(&t, res, "object_url can only be set while the request is approved");
-        assert!(!t.store.set_object_url(req.id, "object:///x", NOW).await.unwrap());
+        let res = t
+            .raw_execute(&format!(
+                "{U} object_url = 'object:///x' WHERE id = {}",
+                req.id
+            ))
+            .await;
+        assert_invariant(
+            &t,
+            res,
+            "object_url can only be set while the request is approved",
+        );
+        assert!(
+            !t.store
+                .set_object_url(req.id, "object:///x", NOW)
+                .await
+                .unwrap()
+        );
         t.cleanup().await;
     }
 }
@@ -70,12 +105,29 @@ async fn object_url_set_twice_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        t.raw_execute(&format!("{U} object_url = 'object:///a' WHERE id = {}", req.id)).await.unwrap();
-        let again = t.raw_execute(&format!("{U} object_url = 'object:///b' WHERE id = {}", req.id)).await;
+        t.raw_execute(&format!(
+            "{U} object_url = 'object:///a' WHERE id = {}",
+            req.id
+        ))
+        .await
+        .unwrap();
+        let again = t
+            .raw_execute(&format!(
+                "{U} object_url = 'object:///b' WHERE id = {}",
+                req.id
+            ))
+            .await;
         assert_invariant(&t, again, "object_url is already set");
-        let cleared = t.raw_execute(&format!("{U} object_url = NULL WHERE id = {}", req.id)).await;
+        let cleared = t
+            .raw_execute(&format!("{U} object_url = NULL WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, cleared, "object_url is already set");
-        assert!(!t.store.set_object_url(req.id, "object:///c", NOW).await.unwrap());
+        assert!(
+            !t.store
+                .set_object_url(req.id, "object:///c", NOW)
+                .await
+                .unwrap()
+        );
         t.cleanup().await;
     }
 }
@@ -85,7 +137,9 @@ async fn build_id_set_before_object_url_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        let res = t.raw_execute(&format!("{U} build_id = 'B1' WHERE id = {}", req.id)).await;
+        let res = t
+            .raw_execute(&format!("{U} build_id = 'B1' WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, res, "build_id can only be set after object_url");
         t.cleanup().await;
     }
@@ -96,9 +150,18 @@ async fn build_id_set_twice_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(t.store.set_object_url(req.id, "object:///a", NOW).await.unwrap());
-        t.raw_execute(&format!("{U} build_id = 'B1' WHERE id = {}", req.id)).await.unwrap();
-        let res = t.raw_execute(&format!("{U} build_id = 'B2' WHERE id = {}", req.id)).await;
+        assert!(
+            t.store
+                .set_object_url(req.id, "object:///a", NOW)
+                .await
+                .unwrap()
+        );
+        t.raw_execute(&format!("{U} build_id = 'B1' WHERE id = {}", req.id))
+            .await
+            .unwrap();
+        let res = t
+            .raw_execute(&format!("{U} build_id = 'B2' WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, res, "build_id is already set");
         assert!(!t.store.set_build_id(req.id, "B3", NOW).await.unwrap());
         t.cleanup().await;
@@ -110,8 +173,15 @@ async fn release_id_set_before_build_id_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(t.store.set_object_url(req.id, "object:///a", NOW).await.unwrap());
-        let res = t.raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id)).await;
+        assert!(
+            t.store
+                .set_object_url(req.id, "object:///a", NOW)
+                .await
+                .unwrap()
+        );
+        let res = t
+            .raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, res, "release_id can only be set after build_id");
         t.cleanup().await;
     }
@@ -122,10 +192,19 @@ async fn release_id_set_twice_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(t.store.set_object_url(req.id, "object:///a", NOW).await.unwrap());
+        assert!(
+            t.store
+                .set_object_url(req.id, "object:///a", NOW)
+                .await
+                .unwrap()
+        );
         assert!(t.store.set_build_id(req.id, "B1", NOW).await.unwrap());
-        t.raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id)).await.unwrap();
-        let res = t.raw_execute(&format!("{U} release_id = 'R2' WHERE id = {}", req.id)).await;
+        t.raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id))
+            .await
+            .unwrap();
+        let res = t
+            .raw_execute(&format!("{U} release_id = 'R2' WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, res, "release_id is already set");
         t.cleanup().await;
     }
@@ -136,8 +215,14 @@ async fn deployed_without_a_release_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        let res = t.raw_execute(&format!("{U} status = 'deployed' WHERE id = {}", req.id)).await;
-        assert_invariant(&t, res, "status can only become deployed after release_id is set");
+        let res = t
+            .raw_execute(&format!("{U} status = 'deployed' WHERE id = {}", req.id))
+            .await;
+        assert_invariant(
+            &t,
+            res,
+            "status can only become deployed after release_id is set",
+        );
         assert!(!t.store.mark_deployed(req.id, NOW).await.unwrap());
         // Inserting a row that is already deployed is refused too.
         let raw = raw_insert_request(&t, fx.token.id, SHA2, "deployed");
@@ -186,21 +271,26 @@ async fn illegal_status_transitions_are_refused() {
                     RequestStatus::Deployed => deployed(&t.store, &fx, &sha).await,
                     RequestStatus::Rejected => {
                         let r = pending(&t.store, &fx, &sha).await;
-                        t.store.reject_request(r.id, RequestStatus::Pending, fx.admin.id, None, NOW).await.unwrap();
+                        t.store
+                            .reject_request(r.id, RequestStatus::Pending, fx.admin.id, None, NOW)
+                            .await
+                            .unwrap();
                         r
                     }
                     RequestStatus::Expired => {
                         let r = pending(&t.store, &fx, &sha).await;
-                        t.store.expire_request(r.id, RequestStatus::Pending, NOW).await.unwrap();
+                        t.store
+                            .expire_request(r.id, RequestStatus::Pending, NOW)
+                            .await
+                            .unwrap();
                         r
                     }
                 };
                 let sql = format!("{U} status = '{}' WHERE id = {}", to.as_str(), req.id);
                 match t.raw_execute(&sql).await {
-                    Err(StoreError::Invariant { message }) => assert_eq!(
-                        message, expected,
-                        "[{}] {from} -> {to}", t.backend
-                    ),
+                    Err(StoreError::Invariant { message }) => {
+                        assert_eq!(message, expected, "[{}] {from} -> {to}", t.backend)
+                    }
                     other => panic!("[{}] {from} -> {to} was not refused: {other:?}", t.backend),
                 }
             }
@@ -215,9 +305,20 @@ async fn a_final_request_refuses_every_change() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = deployed(&t.store, &fx, SHA).await;
-        let res = t.raw_execute(&format!("{U} message = 'edited' WHERE id = {}", req.id)).await;
-        assert_invariant(&t, res, "deploy approval request is deployed and can no longer change");
-        let res = t.raw_execute(&format!("DELETE FROM deploy_approval_requests WHERE id = {}", req.id)).await;
+        let res = t
+            .raw_execute(&format!("{U} message = 'edited' WHERE id = {}", req.id))
+            .await;
+        assert_invariant(
+            &t,
+            res,
+            "deploy approval request is deployed and can no longer change",
+        );
+        let res = t
+            .raw_execute(&format!(
+                "DELETE FROM deploy_approval_requests WHERE id = {}",
+                req.id
+            ))
+            .await;
         assert_invariant(&t, res, "deploy approval requests cannot be deleted");
         t.cleanup().await;
     }
@@ -230,8 +331,13 @@ async fn the_identity_of_a_request_cannot_change() {
         let req = pending(&t.store, &fx, SHA).await;
         let expected = "the identity of a deploy approval request (public_id, app, git_commit_hash, \
                         target_api_token_id, creator, required_approvals, created_at) cannot change";
-        for set in [format!("git_commit_hash = '{SHA2}'"), "app = 'other'".to_owned()] {
-            let res = t.raw_execute(&format!("{U} {set} WHERE id = {}", req.id)).await;
+        for set in [
+            format!("git_commit_hash = '{SHA2}'"),
+            "app = 'other'".to_owned(),
+        ] {
+            let res = t
+                .raw_execute(&format!("{U} {set} WHERE id = {}", req.id))
+                .await;
             assert_invariant(&t, res, expected);
         }
         t.cleanup().await;
@@ -265,7 +371,10 @@ async fn self_approval_and_approval_of_a_non_pending_request_are_refused() {
         );
         // A rejected request takes no approvals.
         let other = pending(&t.store, &fx, SHA2).await;
-        t.store.reject_request(other.id, RequestStatus::Pending, fx.admin.id, None, NOW).await.unwrap();
+        t.store
+            .reject_request(other.id, RequestStatus::Pending, fx.admin.id, None, NOW)
+            .await
+            .unwrap();
         assert_invariant(
             &t,
             t.raw_execute(&insert(other.id, fx.admin2.id)).await,
@@ -289,17 +398,32 @@ async fn approval_requires_the_quorum_of_distinct_approvers() {
         new.required_approvals = 2;
         let req = t.store.create_request(&new, NOW).await.unwrap();
         let mut tx = t.store.begin().await.unwrap();
-        let first = NewDeployApproval { request_id: req.id, user_id: fx.admin.id, notes: None, mfa_method: "totp".into() };
+        let first = NewDeployApproval {
+            request_id: req.id,
+            user_id: fx.admin.id,
+            notes: None,
+            mfa_method: "totp".into(),
+        };
         tx.add_approval(&first, NOW).await.unwrap();
-        assert!(!tx.approve_request(req.id, NOW, NOW).await.unwrap(), "one of two is not enough");
+        assert!(
+            !tx.approve_request(req.id, NOW, NOW).await.unwrap(),
+            "one of two is not enough"
+        );
         tx.commit().await.unwrap();
         let sql = format!(
             "{U} status = 'approved', approved_at = '2026-01-01T12:00:00.000000Z' WHERE id = {}",
             req.id
         );
-        assert_invariant(&t, t.raw_execute(&sql).await, "status can only become approved once enough approvals are recorded");
+        assert_invariant(
+            &t,
+            t.raw_execute(&sql).await,
+            "status can only become approved once enough approvals are recorded",
+        );
         let mut tx = t.store.begin().await.unwrap();
-        let second = NewDeployApproval { user_id: fx.admin2.id, ..first };
+        let second = NewDeployApproval {
+            user_id: fx.admin2.id,
+            ..first
+        };
         tx.add_approval(&second, NOW).await.unwrap();
         assert!(tx.approve_request(req.id, NOW, NOW).await.unwrap());
         tx.commit().await.unwrap();
@@ -312,11 +436,24 @@ async fn approval_requires_the_quorum_of_distinct_approvers() {
 async fn git_commit_hash_check_refuses_short_and_upper_case_shas() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
-        let bad = ["abc123f", "0123456789ABCDEF0123456789ABCDEF01234567", "g123456789abcdef0123456789abcdef01234567"];
+        let bad = [
+            "abc123f",
+            "0123456789ABCDEF0123456789ABCDEF01234567",
+            "g123456789abcdef0123456789abcdef01234567",
+        ];
         for sha in bad {
             let expected = "check constraint ck_deploy_approval_requests_git_commit_hash failed";
-            assert_invariant(&t, t.raw_execute(&raw_insert_request(&t, fx.token.id, sha, "pending")).await, expected);
-            assert_invariant(&t, t.store.create_request(&new_request(&fx, sha), NOW).await, expected);
+            assert_invariant(
+                &t,
+                t.raw_execute(&raw_insert_request(&t, fx.token.id, sha, "pending"))
+                    .await,
+                expected,
+            );
+            assert_invariant(
+                &t,
+                t.store.create_request(&new_request(&fx, sha), NOW).await,
+                expected,
+            );
         }
         t.cleanup().await;
     }

@@ -31,7 +31,10 @@ async fn audit_events_refuse_update_and_delete() {
 #[tokio::test]
 async fn the_audit_chain_head_is_seeded_and_can_move_but_not_be_deleted() {
     for t in test_stores().await {
-        let moved = t.raw_execute("UPDATE audit_chain_head SET seq = 1 WHERE id = 1").await.unwrap();
+        let moved = t
+            .raw_execute("UPDATE audit_chain_head SET seq = 1 WHERE id = 1")
+            .await
+            .unwrap();
         assert_eq!(moved, 1, "[{}] one seeded head row", t.backend);
         assert_invariant(
             &t,
@@ -40,7 +43,11 @@ async fn the_audit_chain_head_is_seeded_and_can_move_but_not_be_deleted() {
         );
         assert_invariant(
             &t,
-            t.raw_execute(&format!("INSERT INTO audit_chain_head (id, seq, mac) VALUES (2, 0, {})", zero_mac_sql(t.backend))).await,
+            t.raw_execute(&format!(
+                "INSERT INTO audit_chain_head (id, seq, mac) VALUES (2, 0, {})",
+                zero_mac_sql(t.backend)
+            ))
+            .await,
             "check constraint ck_audit_chain_head_id failed",
         );
         t.cleanup().await;

@@ -87,7 +87,10 @@ pub fn new_request(fx: &Fixture, sha: &str) -> NewDeployApprovalRequest {
 }
 
 pub async fn pending(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalRequest {
-    store.create_request(&new_request(fx, sha), NOW).await.expect("create request")
+    store
+        .create_request(&new_request(fx, sha), NOW)
+        .await
+        .expect("create request")
 }
 
 /// A request approved by `fx.admin` (MFA via TOTP), window 15 minutes.
@@ -105,7 +108,11 @@ pub async fn approved(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalR
     )
     .await
     .expect("add approval");
-    assert!(tx.approve_request(req.id, NOW + Duration::minutes(15), NOW).await.expect("approve"));
+    assert!(
+        tx.approve_request(req.id, NOW + Duration::minutes(15), NOW)
+            .await
+            .expect("approve")
+    );
     tx.commit().await.expect("commit");
     store.get_request(req.id).await.expect("reload")
 }
@@ -113,30 +120,59 @@ pub async fn approved(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalR
 /// A request that went the whole chain to `deployed`.
 pub async fn deployed(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalRequest {
     let req = approved(store, fx, sha).await;
-    assert!(store.set_object_url(req.id, "object:///myapp/a.tgz", NOW).await.expect("object"));
-    assert!(store.set_build_id(req.id, "BABC", NOW).await.expect("build"));
-    assert!(store.set_release_id(req.id, "RABC", NOW).await.expect("release"));
+    assert!(
+        store
+            .set_object_url(req.id, "object:///myapp/a.tgz", NOW)
+            .await
+            .expect("object")
+    );
+    assert!(
+        store
+            .set_build_id(req.id, "BABC", NOW)
+            .await
+            .expect("build")
+    );
+    assert!(
+        store
+            .set_release_id(req.id, "RABC", NOW)
+            .await
+            .expect("release")
+    );
     assert!(store.mark_deployed(req.id, NOW).await.expect("deployed"));
     store.get_request(req.id).await.expect("reload")
 }
 
 /// Asserts that a raw write was refused by a trigger/CHECK with exactly `expected`.
-pub fn assert_invariant<T: std::fmt::Debug>(t: &TestStore, res: Result<T, StoreError>, expected: &str) {
+pub fn assert_invariant<T: std::fmt::Debug>(
+    t: &TestStore,
+    res: Result<T, StoreError>,
+    expected: &str,
+) {
     match res {
         Err(StoreError::Invariant { message }) => {
             assert_eq!(message, expected, "[{}] wrong refusal message", t.backend);
         }
-        other => panic!("[{}] expected Invariant({expected:?}), got {other:?}", t.backend),
+        other => panic!(
+            "[{}] expected Invariant({expected:?}), got {other:?}",
+            t.backend
+        ),
     }
 }
 
 /// Asserts a unique-constraint refusal on `constraint`.
-pub fn assert_conflict<T: std::fmt::Debug>(t: &TestStore, res: Result<T, StoreError>, constraint: &str) {
+pub fn assert_conflict<T: std::fmt::Debug>(
+    t: &TestStore,
+    res: Result<T, StoreError>,
+    constraint: &str,
+) {
     match res {
         Err(StoreError::Conflict { constraint: c, .. }) => {
             assert_eq!(c, constraint, "[{}] wrong constraint", t.backend);
         }
-        other => panic!("[{}] expected Conflict({constraint}), got {other:?}", t.backend),
+        other => panic!(
+            "[{}] expected Conflict({constraint}), got {other:?}",
+            t.backend
+        ),
     }
 }
 
