@@ -131,7 +131,10 @@ async fn record_failure(
     merge(&mut details, extra);
     audit_user(state, user, "mfa.verify", Outcome::Failed, details);
     let p = policy();
-    let failures = state.store.count_mfa_failures_since(user.user_id, now - p.window).await?;
+    let failures = state
+        .store
+        .count_mfa_failures_for_lockout(user.user_id, now - p.window)
+        .await?;
     if !p.locks_after(failures) {
         return Ok(false);
     }
@@ -140,6 +143,7 @@ async fn record_failure(
         p.window.whole_minutes()
     );
     if state.store.lock_user(user.user_id, &reason, now).await? {
+        state.store.record_mfa_lockout(user.user_id, failures, now).await?;
         // A locked account keeps no live sessions: whoever is guessing loses the session too.
         state.store.revoke_user_sessions(user.user_id, None, now).await?;
         audit_user(
