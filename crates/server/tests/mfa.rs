@@ -15,3 +15,5 @@ mod lockout;
 mod totp;
 #[path = "mfa/webauthn.rs"]
 mod webauthn;
+#[path = "mfa/http.rs"]
+mod http;
