@@ -173,3 +173,34 @@ pub fn code_at(secret_base32: &SecretString, unix: u64) -> Option<String> {
     let totp = totp_for(secret.as_bytes(), "x").ok()?;
     Some(totp.generate(unix).to_string())
 }
+
+/// Operator bootstrap: stores a new secret and marks it confirmed at once, replacing any
+/// previous TOTP of the user. Used by `rack-gateway-server mfa enroll-totp` and `dev`. No
+/// first code is asked for because whoever runs it already holds the database and the secret
+/// key; the URI must reach the user over a trusted channel.
+pub async fn enroll_confirmed(state: &AppState, user: &MfaUser) -> Result<TotpEnrolment, ApiError> {
+    let enrolment = store_new_secret(state, user).await?;
+    state.store.confirm_totp_credential(user.user_id, state.clock.now()).await?;
+    audit_user(
+        state,
+        user,
+        "mfa.totp.enroll",
+        Outcome::Success,
+        json!({"method": "totp", "confirmed_by": "operator"}),
+    );
+    Ok(enrolment)
+}
+
+/// The user's confirmed TOTP secret in base32, decrypted (for `dev` to print it again after a
+/// restart). `None` when no confirmed TOTP is enrolled.
+pub async fn confirmed_secret_base32(state: &AppState, user_id: i64) -> Result<Option<SecretString>, ApiError> {
+    let Some(cred) = state.store.get_totp_credential(user_id).await? else {
+        return Ok(None);
+    };
+    if cred.confirmed_at.is_none() {
+        return Ok(None);
+    }
+    let secret = crypto::open(&state.keys.at_rest, user_id, &cred.secret_ciphertext, &cred.secret_nonce)
+        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    Ok(Some(SecretString::from(Secret::from(secret).to_base32())))
+}
