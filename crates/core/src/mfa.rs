@@ -249,7 +249,10 @@ mod tests {
         assert!(TotpCode::parse("12345").is_err());
         assert!(TotpCode::parse("1234567").is_err());
         assert!(TotpCode::parse("12345a").is_err());
-        assert_eq!(format!("{:?}", TotpCode::parse("123456").unwrap()), "TotpCode([redacted])");
+        assert_eq!(
+            format!("{:?}", TotpCode::parse("123456").unwrap()),
+            "TotpCode([redacted])"
+        );
     }
 
     #[test]

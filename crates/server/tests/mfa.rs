@@ -9,11 +9,11 @@ mod support;
 mod backup_codes;
 #[path = "mfa/bound.rs"]
 mod bound;
+#[path = "mfa/http.rs"]
+mod http;
 #[path = "mfa/lockout.rs"]
 mod lockout;
 #[path = "mfa/totp.rs"]
 mod totp;
 #[path = "mfa/webauthn.rs"]
 mod webauthn;
-#[path = "mfa/http.rs"]
-mod http;

@@ -104,10 +104,12 @@ impl Store {
              created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
             credential_columns!()
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
             .bind(Uuid::now_v7()).bind(new.user_id).bind(&new.name).bind(&new.credential_id)
             .bind(Json(&new.passkey)).bind(Ts(now))
-            .fetch_one(p).await?))
+            .fetch_one(p).await?),
+        )
     }
 
     /// The user's WebAuthn credentials, oldest first.
@@ -123,8 +125,10 @@ impl Store {
             credential_columns!(),
             " FROM webauthn_credentials WHERE user_id = $1 ORDER BY id"
         );
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
-            .bind(user_id).fetch_all(p).await?))
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
+            .bind(user_id).fetch_all(p).await?),
+        )
     }
 
     /// Records a successful assertion: the updated credential (signature counter) and the time.
@@ -163,7 +167,10 @@ impl Store {
     ///
     /// # Errors
     /// Invariant (unknown user), Db.
-    #[expect(clippy::too_many_arguments, reason = "one column per argument reads best here")]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one column per argument reads best here"
+    )]
     pub async fn create_webauthn_ceremony(
         &self,
         id: Uuid,
@@ -200,16 +207,21 @@ impl Store {
         const SQL: &str = "UPDATE webauthn_ceremonies SET used_at = $4 \
             WHERE id = $1 AND user_id = $2 AND kind = $3 AND used_at IS NULL AND expires_at > $4 \
             RETURNING id, user_id, state, binding, created_at, expires_at";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCeremony>(SQL)
+        Ok(
+            with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCeremony>(SQL)
             .bind(id).bind(user_id).bind(kind.as_str()).bind(Ts(now))
-            .fetch_optional(p).await?))
+            .fetch_optional(p).await?),
+        )
     }
 
     /// Deletes ceremonies that expired before `before`. Returns how many.
     ///
     /// # Errors
     /// Db.
-    pub async fn purge_webauthn_ceremonies(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+    pub async fn purge_webauthn_ceremonies(
+        &self,
+        before: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
         const SQL: &str = "DELETE FROM webauthn_ceremonies WHERE expires_at < $1";
         Ok(with_db!(&self.db, p => sqlx::query(SQL)
             .bind(Ts(before)).execute(p).await?.rows_affected()))

@@ -14,7 +14,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-use webauthn_rs::prelude::{CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse};
+use webauthn_rs::prelude::{
+    CreationChallengeResponse, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse,
+};
 
 use super::{ts, ts_opt};
 use crate::app::AppState;
@@ -136,7 +139,10 @@ fn caller(principal: &Principal) -> Result<(&UserPrincipal, MfaUser), ApiError> 
 
 /// Adding or changing factors needs a verified session once any factor exists, so a stolen
 /// password alone cannot attach the thief's authenticator.
-async fn require_verified_if_enrolled(state: &AppState, user: &UserPrincipal) -> Result<(), ApiError> {
+async fn require_verified_if_enrolled(
+    state: &AppState,
+    user: &UserPrincipal,
+) -> Result<(), ApiError> {
     if enforce::enrolled(state, user.user_id).await? && user.mfa_verified_at.is_none() {
         return Err(ApiError::unauthorized(
             "mfa_required",
@@ -148,15 +154,23 @@ async fn require_verified_if_enrolled(state: &AppState, user: &UserPrincipal) ->
 
 #[utoipa::path(get, path = "/api/v1/mfa/status", tag = "mfa",
     responses((status = 200, body = MfaStatus), (status = 403, description = "mfa_requires_user_session")))]
-pub async fn status(State(state): State<AppState>, principal: Principal) -> Result<Json<MfaStatus>, ApiError> {
+pub async fn status(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<MfaStatus>, ApiError> {
     let (user, _) = caller(&principal)?;
     let totp = state
         .store
         .get_totp_credential(user.user_id)
         .await?
         .is_some_and(|c| c.confirmed_at.is_some());
-    let keys = state.store.list_webauthn_credentials(user.user_id).await?.len();
-    let required = enforce::require_all_users(&state).await || state.store.get_user(user.user_id).await?.mfa_enforced;
+    let keys = state
+        .store
+        .list_webauthn_credentials(user.user_id)
+        .await?
+        .len();
+    let required = enforce::require_all_users(&state).await
+        || state.store.get_user(user.user_id).await?.mfa_enforced;
     Ok(Json(MfaStatus {
         enrolled: totp || keys > 0,
         totp,
@@ -169,7 +183,10 @@ pub async fn status(State(state): State<AppState>, principal: Principal) -> Resu
 
 #[utoipa::path(post, path = "/api/v1/mfa/totp/enroll", tag = "mfa",
     responses((status = 200, body = TotpEnrollResponse), (status = 409, description = "mfa_totp_already_enrolled")))]
-pub async fn totp_enroll(State(state): State<AppState>, principal: Principal) -> Result<Json<TotpEnrollResponse>, ApiError> {
+pub async fn totp_enroll(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<TotpEnrollResponse>, ApiError> {
     let (user, who) = caller(&principal)?;
     require_verified_if_enrolled(&state, user).await?;
     let e = totp::enroll(&state, &who).await?;
@@ -190,7 +207,8 @@ pub async fn totp_confirm(
     Json(body): Json<CodeBody>,
 ) -> Result<(CookieJar, Json<VerifiedResponse>), ApiError> {
     let (user, who) = caller(&principal)?;
-    let code = TotpCode::parse(&body.code).map_err(|e| ApiError::bad_request("invalid_mfa_code", e.to_string()))?;
+    let code = TotpCode::parse(&body.code)
+        .map_err(|e| ApiError::bad_request("invalid_mfa_code", e.to_string()))?;
     totp::confirm(&state, &who, &code).await?;
     let codes = if state.store.count_unused_backup_codes(user.user_id).await? == 0 {
         Some(backup_codes::regenerate(&state, &who).await?)
@@ -220,8 +238,19 @@ pub async fn verify(
             backup_codes::verify(&state, &who, &code, Purpose::Session).await?;
             MfaMethod::BackupCode
         }
-        MfaProof::WebAuthn { ceremony_id, assertion } => {
-            webauthn::finish_assertion(&state, &who, ceremony_id, &assertion, None, Purpose::Session).await?;
+        MfaProof::WebAuthn {
+            ceremony_id,
+            assertion,
+        } => {
+            webauthn::finish_assertion(
+                &state,
+                &who,
+                ceremony_id,
+                &assertion,
+                None,
+                Purpose::Session,
+            )
+            .await?;
             MfaMethod::WebAuthn
         }
     };
@@ -238,7 +267,10 @@ async fn verified(
     backup_codes: Option<Vec<String>>,
 ) -> Result<(CookieJar, Json<VerifiedResponse>), ApiError> {
     let issued = session::rotate_after_mfa(state, user, method.as_str(), meta).await?;
-    let at = ts(issued.session.mfa_verified_at.unwrap_or_else(|| state.clock.now()));
+    let at = ts(issued
+        .session
+        .mfa_verified_at
+        .unwrap_or_else(|| state.clock.now()));
     let mut response = VerifiedResponse {
         method,
         mfa_verified_at: at,
@@ -286,7 +318,10 @@ pub async fn webauthn_register_start(
     let (user, who) = caller(&principal)?;
     require_verified_if_enrolled(&state, user).await?;
     let (ceremony_id, options) = webauthn::start_registration(&state, &who).await?;
-    Ok(Json(CeremonyStarted { ceremony_id, options }))
+    Ok(Json(CeremonyStarted {
+        ceremony_id,
+        options,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/mfa/webauthn/register/finish", tag = "mfa", request_body = RegisterFinishBody,
@@ -298,7 +333,9 @@ pub async fn webauthn_register_finish(
 ) -> Result<(StatusCode, Json<WebauthnCredentialView>), ApiError> {
     let (user, who) = caller(&principal)?;
     require_verified_if_enrolled(&state, user).await?;
-    let c = webauthn::finish_registration(&state, &who, body.ceremony_id, &body.name, &body.credential).await?;
+    let c =
+        webauthn::finish_registration(&state, &who, body.ceremony_id, &body.name, &body.credential)
+            .await?;
     Ok((StatusCode::CREATED, Json(view(&c))))
 }
 
@@ -310,7 +347,10 @@ pub async fn webauthn_authenticate_start(
 ) -> Result<Json<CeremonyStarted<RequestChallengeResponse>>, ApiError> {
     let (_, who) = caller(&principal)?;
     let (ceremony_id, options) = webauthn::start_assertion(&state, &who, None).await?;
-    Ok(Json(CeremonyStarted { ceremony_id, options }))
+    Ok(Json(CeremonyStarted {
+        ceremony_id,
+        options,
+    }))
 }
 
 #[utoipa::path(post, path = "/api/v1/mfa/webauthn/authenticate/finish", tag = "mfa", request_body = AuthenticateFinishBody,
@@ -323,7 +363,15 @@ pub async fn webauthn_authenticate_finish(
     Json(body): Json<AuthenticateFinishBody>,
 ) -> Result<(CookieJar, Json<VerifiedResponse>), ApiError> {
     let (user, who) = caller(&principal)?;
-    webauthn::finish_assertion(&state, &who, body.ceremony_id, &body.assertion, None, Purpose::Session).await?;
+    webauthn::finish_assertion(
+        &state,
+        &who,
+        body.ceremony_id,
+        &body.assertion,
+        None,
+        Purpose::Session,
+    )
+    .await?;
     verified(&state, user, MfaMethod::WebAuthn, &meta, jar, None).await
 }
 

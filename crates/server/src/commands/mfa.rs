@@ -36,7 +36,11 @@ pub async fn run(config: Config, cmd: MfaCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn enroll_totp(state: &AppState, email: &str) -> anyhow::Result<ExitCode> {
-    let user = match state.store.get_user_by_email(&email.trim().to_lowercase()).await {
+    let user = match state
+        .store
+        .get_user_by_email(&email.trim().to_lowercase())
+        .await
+    {
         Ok(u) => u,
         Err(rgw_store::StoreError::NotFound) => {
             eprintln!("no user with email {email}; add one with `rack-gateway-server users add`");

@@ -39,7 +39,12 @@ impl Purpose {
 }
 
 /// Refuses the attempt up front when the account is locked or over its budget.
-pub async fn guard(state: &AppState, user: &MfaUser, method: MfaMethod, purpose: Purpose) -> Result<(), ApiError> {
+pub async fn guard(
+    state: &AppState,
+    user: &MfaUser,
+    method: MfaMethod,
+    purpose: Purpose,
+) -> Result<(), ApiError> {
     let row = state.store.get_user(user.user_id).await?;
     if row.locked_at.is_some() {
         audit_user(
@@ -56,7 +61,10 @@ pub async fn guard(state: &AppState, user: &MfaUser, method: MfaMethod, purpose:
     }
     let p = policy();
     let since = state.clock.now() - p.window;
-    let attempts = state.store.count_mfa_attempts_since(user.user_id, since).await?;
+    let attempts = state
+        .store
+        .count_mfa_attempts_since(user.user_id, since)
+        .await?;
     if !p.allows_attempt(attempts) {
         audit_user(
             state,
@@ -127,7 +135,8 @@ async fn record_failure(
         .store
         .record_mfa_attempt(user.user_id, method.as_str(), false, now)
         .await?;
-    let mut details = json!({"method": method.as_str(), "purpose": purpose.as_str(), "reason": failure.reason()});
+    let mut details =
+        json!({"method": method.as_str(), "purpose": purpose.as_str(), "reason": failure.reason()});
     merge(&mut details, extra);
     audit_user(state, user, "mfa.verify", Outcome::Failed, details);
     let p = policy();
@@ -143,9 +152,15 @@ async fn record_failure(
         p.window.whole_minutes()
     );
     if state.store.lock_user(user.user_id, &reason, now).await? {
-        state.store.record_mfa_lockout(user.user_id, failures, now).await?;
+        state
+            .store
+            .record_mfa_lockout(user.user_id, failures, now)
+            .await?;
         // A locked account keeps no live sessions: whoever is guessing loses the session too.
-        state.store.revoke_user_sessions(user.user_id, None, now).await?;
+        state
+            .store
+            .revoke_user_sessions(user.user_id, None, now)
+            .await?;
         audit_user(
             state,
             user,

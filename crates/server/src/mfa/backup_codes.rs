@@ -59,7 +59,12 @@ pub async fn regenerate(state: &AppState, user: &MfaUser) -> Result<Vec<String>,
 }
 
 /// Verifies and consumes one backup code.
-pub async fn verify(state: &AppState, user: &MfaUser, code: &BackupCode, purpose: Purpose) -> Result<(), ApiError> {
+pub async fn verify(
+    state: &AppState,
+    user: &MfaUser,
+    code: &BackupCode,
+    purpose: Purpose,
+) -> Result<(), ApiError> {
     attempts::guard(state, user, MfaMethod::BackupCode, purpose).await?;
     let h = hash(&state.keys.pepper, user.user_id, code);
     if !state
@@ -67,8 +72,23 @@ pub async fn verify(state: &AppState, user: &MfaUser, code: &BackupCode, purpose
         .consume_backup_code(user.user_id, &h, state.clock.now())
         .await?
     {
-        return Err(attempts::failed(state, user, MfaMethod::BackupCode, purpose, Failure::Invalid, json!({})).await);
+        return Err(attempts::failed(
+            state,
+            user,
+            MfaMethod::BackupCode,
+            purpose,
+            Failure::Invalid,
+            json!({}),
+        )
+        .await);
     }
     let left = state.store.count_unused_backup_codes(user.user_id).await?;
-    attempts::succeeded(state, user, MfaMethod::BackupCode, purpose, json!({"remaining": left})).await
+    attempts::succeeded(
+        state,
+        user,
+        MfaMethod::BackupCode,
+        purpose,
+        json!({"remaining": left}),
+    )
+    .await
 }

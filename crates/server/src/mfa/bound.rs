@@ -69,10 +69,14 @@ pub struct WebAuthnProofBody {
 impl MfaProofBody {
     /// Parses the codes (400 `invalid_mfa_code` when malformed; the input is never echoed).
     pub fn parse(self) -> Result<MfaProof, ApiError> {
-        let bad = |e: rgw_core::mfa::CodeParseError| ApiError::bad_request("invalid_mfa_code", e.to_string());
+        let bad = |e: rgw_core::mfa::CodeParseError| {
+            ApiError::bad_request("invalid_mfa_code", e.to_string())
+        };
         Ok(match self {
             MfaProofBody::Totp(c) => MfaProof::Totp(TotpCode::parse(&c).map_err(bad)?),
-            MfaProofBody::BackupCode(c) => MfaProof::BackupCode(BackupCode::parse(&c).map_err(bad)?),
+            MfaProofBody::BackupCode(c) => {
+                MfaProof::BackupCode(BackupCode::parse(&c).map_err(bad)?)
+            }
             MfaProofBody::WebAuthn(w) => MfaProof::WebAuthn {
                 ceremony_id: w.ceremony_id,
                 assertion: w.assertion,
@@ -120,16 +124,25 @@ pub async fn verify_for_action(
 ) -> Result<MfaMethod, ApiError> {
     let who = MfaUser::from(user);
     let result = verify_inner(state, &who, binding, proof).await;
-    let outcome = if result.is_ok() { Outcome::Success } else { Outcome::Denied };
-    let mut event = AuditEvent::new(state.clock.now(), who.actor(), "mfa.verify_for_action", outcome)
-        .resource(format!("{}:{}", binding.action, binding.object_id))
-        .details(json!({
-            "method": proof.method().as_str(),
-            "action": binding.action,
-            "object_id": binding.object_id,
-            "commit": binding.commit,
-            "error": result.as_ref().err().map(ApiError::code),
-        }));
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Denied
+    };
+    let mut event = AuditEvent::new(
+        state.clock.now(),
+        who.actor(),
+        "mfa.verify_for_action",
+        outcome,
+    )
+    .resource(format!("{}:{}", binding.action, binding.object_id))
+    .details(json!({
+        "method": proof.method().as_str(),
+        "action": binding.action,
+        "object_id": binding.object_id,
+        "commit": binding.commit,
+        "error": result.as_ref().err().map(ApiError::code),
+    }));
     if binding.action == ActionBinding::APPROVE_DEPLOY {
         event.deploy_approval_request_id = Some(binding.object_id);
     }
@@ -163,8 +176,19 @@ async fn verify_inner(
             backup_codes::verify(state, who, code, Purpose::Action).await?;
             Ok(MfaMethod::BackupCode)
         }
-        MfaProof::WebAuthn { ceremony_id, assertion } => {
-            webauthn::finish_assertion(state, who, *ceremony_id, assertion, Some(binding), Purpose::Action).await?;
+        MfaProof::WebAuthn {
+            ceremony_id,
+            assertion,
+        } => {
+            webauthn::finish_assertion(
+                state,
+                who,
+                *ceremony_id,
+                assertion,
+                Some(binding),
+                Purpose::Action,
+            )
+            .await?;
             Ok(MfaMethod::WebAuthn)
         }
     }

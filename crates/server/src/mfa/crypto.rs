@@ -32,7 +32,13 @@ pub fn seal(key: &DerivedKey, user_id: i64, plaintext: &[u8]) -> Sealed {
     rand::fill(&mut nonce);
     let aad = aad(user_id);
     let ciphertext = cipher
-        .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: &aad })
+        .encrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: plaintext,
+                aad: &aad,
+            },
+        )
         // AES-GCM only fails for inputs beyond 64 GiB; secrets are a few bytes.
         .unwrap_or_else(|_| unreachable!("AES-GCM encryption of a short secret cannot fail"));
     Sealed {
@@ -42,12 +48,23 @@ pub fn seal(key: &DerivedKey, user_id: i64, plaintext: &[u8]) -> Sealed {
 }
 
 /// Decrypts a secret sealed for `user_id`.
-pub fn open(key: &DerivedKey, user_id: i64, ciphertext: &[u8], nonce: &[u8]) -> Result<Vec<u8>, OpenError> {
+pub fn open(
+    key: &DerivedKey,
+    user_id: i64,
+    ciphertext: &[u8],
+    nonce: &[u8],
+) -> Result<Vec<u8>, OpenError> {
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| OpenError)?;
     let cipher = Aes256Gcm::new(&(*key.expose()).into());
     let aad = aad(user_id);
     cipher
-        .decrypt(&Nonce::from(nonce), Payload { msg: ciphertext, aad: &aad })
+        .decrypt(
+            &Nonce::from(nonce),
+            Payload {
+                msg: ciphertext,
+                aad: &aad,
+            },
+        )
         .map_err(|_| OpenError)
 }
 
@@ -61,7 +78,10 @@ mod tests {
         let keys = Keys::derive(b"0123456789abcdef0123456789abcdef");
         let sealed = seal(&keys.at_rest, 7, b"totp-secret");
         assert_ne!(sealed.ciphertext, b"totp-secret");
-        assert_eq!(open(&keys.at_rest, 7, &sealed.ciphertext, &sealed.nonce).unwrap(), b"totp-secret");
+        assert_eq!(
+            open(&keys.at_rest, 7, &sealed.ciphertext, &sealed.nonce).unwrap(),
+            b"totp-secret"
+        );
         assert!(open(&keys.at_rest, 8, &sealed.ciphertext, &sealed.nonce).is_err());
         let other = Keys::derive(b"another-secret-another-secret-xx");
         assert!(open(&other.at_rest, 7, &sealed.ciphertext, &sealed.nonce).is_err());

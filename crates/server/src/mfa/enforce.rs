@@ -62,7 +62,11 @@ pub async fn enrolled(state: &AppState, user_id: i64) -> Result<bool, ApiError> 
     if totp {
         return Ok(true);
     }
-    Ok(!state.store.list_webauthn_credentials(user_id).await?.is_empty())
+    Ok(!state
+        .store
+        .list_webauthn_credentials(user_id)
+        .await?
+        .is_empty())
 }
 
 /// Refuses a session that MFA policy does not yet allow past the enrolment endpoints.

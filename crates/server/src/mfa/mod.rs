@@ -142,7 +142,13 @@ pub fn audit(state: &AppState, event: AuditEvent) {
 }
 
 /// Builds and emits an MFA event for `user`.
-pub(crate) fn audit_user(state: &AppState, user: &MfaUser, action: &str, outcome: Outcome, details: Value) {
+pub(crate) fn audit_user(
+    state: &AppState,
+    user: &MfaUser,
+    action: &str,
+    outcome: Outcome,
+    details: Value,
+) {
     let event = AuditEvent::new(state.clock.now(), user.actor(), action, outcome)
         .resource(format!("user:{}", user.public_id))
         .details(details);

@@ -64,18 +64,32 @@ pub async fn enroll(state: &AppState, user: &MfaUser) -> Result<TotpEnrolment, A
         ));
     }
     let enrolment = store_new_secret(state, user).await?;
-    audit_user(state, user, "mfa.totp.enroll", Outcome::Success, json!({"method": "totp"}));
+    audit_user(
+        state,
+        user,
+        "mfa.totp.enroll",
+        Outcome::Success,
+        json!({"method": "totp"}),
+    );
     Ok(enrolment)
 }
 
 /// Generates, seals and stores a new unconfirmed secret, replacing any previous one.
-pub(crate) async fn store_new_secret(state: &AppState, user: &MfaUser) -> Result<TotpEnrolment, ApiError> {
+pub(crate) async fn store_new_secret(
+    state: &AppState,
+    user: &MfaUser,
+) -> Result<TotpEnrolment, ApiError> {
     let mut secret = [0u8; SECRET_LEN];
     rand::fill(&mut secret);
     let sealed = crypto::seal(&state.keys.at_rest, user.user_id, &secret);
     state
         .store
-        .put_totp_credential(user.user_id, &sealed.ciphertext, &sealed.nonce, state.clock.now())
+        .put_totp_credential(
+            user.user_id,
+            &sealed.ciphertext,
+            &sealed.nonce,
+            state.clock.now(),
+        )
         .await?;
     let totp = totp_for(&secret, &user.email)?;
     let uri = totp
@@ -106,13 +120,27 @@ pub async fn confirm(state: &AppState, user: &MfaUser, code: &TotpCode) -> Resul
         ));
     }
     check(state, user, code, Purpose::Enrolment, &cred).await?;
-    state.store.confirm_totp_credential(user.user_id, state.clock.now()).await?;
-    audit_user(state, user, "mfa.totp.confirm", Outcome::Success, json!({"method": "totp"}));
+    state
+        .store
+        .confirm_totp_credential(user.user_id, state.clock.now())
+        .await?;
+    audit_user(
+        state,
+        user,
+        "mfa.totp.confirm",
+        Outcome::Success,
+        json!({"method": "totp"}),
+    );
     Ok(())
 }
 
 /// Verifies a code against the user's confirmed TOTP, consuming its time step.
-pub async fn verify(state: &AppState, user: &MfaUser, code: &TotpCode, purpose: Purpose) -> Result<(), ApiError> {
+pub async fn verify(
+    state: &AppState,
+    user: &MfaUser,
+    code: &TotpCode,
+    purpose: Purpose,
+) -> Result<(), ApiError> {
     attempts::guard(state, user, MfaMethod::Totp, purpose).await?;
     let cred = state
         .store
@@ -120,9 +148,15 @@ pub async fn verify(state: &AppState, user: &MfaUser, code: &TotpCode, purpose: 
         .await?
         .filter(|c| c.confirmed_at.is_some());
     let Some(cred) = cred else {
-        return Err(
-            attempts::failed(state, user, MfaMethod::Totp, purpose, Failure::NotEnrolled, json!({})).await,
-        );
+        return Err(attempts::failed(
+            state,
+            user,
+            MfaMethod::Totp,
+            purpose,
+            Failure::NotEnrolled,
+            json!({}),
+        )
+        .await);
     };
     check_unguarded(state, user, code, purpose, &cred).await
 }
@@ -145,12 +179,25 @@ async fn check_unguarded(
     purpose: Purpose,
     cred: &rgw_store::TotpCredential,
 ) -> Result<(), ApiError> {
-    let secret = crypto::open(&state.keys.at_rest, user.user_id, &cred.secret_ciphertext, &cred.secret_nonce)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    let secret = crypto::open(
+        &state.keys.at_rest,
+        user.user_id,
+        &cred.secret_ciphertext,
+        &cred.secret_nonce,
+    )
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
     let totp = totp_for(&secret, &user.email)?;
     let unix = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
     let Some(step) = totp.check(code.expose(), unix) else {
-        return Err(attempts::failed(state, user, MfaMethod::Totp, purpose, Failure::Invalid, json!({})).await);
+        return Err(attempts::failed(
+            state,
+            user,
+            MfaMethod::Totp,
+            purpose,
+            Failure::Invalid,
+            json!({}),
+        )
+        .await);
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
     if !state.store.consume_totp_step(user.user_id, step).await? {
@@ -180,7 +227,10 @@ pub fn code_at(secret_base32: &SecretString, unix: u64) -> Option<String> {
 /// key; the URI must reach the user over a trusted channel.
 pub async fn enroll_confirmed(state: &AppState, user: &MfaUser) -> Result<TotpEnrolment, ApiError> {
     let enrolment = store_new_secret(state, user).await?;
-    state.store.confirm_totp_credential(user.user_id, state.clock.now()).await?;
+    state
+        .store
+        .confirm_totp_credential(user.user_id, state.clock.now())
+        .await?;
     audit_user(
         state,
         user,
@@ -193,14 +243,22 @@ pub async fn enroll_confirmed(state: &AppState, user: &MfaUser) -> Result<TotpEn
 
 /// The user's confirmed TOTP secret in base32, decrypted (for `dev` to print it again after a
 /// restart). `None` when no confirmed TOTP is enrolled.
-pub async fn confirmed_secret_base32(state: &AppState, user_id: i64) -> Result<Option<SecretString>, ApiError> {
+pub async fn confirmed_secret_base32(
+    state: &AppState,
+    user_id: i64,
+) -> Result<Option<SecretString>, ApiError> {
     let Some(cred) = state.store.get_totp_credential(user_id).await? else {
         return Ok(None);
     };
     if cred.confirmed_at.is_none() {
         return Ok(None);
     }
-    let secret = crypto::open(&state.keys.at_rest, user_id, &cred.secret_ciphertext, &cred.secret_nonce)
-        .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
+    let secret = crypto::open(
+        &state.keys.at_rest,
+        user_id,
+        &cred.secret_ciphertext,
+        &cred.secret_nonce,
+    )
+    .map_err(|e| ApiError::Internal(anyhow::Error::new(e)))?;
     Ok(Some(SecretString::from(Secret::from(secret).to_base32())))
 }

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use time::Duration;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, RequestChallengeResponse,
+    CreationChallengeResponse, Passkey, PasskeyAuthentication, PasskeyRegistration,
+    PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse,
 };
 use webauthn_rs::{Webauthn, WebauthnBuilder};
 
@@ -59,16 +59,28 @@ pub async fn start_registration(
 ) -> Result<(Uuid, CreationChallengeResponse), ApiError> {
     let rp = relying_party(state)?;
     let existing = state.store.list_webauthn_credentials(user.user_id).await?;
-    let exclude = existing.iter().map(|c| c.credential_id.clone()).collect::<Vec<_>>();
+    let exclude = existing
+        .iter()
+        .map(|c| c.credential_id.clone())
+        .collect::<Vec<_>>();
     let (options, reg) = rp
         .start_passkey_registration(user.public_id, &user.email, &user.email, Some(exclude))
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("starting WebAuthn registration: {e}")))?;
     let id = Uuid::new_v4();
     let now = state.clock.now();
-    let state_json = serde_json::to_value(&reg).map_err(internal("serialising registration state"))?;
+    let state_json =
+        serde_json::to_value(&reg).map_err(internal("serialising registration state"))?;
     state
         .store
-        .create_webauthn_ceremony(id, user.user_id, CeremonyKind::Register, &state_json, None, now, now + CEREMONY_TTL)
+        .create_webauthn_ceremony(
+            id,
+            user.user_id,
+            CeremonyKind::Register,
+            &state_json,
+            None,
+            now,
+            now + CEREMONY_TTL,
+        )
         .await?;
     Ok((id, options))
 }
@@ -88,7 +100,13 @@ pub async fn finish_registration(
         .take_webauthn_ceremony(ceremony_id, user.user_id, CeremonyKind::Register, now)
         .await?
     else {
-        audit_user(state, user, "mfa.webauthn.register", Outcome::Failed, json!({"method": "webauthn", "reason": "ceremony_invalid"}));
+        audit_user(
+            state,
+            user,
+            "mfa.webauthn.register",
+            Outcome::Failed,
+            json!({"method": "webauthn", "reason": "ceremony_invalid"}),
+        );
         return Err(Failure::CeremonyInvalid.into_api_error(MfaMethod::WebAuthn));
     };
     let reg: PasskeyRegistration =
@@ -110,19 +128,28 @@ pub async fn finish_registration(
         }
     };
     let name = name.trim();
-    let name = if name.is_empty() { "security key" } else { name };
+    let name = if name.is_empty() {
+        "security key"
+    } else {
+        name
+    };
     let new = NewWebauthnCredential {
         user_id: user.user_id,
         name: name.chars().take(100).collect(),
         credential_id: passkey.cred_id().clone(),
         passkey: serde_json::to_value(&passkey).map_err(internal("serialising the passkey"))?,
     };
-    let stored = state.store.insert_webauthn_credential(&new, now).await.map_err(|e| match e {
-        rgw_store::StoreError::Conflict { .. } => {
-            ApiError::conflict("webauthn_credential_exists", "this security key is already registered")
-        }
-        other => other.into(),
-    })?;
+    let stored = state
+        .store
+        .insert_webauthn_credential(&new, now)
+        .await
+        .map_err(|e| match e {
+            rgw_store::StoreError::Conflict { .. } => ApiError::conflict(
+                "webauthn_credential_exists",
+                "this security key is already registered",
+            ),
+            other => other.into(),
+        })?;
     audit_user(
         state,
         user,
@@ -135,10 +162,23 @@ pub async fn finish_registration(
 
 /// Removes one of the user's credentials.
 pub async fn remove(state: &AppState, user: &MfaUser, credential: Uuid) -> Result<(), ApiError> {
-    if !state.store.delete_webauthn_credential(user.user_id, credential).await? {
-        return Err(ApiError::not_found("webauthn_credential_not_found", "no such security key on this account"));
+    if !state
+        .store
+        .delete_webauthn_credential(user.user_id, credential)
+        .await?
+    {
+        return Err(ApiError::not_found(
+            "webauthn_credential_not_found",
+            "no such security key on this account",
+        ));
     }
-    audit_user(state, user, "mfa.webauthn.remove", Outcome::Success, json!({"method": "webauthn", "credential": credential}));
+    audit_user(
+        state,
+        user,
+        "mfa.webauthn.remove",
+        Outcome::Success,
+        json!({"method": "webauthn", "credential": credential}),
+    );
     Ok(())
 }
 
@@ -155,12 +195,13 @@ pub async fn start_assertion(
         return Err(Failure::NotEnrolled.into_api_error(MfaMethod::WebAuthn));
     }
     let keys: Vec<Passkey> = passkeys.into_iter().map(|(_, p)| p).collect();
-    let (options, auth) = rp
-        .start_passkey_authentication(&keys)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("starting WebAuthn authentication: {e}")))?;
+    let (options, auth) = rp.start_passkey_authentication(&keys).map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!("starting WebAuthn authentication: {e}"))
+    })?;
     let id = Uuid::new_v4();
     let now = state.clock.now();
-    let state_json = serde_json::to_value(&auth).map_err(internal("serialising authentication state"))?;
+    let state_json =
+        serde_json::to_value(&auth).map_err(internal("serialising authentication state"))?;
     let binding_json = binding
         .map(serde_json::to_value)
         .transpose()
@@ -193,10 +234,17 @@ pub async fn finish_assertion(
     let method = MfaMethod::WebAuthn;
     attempts::guard(state, user, method, purpose).await?;
     let rp = relying_party(state)?;
-    let fail = |failure: Failure, extra: Value| attempts::failed(state, user, method, purpose, failure, extra);
+    let fail = |failure: Failure, extra: Value| {
+        attempts::failed(state, user, method, purpose, failure, extra)
+    };
     let ceremony = state
         .store
-        .take_webauthn_ceremony(ceremony_id, user.user_id, CeremonyKind::Authenticate, state.clock.now())
+        .take_webauthn_ceremony(
+            ceremony_id,
+            user.user_id,
+            CeremonyKind::Authenticate,
+            state.clock.now(),
+        )
         .await?;
     let Some(ceremony) = ceremony else {
         return Err(fail(Failure::CeremonyInvalid, json!({"ceremony": ceremony_id})).await);
@@ -209,22 +257,30 @@ pub async fn finish_assertion(
     if bound.as_ref() != expected {
         return Err(fail(Failure::BindingMismatch, json!({"ceremony": ceremony_id})).await);
     }
-    let auth: PasskeyAuthentication =
-        serde_json::from_value(ceremony.state.0).map_err(internal("reading authentication state"))?;
+    let auth: PasskeyAuthentication = serde_json::from_value(ceremony.state.0)
+        .map_err(internal("reading authentication state"))?;
     let result = match rp.finish_passkey_authentication(assertion, &auth) {
         Ok(r) => r,
         Err(e) => {
-            return Err(fail(Failure::Invalid, json!({"ceremony": ceremony_id, "error": e.to_string()})).await);
+            return Err(fail(
+                Failure::Invalid,
+                json!({"ceremony": ceremony_id, "error": e.to_string()}),
+            )
+            .await);
         }
     };
     // The ceremony allowed the credentials the user had when it started; one removed since
     // then no longer counts.
     let current = load_passkeys(state, user).await?;
-    let Some((row, mut passkey)) = current.into_iter().find(|(_, p)| p.cred_id() == result.cred_id()) else {
+    let Some((row, mut passkey)) = current
+        .into_iter()
+        .find(|(_, p)| p.cred_id() == result.cred_id())
+    else {
         return Err(fail(Failure::CredentialRemoved, json!({"ceremony": ceremony_id})).await);
     };
     passkey.update_credential(&result);
-    let passkey_json = serde_json::to_value(&passkey).map_err(internal("serialising the passkey"))?;
+    let passkey_json =
+        serde_json::to_value(&passkey).map_err(internal("serialising the passkey"))?;
     state
         .store
         .touch_webauthn_credential(row.id, &passkey_json, state.clock.now())
@@ -239,12 +295,15 @@ pub async fn finish_assertion(
     .await
 }
 
-async fn load_passkeys(state: &AppState, user: &MfaUser) -> Result<Vec<(WebauthnCredential, Passkey)>, ApiError> {
+async fn load_passkeys(
+    state: &AppState,
+    user: &MfaUser,
+) -> Result<Vec<(WebauthnCredential, Passkey)>, ApiError> {
     let rows = state.store.list_webauthn_credentials(user.user_id).await?;
     rows.into_iter()
         .map(|row| {
-            let passkey: Passkey =
-                serde_json::from_value(row.passkey.0.clone()).map_err(internal("reading a stored passkey"))?;
+            let passkey: Passkey = serde_json::from_value(row.passkey.0.clone())
+                .map_err(internal("reading a stored passkey"))?;
             Ok((row, passkey))
         })
         .collect()

@@ -16,7 +16,13 @@ use tower::ServiceExt;
 
 use crate::support::envs;
 
-async fn call(app: &axum::Router, method: &str, path: &str, bearer: &str, body: Option<Value>) -> (StatusCode, Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    bearer: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
     let req = Request::builder()
         .method(method)
         .uri(path)
@@ -27,7 +33,10 @@ async fn call(app: &axum::Router, method: &str, path: &str, bearer: &str, body: 
     let res = app.clone().oneshot(req).await.unwrap();
     let status = res.status();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -53,7 +62,11 @@ async fn an_api_token_is_refused_by_every_mfa_endpoint() {
         let app = rgw_server::router(env.state.clone());
         for (method, path, body) in [
             ("GET", "/api/v1/mfa/status", None),
-            ("POST", "/api/v1/mfa/verify", Some(json!({"totp": "123456"}))),
+            (
+                "POST",
+                "/api/v1/mfa/verify",
+                Some(json!({"totp": "123456"})),
+            ),
             ("POST", "/api/v1/mfa/totp/enroll", None),
         ] {
             let (status, body) = call(&app, method, path, token.expose_secret(), body).await;
@@ -67,27 +80,53 @@ async fn an_api_token_is_refused_by_every_mfa_endpoint() {
 #[tokio::test]
 async fn a_cli_session_enrols_totp_and_confirming_rotates_it_into_a_verified_session() {
     for env in envs().await {
-        let issued = session::issue(&env.state, env.user.id, Channel::Cli, &RequestMeta::default(), None)
-            .await
-            .unwrap();
+        let issued = session::issue(
+            &env.state,
+            env.user.id,
+            Channel::Cli,
+            &RequestMeta::default(),
+            None,
+        )
+        .await
+        .unwrap();
         let old = issued.token.expose_secret().to_owned();
         let app = rgw_server::router(env.state.clone());
 
         let (status, enrol) = call(&app, "POST", "/api/v1/mfa/totp/enroll", &old, None).await;
         assert_eq!(status, StatusCode::OK, "{enrol}");
-        assert!(enrol["otpauth_uri"].as_str().unwrap().starts_with("otpauth://totp/"));
+        assert!(
+            enrol["otpauth_uri"]
+                .as_str()
+                .unwrap()
+                .starts_with("otpauth://totp/")
+        );
         assert!(!enrol["qr_png_base64"].as_str().unwrap().is_empty());
         let secret = SecretString::from(enrol["secret_base32"].as_str().unwrap().to_owned());
 
-        let code = totp::code_at(&secret, u64::try_from(env.clock_now().unix_timestamp()).unwrap()).unwrap();
-        let (status, done) = call(&app, "POST", "/api/v1/mfa/totp/confirm", &old, Some(json!({"code": code}))).await;
+        let code = totp::code_at(
+            &secret,
+            u64::try_from(env.clock_now().unix_timestamp()).unwrap(),
+        )
+        .unwrap();
+        let (status, done) = call(
+            &app,
+            "POST",
+            "/api/v1/mfa/totp/confirm",
+            &old,
+            Some(json!({"code": code})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{done}");
         assert_eq!(done["method"], "totp");
         assert_eq!(done["backup_codes"].as_array().unwrap().len(), 10);
         let new = done["session_token"].as_str().unwrap().to_owned();
 
         let (status, _) = call(&app, "GET", "/api/v1/mfa/status", &old, None).await;
-        assert_eq!(status, StatusCode::UNAUTHORIZED, "the pre-MFA session token was rotated away");
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "the pre-MFA session token was rotated away"
+        );
         let (status, st) = call(&app, "GET", "/api/v1/mfa/status", &new, None).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(st["enrolled"], true);
@@ -96,7 +135,14 @@ async fn a_cli_session_enrols_totp_and_confirming_rotates_it_into_a_verified_ses
 
         // A bad code through /verify is a 401 with the stable code.
         env.clock.advance(Duration::seconds(30));
-        let (status, err) = call(&app, "POST", "/api/v1/mfa/verify", &new, Some(json!({"totp": "000000"}))).await;
+        let (status, err) = call(
+            &app,
+            "POST",
+            "/api/v1/mfa/verify",
+            &new,
+            Some(json!({"totp": "000000"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         assert_eq!(err["error"]["code"], "mfa_verification_failed");
 

@@ -19,25 +19,43 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
         let (state, who) = (&env.state, env.who());
         let codes = backup_codes::regenerate(state, &who).await.unwrap();
         for _ in 0..4 {
-            assert_eq!(code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await), "mfa_verification_failed");
+            assert_eq!(
+                code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+                "mfa_verification_failed"
+            );
             env.clock.advance(Duration::seconds(1));
         }
         // The fifth failure locks.
-        assert_eq!(code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await), "account_locked");
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+            "account_locked"
+        );
         let user = state.store.get_user(env.user.id).await.unwrap();
         assert!(user.locked_at.is_some());
         assert!(user.lock_reason.unwrap().contains("5 failed MFA attempts"));
         // Even a correct code is refused while locked, and is not consumed.
         env.clock.advance(Duration::seconds(1));
         let good = BackupCode::parse(&codes[0]).unwrap();
-        assert_eq!(code(backup_codes::verify(state, &who, &good, Purpose::Session).await), "account_locked");
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &good, Purpose::Session).await),
+            "account_locked"
+        );
         // Waiting does not unlock.
         env.clock.advance(Duration::hours(2));
-        assert_eq!(code(backup_codes::verify(state, &who, &good, Purpose::Session).await), "account_locked");
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &good, Purpose::Session).await),
+            "account_locked"
+        );
 
-        state.store.unlock_user(env.user.id, env.clock_now()).await.unwrap();
+        state
+            .store
+            .unlock_user(env.user.id, env.clock_now())
+            .await
+            .unwrap();
         env.clock.advance(Duration::seconds(1));
-        backup_codes::verify(state, &who, &good, Purpose::Session).await.unwrap();
+        backup_codes::verify(state, &who, &good, Purpose::Session)
+            .await
+            .unwrap();
         env.cleanup().await;
     }
 }
@@ -49,13 +67,36 @@ async fn an_unlock_gives_a_fresh_failure_budget_within_the_same_window() {
         for _ in 0..5 {
             let _ = backup_codes::verify(state, &who, &wrong(), Purpose::Session).await;
         }
-        assert!(state.store.get_user(env.user.id).await.unwrap().locked_at.is_some());
+        assert!(
+            state
+                .store
+                .get_user(env.user.id)
+                .await
+                .unwrap()
+                .locked_at
+                .is_some()
+        );
         env.clock.advance(Duration::seconds(5));
-        state.store.unlock_user(env.user.id, env.clock_now()).await.unwrap();
+        state
+            .store
+            .unlock_user(env.user.id, env.clock_now())
+            .await
+            .unwrap();
         env.clock.advance(Duration::seconds(1));
         // One typo after the unlock is just a typo.
-        assert_eq!(code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await), "mfa_verification_failed");
-        assert!(state.store.get_user(env.user.id).await.unwrap().locked_at.is_none());
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+            "mfa_verification_failed"
+        );
+        assert!(
+            state
+                .store
+                .get_user(env.user.id)
+                .await
+                .unwrap()
+                .locked_at
+                .is_none()
+        );
         env.cleanup().await;
     }
 }
@@ -64,22 +105,37 @@ async fn an_unlock_gives_a_fresh_failure_budget_within_the_same_window() {
 async fn attempts_beyond_the_per_user_budget_are_rate_limited() {
     for env in envs().await {
         let (state, who) = (&env.state, env.who());
-        let secret = totp::enroll(state, &who).await.unwrap().secret_base32.expose_secret().to_string();
+        let secret = totp::enroll(state, &who)
+            .await
+            .unwrap()
+            .secret_base32
+            .expose_secret()
+            .to_string();
         let confirm = totp::code_at(&secret.clone().into(), env.unix()).unwrap();
-        totp::confirm(state, &who, &TotpCode::parse(&confirm).unwrap()).await.unwrap();
+        totp::confirm(state, &who, &TotpCode::parse(&confirm).unwrap())
+            .await
+            .unwrap();
         // Ten successful verifications in five minutes exhaust the budget (1 used by confirm).
         for _ in 0..9 {
             env.clock.advance(Duration::seconds(30));
             let c = totp::code_at(&secret.clone().into(), env.unix()).unwrap();
-            totp::verify(state, &who, &TotpCode::parse(&c).unwrap(), Purpose::Session).await.unwrap();
+            totp::verify(state, &who, &TotpCode::parse(&c).unwrap(), Purpose::Session)
+                .await
+                .unwrap();
         }
         env.clock.advance(Duration::seconds(30));
-        let c = TotpCode::parse(&totp::code_at(&secret.clone().into(), env.unix()).unwrap()).unwrap();
-        assert_eq!(code(totp::verify(state, &who, &c, Purpose::Session).await), "mfa_rate_limited");
+        let c =
+            TotpCode::parse(&totp::code_at(&secret.clone().into(), env.unix()).unwrap()).unwrap();
+        assert_eq!(
+            code(totp::verify(state, &who, &c, Purpose::Session).await),
+            "mfa_rate_limited"
+        );
         // The budget is a sliding window, not a lock.
         env.clock.advance(Duration::minutes(5));
         let c = TotpCode::parse(&totp::code_at(&secret.into(), env.unix()).unwrap()).unwrap();
-        totp::verify(state, &who, &c, Purpose::Session).await.unwrap();
+        totp::verify(state, &who, &c, Purpose::Session)
+            .await
+            .unwrap();
         env.cleanup().await;
     }
 }

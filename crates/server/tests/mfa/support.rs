@@ -59,7 +59,9 @@ impl Env {
 
     /// A second gateway instance (another replica) on the same database.
     pub async fn second_instance(&self) -> AppState {
-        let store = rgw_store::Store::connect(&self.test_store.url).await.unwrap();
+        let store = rgw_store::Store::connect(&self.test_store.url)
+            .await
+            .unwrap();
         state_for(store, &self.test_store.url, self.clock.clone())
     }
 
@@ -71,12 +73,17 @@ impl Env {
 pub fn state_for(store: rgw_store::Store, url: &str, clock: ManualClock) -> AppState {
     let env = [
         ("RGW_DATABASE_URL", url),
-        ("RGW_SECRET_KEY", "test-secret-key-0123456789abcdef0123456789"),
+        (
+            "RGW_SECRET_KEY",
+            "test-secret-key-0123456789abcdef0123456789",
+        ),
         ("RGW_PUBLIC_URL", PUBLIC_URL),
     ]
     .map(|(k, v)| (k.to_string(), v.to_string()));
     let config = Config::load(None, env).unwrap();
-    AppState::new(config, store).unwrap().with_clock(Arc::new(clock))
+    AppState::new(config, store)
+        .unwrap()
+        .with_clock(Arc::new(clock))
 }
 
 /// One environment per available backend, each with a fresh admin user.
