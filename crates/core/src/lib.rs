@@ -5,10 +5,12 @@
 //! No I/O, no HTTP framework, no SQL: every function here is pure (the clock is injected).
 
 pub mod approval;
+pub mod audit;
 pub mod clock;
 pub mod ids;
 pub mod mfa;
 pub mod rbac;
+pub mod envmask;
 pub mod settings;
 pub mod wire;
 

@@ -13,13 +13,16 @@ use rgw_core::clock::{Clock, SystemClock};
 use rgw_store::Store;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::audit::{Auditor, AuditorOptions};
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::rack::RackClient;
@@ -37,6 +40,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Per-process identity caches (see `auth::AuthRuntime`).
     pub auth: Arc<crate::auth::AuthRuntime>,
+    /// Queues audit events for the background writer (`state.auditor.record(event)`).
+    pub auditor: Auditor,
 }
 
 impl AppState {
@@ -44,6 +49,12 @@ impl AppState {
     pub fn new(config: Config, store: Store) -> anyhow::Result<AppState> {
         let rack = config.rack.as_ref().map(RackClient::new).transpose()?;
         let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
+        // Needs a Tokio runtime: the writer task starts here.
+        let auditor = Auditor::spawn(
+            store.clone(),
+            *keys.audit_mac.expose(),
+            AuditorOptions::default(),
+        );
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -51,6 +62,7 @@ impl AppState {
             keys,
             clock: Arc::new(SystemClock),
             auth: Arc::default(),
+            auditor,
         })
     }
 
@@ -123,9 +135,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = router(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 

@@ -48,24 +48,50 @@ pub async fn healthz() -> Json<Health> {
         (status = 503, description = "A dependency is unreachable", body = Ready)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Ready>) {
     let database = match state.store.ping().await {
-        Ok(()) => Check { status: "ok", error: None },
+        Ok(()) => Check {
+            status: "ok",
+            error: None,
+        },
         Err(e) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
-            Check { status: "failed", error: Some("database unreachable".into()) }
+            Check {
+                status: "failed",
+                error: Some("database unreachable".into()),
+            }
         }
     };
     let rack = match &state.rack {
-        None => Check { status: "not_configured", error: Some("RGW_RACK_URL is not set".into()) },
+        None => Check {
+            status: "not_configured",
+            error: Some("RGW_RACK_URL is not set".into()),
+        },
         Some(rack) => match rack.ping().await {
-            Ok(()) => Check { status: "ok", error: None },
+            Ok(()) => Check {
+                status: "ok",
+                error: None,
+            },
             Err(e) => {
                 tracing::warn!(error = %format!("{e:#}"), "readiness: rack unreachable");
-                Check { status: "failed", error: Some(format!("{e:#}")) }
+                Check {
+                    status: "failed",
+                    error: Some(format!("{e:#}")),
+                }
             }
         },
     };
     let ready = database.status == "ok" && rack.status == "ok";
-    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let status = if ready { "ready" } else { "not_ready" };
-    (code, Json(Ready { status, database, rack }))
+    (
+        code,
+        Json(Ready {
+            status,
+            database,
+            rack,
+        }),
+    )
 }

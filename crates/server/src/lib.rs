@@ -12,6 +12,7 @@ pub mod health;
 pub mod keys;
 pub mod mfa;
 pub mod rack;
+pub mod settings;
 pub mod telemetry;
 
 pub use app::{AppState, router, serve};

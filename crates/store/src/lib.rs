@@ -14,6 +14,7 @@
 mod api_tokens;
 mod approval_transitions;
 mod approvals;
+mod audit;
 mod clock;
 mod db;
 mod error;
@@ -37,6 +38,7 @@ pub use approvals::{
     CreateOutcome, DeployApproval, DeployApprovalRequest, NewDeployApproval,
     NewDeployApprovalRequest, RequestFilter, RequestStatus,
 };
+pub use audit::{AuditFilter, AuditPage, AuditPager, NewAuditRecord};
 pub use clock::{now_utc, truncate_timestamp};
 pub use db::{Backend, Store, StoreOptions};
 pub use error::StoreError;

@@ -10,6 +10,8 @@ mod approval_invariants;
 mod approvals;
 #[path = "store/audit.rs"]
 mod audit;
+#[path = "store/audit_chain.rs"]
+mod audit_chain;
 #[path = "store/connect.rs"]
 mod connect;
 #[path = "store/identity.rs"]

@@ -69,7 +69,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// A new event with only the required fields set.
-    pub fn new(occurred_at: OffsetDateTime, actor: Actor, action: impl Into<String>, outcome: Outcome) -> Self {
+    pub fn new(
+        occurred_at: OffsetDateTime,
+        actor: Actor,
+        action: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
         AuditEvent {
             occurred_at,
             actor,
@@ -106,7 +111,12 @@ impl AuditEvent {
     }
 
     /// Sets request metadata (ip, user agent, request id).
-    pub fn request(mut self, ip: Option<String>, user_agent: Option<String>, request_id: Option<String>) -> Self {
+    pub fn request(
+        mut self,
+        ip: Option<String>,
+        user_agent: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
         self.ip = ip;
         self.user_agent = user_agent;
         self.request_id = request_id;
@@ -118,5 +128,67 @@ impl AuditEvent {
         self.http_status = Some(status);
         self.latency_ms = Some(latency_ms);
         self
+    }
+}
+
+impl Actor {
+    /// The stored `(actor_type, user_id, email, token_id, token_name)`. A token's email is its
+    /// owner's, so filtering by a person's email finds what their tokens did too; an anonymous
+    /// caller's claimed identity is kept as the email, for failed-login trails.
+    pub fn columns(
+        &self,
+    ) -> (
+        &'static str,
+        Option<i64>,
+        Option<String>,
+        Option<Uuid>,
+        Option<String>,
+    ) {
+        match self {
+            Actor::User { user_id, email } => {
+                ("user", Some(*user_id), Some(email.clone()), None, None)
+            }
+            Actor::Token {
+                token_public_id,
+                name,
+                owner_email,
+            } => (
+                "token",
+                None,
+                Some(owner_email.clone()),
+                Some(*token_public_id),
+                Some(name.clone()),
+            ),
+            Actor::System => ("system", None, None, None, None),
+            Actor::Anonymous { claimed } => ("anonymous", None, claimed.clone(), None, None),
+        }
+    }
+}
+
+impl AuditEvent {
+    /// The record to store (not yet redacted), with a fresh event id.
+    pub fn into_record(self) -> rgw_core::audit::AuditRecord {
+        let (actor_type, actor_user_id, actor_email, actor_token_id, actor_token_name) =
+            self.actor.columns();
+        rgw_core::audit::AuditRecord {
+            event_id: Uuid::now_v7(),
+            occurred_at: self.occurred_at,
+            actor_type: actor_type.to_owned(),
+            actor_user_id,
+            actor_email,
+            actor_token_id,
+            actor_token_name,
+            ip: self.ip,
+            user_agent: self.user_agent,
+            request_id: self.request_id,
+            action: self.action,
+            resource: self.resource,
+            app: self.app,
+            outcome: self.outcome.as_str().to_owned(),
+            http_status: self.http_status.map(i64::from),
+            latency_ms: self.latency_ms,
+            deploy_approval_request_id: self.deploy_approval_request_id,
+            details: self.details,
+        }
     }
 }

@@ -87,12 +87,17 @@ pub async fn start(
     .context("starting the embedded fake rack")?;
     let addr = listener.local_addr()?;
     let gateway_url = format!("http://{addr}");
-    let rack_url = rack.url().replacen("://", &format!("://convox:{rack_password}@"), 1);
+    let rack_url = rack
+        .url()
+        .replacen("://", &format!("://convox:{rack_password}@"), 1);
     let db_path = dir.join("rack-gateway.db");
     let mut env = env;
     env.extend([
         ("RGW_LISTEN".to_string(), addr.to_string()),
-        ("RGW_DATABASE_URL".to_string(), format!("sqlite://{}", db_path.display())),
+        (
+            "RGW_DATABASE_URL".to_string(),
+            format!("sqlite://{}", db_path.display()),
+        ),
         ("RGW_SECRET_KEY".to_string(), secret),
         ("RGW_RACK_URL".to_string(), rack_url.clone()),
         ("RGW_PUBLIC_URL".to_string(), gateway_url.clone()),
@@ -143,7 +148,11 @@ impl DevEnv {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let store = self.state.store.clone();
-        serve(self.listener, self.state, shutdown).await?;
+        let auditor = self.state.auditor.clone();
+        let served = serve(self.listener, self.state, shutdown).await;
+        // After the HTTP server drains: write every queued audit event before exiting.
+        auditor.shutdown().await;
+        served?;
         store.close().await;
         drop(self.rack);
         Ok(())
@@ -187,7 +196,9 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
     file.write_all(contents)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())

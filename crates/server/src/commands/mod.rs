@@ -1,5 +1,6 @@
 //! The `rack-gateway-server` command line: one file per subcommand.
 
+pub mod audit;
 mod config_cmd;
 pub mod dev;
 pub mod mfa;
@@ -42,6 +43,9 @@ pub enum Command {
     /// MFA bootstrap: enroll-totp prints an otpauth:// URI for a user.
     #[command(subcommand)]
     Mfa(mfa::MfaCommand),
+    /// Audit log: verify the hash chain, export events, write signed checkpoints.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Runs one parsed command line.
@@ -53,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(cmd) => users::run(load(&cli.config)?, cmd).await,
         Command::Tokens(cmd) => tokens::run(load(&cli.config)?, cmd).await,
         Command::Mfa(cmd) => mfa::run(load(&cli.config)?, cmd).await,
+        Command::Audit(cmd) => audit::run(load(&cli.config)?, cmd).await,
     }
 }
 

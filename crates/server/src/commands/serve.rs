@@ -16,14 +16,20 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
         .await
         .context("opening the database (RGW_DATABASE_URL)")?;
     if config.rack.is_none() {
-        tracing::warn!("RGW_RACK_URL is not set: the rack proxy is disabled and /readyz reports not_ready");
+        tracing::warn!(
+            "RGW_RACK_URL is not set: the rack proxy is disabled and /readyz reports not_ready"
+        );
     }
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding RGW_LISTEN {}", config.listen))?;
     let state = AppState::new(config, store.clone())?;
+    let auditor = state.auditor.clone();
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    serve(listener, state, shutdown_signal()).await?;
+    let served = serve(listener, state, shutdown_signal()).await;
+    // After the HTTP server drains: write every queued audit event before exiting.
+    auditor.shutdown().await;
+    served?;
     store.close().await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)

@@ -102,6 +102,9 @@ pub struct Config {
     pub rack_idle_timeout_secs: u64,
     /// Where the configuration values came from (for `config` and error messages).
     pub sources: Sources,
+    /// `RGW_SETTING_*` and `RGW_APP_*_SETTING_*` variables, validated at startup; settings set
+    /// here win over the database and cannot be changed from the UI.
+    pub setting_env: std::collections::BTreeMap<String, String>,
 }
 
 impl fmt::Debug for Config {
@@ -116,8 +119,11 @@ impl Config {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let sources = Sources::collect(file, env)?;
-        Config::from_sources(sources)
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let sources = Sources::collect(file, env.clone())?;
+        let mut config = Config::from_sources(sources)?;
+        config.setting_env = settings_env(&env)?;
+        Ok(config)
     }
 
     /// Parses collected sources into the typed configuration.
@@ -126,12 +132,16 @@ impl Config {
             v.parse::<SocketAddr>()
                 .map_err(|e| format!("{e}; expected HOST:PORT such as 127.0.0.1:8447"))
         })?;
-        let database_url = sources.require("database_url", "set it to sqlite://PATH or postgres://...")?;
+        let database_url =
+            sources.require("database_url", "set it to sqlite://PATH or postgres://...")?;
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
-            return Err(sources.invalid("database_url", "expected sqlite://PATH or postgres://USER@HOST/DB"));
+            return Err(sources.invalid(
+                "database_url",
+                "expected sqlite://PATH or postgres://USER@HOST/DB",
+            ));
         }
         let secret_key = sources.require(
             "secret_key",
@@ -140,7 +150,10 @@ impl Config {
         if secret_key.len() < MIN_SECRET_KEY_LEN {
             return Err(sources.invalid(
                 "secret_key",
-                &format!("must be at least {MIN_SECRET_KEY_LEN} characters (got {})", secret_key.len()),
+                &format!(
+                    "must be at least {MIN_SECRET_KEY_LEN} characters (got {})",
+                    secret_key.len()
+                ),
             ));
         }
         let public_url = sources.parse("public_url", parse_http_url)?;
@@ -169,6 +182,7 @@ impl Config {
             oidc,
             rack_idle_timeout_secs,
             sources,
+            setting_env: Default::default(),
         })
     }
 
@@ -183,6 +197,48 @@ impl Config {
     }
 }
 
+/// Collects and validates setting variables, so a bad value stops startup with its name.
+fn settings_env(
+    env: &[(String, String)],
+) -> Result<std::collections::BTreeMap<String, String>, ConfigError> {
+    use rgw_core::settings::{Scope, find, parse_env};
+    let mut out = std::collections::BTreeMap::new();
+    for (name, value) in env {
+        let (key, app_scoped) = if let Some(key) = name.strip_prefix("RGW_SETTING_") {
+            (key, false)
+        } else if let Some((_, key)) = name
+            .strip_prefix("RGW_APP_")
+            .and_then(|rest| rest.split_once("_SETTING_"))
+        {
+            (key, true)
+        } else {
+            continue;
+        };
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: name.clone(),
+            origin: Origin::Env,
+            reason,
+        };
+        let def = find(&key.to_ascii_lowercase())
+            .ok_or_else(|| invalid(format!("unknown setting {}", key.to_ascii_lowercase())))?;
+        match (def.scope, app_scoped) {
+            (Scope::Global, true) => {
+                return Err(invalid(format!("{} is a global setting; use RGW_SETTING_{key}", def.key)));
+            }
+            (Scope::App, false) => {
+                return Err(invalid(format!(
+                    "{} is a per-app setting; use RGW_APP_<APP>_SETTING_{key}",
+                    def.key
+                )));
+            }
+            _ => {}
+        }
+        parse_env(def, name, value).map_err(|e| invalid(e.to_string()))?;
+        out.insert(name.clone(), value.clone());
+    }
+    Ok(out)
+}
+
 fn parse_http_url(v: &str) -> Result<Url, String> {
     let url = Url::parse(v).map_err(|e| format!("{e}; expected an absolute http(s) URL"))?;
     match url.scheme() {
@@ -192,9 +248,9 @@ fn parse_http_url(v: &str) -> Result<Url, String> {
 }
 
 fn parse_rack(sources: &Sources) -> Result<Option<RackConfig>, ConfigError> {
-    let Some(raw) = sources.get("rack_url") else {
+    if sources.get("rack_url").is_none() {
         return Ok(None);
-    };
+    }
     let mut url = sources.parse("rack_url", parse_http_url)?;
     let password = url
         .password()
@@ -214,12 +270,14 @@ fn parse_rack(sources: &Sources) -> Result<Option<RackConfig>, ConfigError> {
     // The credentials travel separately from the URL so that the URL can be logged safely.
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    drop(raw);
     let ca_file = sources.get("rack_ca_file").map(PathBuf::from);
     if let Some(path) = &ca_file
         && !path.is_file()
     {
-        return Err(sources.invalid("rack_ca_file", &format!("{} is not a readable file", path.display())));
+        return Err(sources.invalid(
+            "rack_ca_file",
+            &format!("{} is not a readable file", path.display()),
+        ));
     }
     let tls_fingerprint = match sources.get("rack_tls_fingerprint") {
         None => None,
@@ -252,7 +310,9 @@ fn parse_oidc(sources: &Sources) -> Result<Option<OidcConfig>, ConfigError> {
                 .collect()
         })
         .unwrap_or_default();
-    let auto_create_role = sources.get("oidc_auto_create_role").filter(|r| !r.is_empty());
+    let auto_create_role = sources
+        .get("oidc_auto_create_role")
+        .filter(|r| !r.is_empty());
     if let Some(role) = &auto_create_role
         && !matches!(role.as_str(), "viewer" | "ops" | "deployer" | "admin")
     {
@@ -281,7 +341,8 @@ pub fn parse_bool(v: &str) -> Result<bool, String> {
 
 fn parse_fingerprint(v: &str) -> Result<[u8; 32], String> {
     let cleaned: String = v.chars().filter(|c| *c != ':').collect();
-    let bytes = hex::decode(&cleaned).map_err(|_| "expected 64 hex digits (colons allowed)".to_string())?;
+    let bytes =
+        hex::decode(&cleaned).map_err(|_| "expected 64 hex digits (colons allowed)".to_string())?;
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| "expected a SHA-256 fingerprint: 32 bytes, 64 hex digits".to_string())
 }

@@ -16,22 +16,86 @@ struct Key {
 }
 
 const KEYS: &[Key] = &[
-    Key { name: "listen", default: Some("127.0.0.1:8447"), secret: false },
-    Key { name: "database_url", default: Some("sqlite://./rack-gateway.db"), secret: true },
-    Key { name: "rack_url", default: None, secret: true },
-    Key { name: "rack_ca_file", default: None, secret: false },
-    Key { name: "rack_tls_fingerprint", default: None, secret: false },
-    Key { name: "rack_tls_insecure", default: Some("false"), secret: false },
-    Key { name: "rack_idle_timeout_secs", default: Some("300"), secret: false },
-    Key { name: "secret_key", default: None, secret: true },
-    Key { name: "public_url", default: Some("http://127.0.0.1:8447"), secret: false },
-    Key { name: "log_format", default: Some("text"), secret: false },
-    Key { name: "log", default: Some("info"), secret: false },
-    Key { name: "oidc_issuer", default: None, secret: false },
-    Key { name: "oidc_client_id", default: None, secret: false },
-    Key { name: "oidc_client_secret", default: None, secret: true },
-    Key { name: "oidc_allowed_domains", default: None, secret: false },
-    Key { name: "oidc_auto_create_role", default: None, secret: false },
+    Key {
+        name: "listen",
+        default: Some("127.0.0.1:8447"),
+        secret: false,
+    },
+    Key {
+        name: "database_url",
+        default: Some("sqlite://./rack-gateway.db"),
+        secret: true,
+    },
+    Key {
+        name: "rack_url",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "rack_ca_file",
+        default: None,
+        secret: false,
+    },
+    Key {
+        name: "rack_tls_fingerprint",
+        default: None,
+        secret: false,
+    },
+    Key {
+        name: "rack_tls_insecure",
+        default: Some("false"),
+        secret: false,
+    },
+    Key {
+        name: "rack_idle_timeout_secs",
+        default: Some("300"),
+        secret: false,
+    },
+    Key {
+        name: "secret_key",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "public_url",
+        default: Some("http://127.0.0.1:8447"),
+        secret: false,
+    },
+    Key {
+        name: "log_format",
+        default: Some("text"),
+        secret: false,
+    },
+    Key {
+        name: "log",
+        default: Some("info"),
+        secret: false,
+    },
+    Key {
+        name: "oidc_issuer",
+        default: None,
+        secret: false,
+    },
+    Key {
+        name: "oidc_client_id",
+        default: None,
+        secret: false,
+    },
+    Key {
+        name: "oidc_client_secret",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "oidc_allowed_domains",
+        default: None,
+        secret: false,
+    },
+    Key {
+        name: "oidc_auto_create_role",
+        default: None,
+        secret: false,
+    },
 ];
 
 /// The environment variable that sets a configuration key.
@@ -103,10 +167,12 @@ impl Sources {
     }
 
     pub(super) fn require(&self, key: &str, hint: &'static str) -> Result<String, ConfigError> {
-        self.get(key).filter(|v| !v.is_empty()).ok_or_else(|| ConfigError::Missing {
-            name: env_name(key),
-            hint,
-        })
+        self.get(key)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ConfigError::Missing {
+                name: env_name(key),
+                hint,
+            })
     }
 
     pub(super) fn parse<T>(
@@ -135,7 +201,12 @@ impl Sources {
                 Some((v, o)) => (v.clone(), o.to_string()),
                 None => ("(unset)".to_string(), "default".to_string()),
             };
-            out.push_str(&format!("{} = {}  ({})\n", env_name(key.name), value, origin));
+            out.push_str(&format!(
+                "{} = {}  ({})\n",
+                env_name(key.name),
+                value,
+                origin
+            ));
         }
         out
     }
@@ -167,7 +238,9 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
         reason,
     };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| err(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| err(e.to_string()))?;
     let mut out = Vec::new();
     for (name, value) in table {
         let key = KEYS.iter().find(|k| k.name == name).ok_or_else(|| {
@@ -184,7 +257,9 @@ fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
                 .iter()
                 .map(|i| match i {
                     toml::Value::String(s) => Ok(s.clone()),
-                    other => Err(err(format!("{name}: list items must be strings, got {other}"))),
+                    other => Err(err(format!(
+                        "{name}: list items must be strings, got {other}"
+                    ))),
                 })
                 .collect::<Result<Vec<_>, _>>()?
                 .join(","),

@@ -3,7 +3,10 @@ use super::*;
 const KEY: &str = "0123456789abcdef0123456789abcdef";
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -23,23 +26,37 @@ fn a_missing_secret_key_names_the_variable() {
 
 #[test]
 fn a_short_secret_key_is_refused() {
-    let err = Config::load(None, env(&[("RGW_SECRET_KEY", "short")])).unwrap_err().to_string();
-    assert!(err.contains("RGW_SECRET_KEY") && err.contains("at least 32"), "{err}");
+    let err = Config::load(None, env(&[("RGW_SECRET_KEY", "short")]))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("RGW_SECRET_KEY") && err.contains("at least 32"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_bad_listen_address_names_the_variable_and_its_origin() {
-    let err = Config::load(None, env(&[("RGW_SECRET_KEY", KEY), ("RGW_LISTEN", "nonsense")]))
-        .unwrap_err()
-        .to_string();
-    assert!(err.starts_with("invalid RGW_LISTEN (from environment)"), "{err}");
+    let err = Config::load(
+        None,
+        env(&[("RGW_SECRET_KEY", KEY), ("RGW_LISTEN", "nonsense")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("invalid RGW_LISTEN (from environment)"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_rack_password_is_split_from_the_rack_url() {
     let c = Config::load(
         None,
-        env(&[("RGW_SECRET_KEY", KEY), ("RGW_RACK_URL", "https://convox:s%40cret@rack.local:5443")]),
+        env(&[
+            ("RGW_SECRET_KEY", KEY),
+            ("RGW_RACK_URL", "https://convox:s%40cret@rack.local:5443"),
+        ]),
     )
     .unwrap();
     let rack = c.rack.unwrap();
@@ -49,19 +66,35 @@ fn the_rack_password_is_split_from_the_rack_url() {
 
 #[test]
 fn a_rack_url_without_password_is_refused() {
-    let err = Config::load(None, env(&[("RGW_SECRET_KEY", KEY), ("RGW_RACK_URL", "https://rack:5443")]))
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("RGW_RACK_URL") && err.contains("password"), "{err}");
+    let err = Config::load(
+        None,
+        env(&[
+            ("RGW_SECRET_KEY", KEY),
+            ("RGW_RACK_URL", "https://rack:5443"),
+        ]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("RGW_RACK_URL") && err.contains("password"),
+        "{err}"
+    );
 }
 
 #[test]
 fn the_environment_overrides_the_file_which_overrides_defaults() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
-    std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n").unwrap();
-    let c = Config::load(Some(&path), env(&[("RGW_SECRET_KEY", KEY), ("RGW_LOG_FORMAT", "text")]))
-        .unwrap();
+    std::fs::write(
+        &path,
+        "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\n",
+    )
+    .unwrap();
+    let c = Config::load(
+        Some(&path),
+        env(&[("RGW_SECRET_KEY", KEY), ("RGW_LOG_FORMAT", "text")]),
+    )
+    .unwrap();
     assert_eq!(c.listen.port(), 9000);
     assert_eq!(c.log_format, LogFormat::Text);
     assert_eq!(c.sources.origin("listen"), Origin::File(path));
@@ -72,7 +105,9 @@ fn an_unknown_file_key_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, "lisen = \"127.0.0.1:9000\"\n").unwrap();
-    let err = Config::load(Some(&path), env(&[("RGW_SECRET_KEY", KEY)])).unwrap_err().to_string();
+    let err = Config::load(Some(&path), env(&[("RGW_SECRET_KEY", KEY)]))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown key \"lisen\""), "{err}");
 }
 
@@ -82,7 +117,10 @@ fn the_redacted_rendering_never_shows_secrets() {
         None,
         env(&[
             ("RGW_SECRET_KEY", KEY),
-            ("RGW_RACK_URL", "https://convox:hunter2hunter2@rack.local:5443"),
+            (
+                "RGW_RACK_URL",
+                "https://convox:hunter2hunter2@rack.local:5443",
+            ),
             ("RGW_DATABASE_URL", "postgres://gw:dbpass@db/rgw"),
             ("RGW_OIDC_ISSUER", "https://accounts.example.com"),
             ("RGW_OIDC_CLIENT_ID", "client"),
@@ -95,14 +133,20 @@ fn the_redacted_rendering_never_shows_secrets() {
         assert!(!text.contains(secret), "{secret} leaked in:\n{text}");
         assert!(!format!("{c:?}").contains(secret));
     }
-    assert!(text.contains("RGW_RACK_URL = https://convox:****@rack.local:5443"), "{text}");
+    assert!(
+        text.contains("RGW_RACK_URL = https://convox:****@rack.local:5443"),
+        "{text}"
+    );
 }
 
 #[test]
 fn oidc_needs_client_credentials() {
     let err = Config::load(
         None,
-        env(&[("RGW_SECRET_KEY", KEY), ("RGW_OIDC_ISSUER", "https://id.example.com")]),
+        env(&[
+            ("RGW_SECRET_KEY", KEY),
+            ("RGW_OIDC_ISSUER", "https://id.example.com"),
+        ]),
     )
     .unwrap_err()
     .to_string();

@@ -29,7 +29,9 @@ pub struct RackClient {
 
 impl std::fmt::Debug for RackClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RackClient").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("RackClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,7 +99,10 @@ impl RackClient {
     }
 
     /// Sends a request as is (the caller sets URI and headers).
-    pub async fn send(&self, req: Request<Body>) -> Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
+    pub async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> Result<Response<hyper::body::Incoming>, hyper_util::client::legacy::Error> {
         self.client.request(req).await
     }
 

@@ -27,12 +27,17 @@ pub fn client_config(config: &RackConfig) -> anyhow::Result<ClientConfig> {
     let tls = if let Some(pin) = config.tls_fingerprint {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedCert { pin, provider: provider() }))
+            .with_custom_certificate_verifier(Arc::new(PinnedCert {
+                pin,
+                provider: provider(),
+            }))
             .with_no_client_auth()
     } else if config.tls_insecure {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification { provider: provider() }))
+            .with_custom_certificate_verifier(Arc::new(NoVerification {
+                provider: provider(),
+            }))
             .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
@@ -46,7 +51,9 @@ pub fn client_config(config: &RackConfig) -> anyhow::Result<ClientConfig> {
                     anyhow::bail!("RGW_RACK_CA_FILE {} holds no certificate", path.display());
                 }
                 for cert in certs {
-                    roots.add(cert).context("adding a CA certificate from RGW_RACK_CA_FILE")?;
+                    roots
+                        .add(cert)
+                        .context("adding a CA certificate from RGW_RACK_CA_FILE")?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -90,7 +97,12 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -99,11 +111,18 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
@@ -132,7 +151,12 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -141,10 +165,17 @@ impl ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }

@@ -1,0 +1,332 @@
+//! The [`Auditor`]: a cheap handle that queues events for one background writer task.
+//!
+//! - [`Auditor::record`] redacts the event and puts it on a bounded queue. It never waits for
+//!   the database; it only waits when the queue is full (backpressure), so events are never
+//!   dropped to keep a request fast.
+//! - [`Auditor::record_and_wait`] also waits until the event is committed, for decisions that
+//!   must be durable before the response (approval state changes, token creation).
+//! - The writer takes up to `batch_max` events or whatever arrives within `batch_window`,
+//!   appends them in one transaction, and logs each stored event (already redacted) as a
+//!   `tracing` line with target `audit`. When the database is down it keeps the batch, retries
+//!   with backoff and logs an error on every failed attempt; the queue bounds what is held.
+//! - [`Auditor::shutdown`] stops intake, writes everything queued, and returns.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rgw_core::audit::{AuditRecord, StoredEvent, canonical_json, redact, redact_text};
+use rgw_store::Store;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::AuditEvent;
+
+/// Tuning of the writer.
+#[derive(Debug, Clone)]
+pub struct AuditorOptions {
+    /// Events held in memory before `record` waits.
+    pub queue_capacity: usize,
+    /// Most events per transaction.
+    pub batch_max: usize,
+    /// How long the writer waits for more events before writing a partial batch.
+    pub batch_window: Duration,
+    /// How long `record_and_wait` waits for the commit.
+    pub durable_timeout: Duration,
+    /// How long `shutdown` keeps retrying a failing database before giving up.
+    pub shutdown_timeout: Duration,
+    /// Extra names whose values are always redacted (e.g. env vars marked secret).
+    pub secret_names: Vec<String>,
+}
+
+impl Default for AuditorOptions {
+    fn default() -> Self {
+        AuditorOptions {
+            queue_capacity: 10_000,
+            batch_max: 256,
+            batch_window: Duration::from_millis(20),
+            durable_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(30),
+            secret_names: Vec::new(),
+        }
+    }
+}
+
+/// Why an event could not be confirmed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("the audit writer has shut down; the event was logged but not stored")]
+    Closed,
+    #[error("the audit event was queued but not committed within {0:?}")]
+    Timeout(Duration),
+}
+
+#[expect(
+    clippy::large_enum_variant,
+    reason = "nearly every message is an Event; boxing it would allocate per event for nothing"
+)]
+enum Msg {
+    Event {
+        record: AuditRecord,
+        done: Option<oneshot::Sender<i64>>,
+    },
+    Flush(oneshot::Sender<()>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The handle kept in `AppState`. Cheap to clone.
+#[derive(Clone)]
+pub struct Auditor {
+    tx: mpsc::Sender<Msg>,
+    options: Arc<AuditorOptions>,
+}
+
+impl std::fmt::Debug for Auditor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("queued", &(self.tx.max_capacity() - self.tx.capacity()))
+            .finish()
+    }
+}
+
+/// Redacts a record in place: secret-named detail values, token-like text anywhere in details,
+/// and credentials in the resource and user agent.
+pub fn redact_record(record: &mut AuditRecord, secret_names: &[String]) {
+    redact(&mut record.details, secret_names);
+    for field in [
+        &mut record.resource,
+        &mut record.user_agent,
+        &mut record.actor_token_name,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let masked = redact_text(field);
+        if masked != *field {
+            *field = masked;
+        }
+    }
+}
+
+impl Auditor {
+    /// Starts the writer task on the current Tokio runtime.
+    pub fn spawn(store: Store, key: [u8; 32], options: AuditorOptions) -> Auditor {
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let options = Arc::new(options);
+        tokio::spawn(run_writer(store, key, options.clone(), rx));
+        Auditor { tx, options }
+    }
+
+    fn prepare(&self, event: AuditEvent) -> AuditRecord {
+        let mut record = event.into_record();
+        redact_record(&mut record, &self.options.secret_names);
+        record
+    }
+
+    /// Queues an event. Returns at once unless the queue is full, in which case it waits for
+    /// room: a slow database slows callers down rather than losing events.
+    pub async fn record(&self, event: AuditEvent) {
+        let record = self.prepare(event);
+        if let Err(mpsc::error::SendError(Msg::Event { record, .. })) =
+            self.tx.send(Msg::Event { record, done: None }).await
+        {
+            log_unstored(&record, "the audit writer has shut down");
+        }
+    }
+
+    /// Queues an event and waits until it is committed; returns its seq.
+    ///
+    /// # Errors
+    /// [`AuditError::Timeout`] when the database does not confirm in time (the event stays
+    /// queued and is written later); [`AuditError::Closed`] after shutdown.
+    pub async fn record_and_wait(&self, event: AuditEvent) -> Result<i64, AuditError> {
+        let record = self.prepare(event);
+        let (done, wait) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Msg::Event { record, .. })) = self
+            .tx
+            .send(Msg::Event {
+                record,
+                done: Some(done),
+            })
+            .await
+        {
+            log_unstored(&record, "the audit writer has shut down");
+            return Err(AuditError::Closed);
+        }
+        match tokio::time::timeout(self.options.durable_timeout, wait).await {
+            Ok(Ok(seq)) => Ok(seq),
+            Ok(Err(_)) => Err(AuditError::Closed),
+            Err(_) => Err(AuditError::Timeout(self.options.durable_timeout)),
+        }
+    }
+
+    /// Waits until every event queued before this call is committed.
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Stops intake and writes everything queued. Call after the HTTP server has drained.
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+/// Last resort when an event cannot be stored: it still reaches the logs, never silently lost.
+fn log_unstored(record: &AuditRecord, why: &str) {
+    tracing::error!(
+        target: "audit",
+        event_id = %record.event_id,
+        action = %record.action,
+        outcome = %record.outcome,
+        actor_email = record.actor_email.as_deref().unwrap_or(""),
+        request_id = record.request_id.as_deref().unwrap_or(""),
+        details = %canonical_json(&record.details),
+        "audit event NOT STORED: {why}"
+    );
+}
+
+fn log_stored(e: &StoredEvent) {
+    let r = &e.record;
+    tracing::info!(
+        target: "audit",
+        seq = e.seq,
+        event_id = %r.event_id,
+        occurred_at = %rgw_core::audit::format_timestamp(r.occurred_at),
+        actor_type = %r.actor_type,
+        actor_email = r.actor_email.as_deref().unwrap_or(""),
+        actor_token_name = r.actor_token_name.as_deref().unwrap_or(""),
+        ip = r.ip.as_deref().unwrap_or(""),
+        request_id = r.request_id.as_deref().unwrap_or(""),
+        action = %r.action,
+        resource = r.resource.as_deref().unwrap_or(""),
+        app = r.app.as_deref().unwrap_or(""),
+        outcome = %r.outcome,
+        http_status = r.http_status,
+        latency_ms = r.latency_ms,
+        details = %canonical_json(&r.details),
+        "audit"
+    );
+}
+
+type Pending = (AuditRecord, Option<oneshot::Sender<i64>>);
+
+fn absorb(
+    msg: Msg,
+    batch: &mut Vec<Pending>,
+    waiters: &mut Vec<oneshot::Sender<()>>,
+    shutdown: &mut Option<oneshot::Sender<()>>,
+) {
+    match msg {
+        Msg::Event { record, done } => batch.push((record, done)),
+        Msg::Flush(done) => waiters.push(done),
+        Msg::Shutdown(done) => *shutdown = Some(done),
+    }
+}
+
+async fn run_writer(
+    store: Store,
+    key: [u8; 32],
+    options: Arc<AuditorOptions>,
+    mut rx: mpsc::Receiver<Msg>,
+) {
+    let mut batch: Vec<Pending> = Vec::with_capacity(options.batch_max);
+    loop {
+        let Some(first) = rx.recv().await else {
+            // Every handle was dropped without shutdown: nothing can be queued any more.
+            return;
+        };
+        let mut waiters = Vec::new();
+        let mut shutdown = None;
+        absorb(first, &mut batch, &mut waiters, &mut shutdown);
+        let deadline = Instant::now() + options.batch_window;
+        while batch.len() < options.batch_max && waiters.is_empty() && shutdown.is_none() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(msg)) => absorb(msg, &mut batch, &mut waiters, &mut shutdown),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if let Some(done) = shutdown {
+            rx.close();
+            while let Some(msg) = rx.recv().await {
+                match msg {
+                    Msg::Event { record, done } => batch.push((record, done)),
+                    Msg::Flush(d) | Msg::Shutdown(d) => waiters.push(d),
+                }
+            }
+            let give_up = Instant::now() + options.shutdown_timeout;
+            for chunk in std::mem::take(&mut batch).chunks_mut(options.batch_max) {
+                write_batch(&store, &key, chunk, Some(give_up)).await;
+            }
+            for w in waiters {
+                let _ = w.send(());
+            }
+            let _ = done.send(());
+            tracing::info!("audit writer stopped; queue flushed");
+            return;
+        }
+        write_batch(&store, &key, &mut batch, None).await;
+        batch.clear();
+        for w in waiters {
+            let _ = w.send(());
+        }
+    }
+}
+
+/// Writes one batch, retrying with backoff until it succeeds or `give_up` passes.
+async fn write_batch(
+    store: &Store,
+    key: &[u8; 32],
+    batch: &mut [Pending],
+    give_up: Option<Instant>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let records: Vec<AuditRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
+    let mut backoff = Duration::from_millis(50);
+    let mut attempt = 1u32;
+    loop {
+        match store.append_audit_events(&records, key).await {
+            Ok(seqs) => {
+                for ((record, done), seq) in batch.iter_mut().zip(seqs) {
+                    let mut stored = StoredEvent {
+                        seq,
+                        prev_mac: [0; 32],
+                        mac: [0; 32],
+                        record: record.clone(),
+                    };
+                    rgw_core::audit::sanitize_for_storage(&mut stored.record);
+                    log_stored(&stored);
+                    if let Some(done) = done.take() {
+                        let _ = done.send(seq);
+                    }
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(
+                    target: "audit",
+                    error = %e,
+                    error_source = ?std::error::Error::source(&e),
+                    attempt,
+                    events = records.len(),
+                    "AUDIT WRITE FAILED: events are held in memory and retried; requests will slow down when the queue fills"
+                );
+                if give_up.is_some_and(|g| Instant::now() + backoff > g) {
+                    records.iter().for_each(|r| {
+                        log_unstored(r, "the database stayed unavailable during shutdown")
+                    });
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                attempt += 1;
+            }
+        }
+    }
+}
