@@ -179,3 +179,79 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::Duration;
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::testing::test_stores;
+    use crate::users::NewUser;
+
+    #[tokio::test]
+    async fn a_flow_completes_once_and_is_consumed_once_before_it_expires() {
+        for t in test_stores().await {
+            let s = &t.store;
+            let now = datetime!(2026-03-01 12:00:00 UTC);
+            let user = s
+                .create_user(
+                    &NewUser {
+                        email: "dev@example.com".into(),
+                        name: String::new(),
+                        role: "viewer".into(),
+                        password_hash: None,
+                        is_service: false,
+                        mfa_enforced: true,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            let new = NewLoginFlow {
+                public_id: Uuid::now_v7(),
+                state: "state-1".into(),
+                kind: "cli".into(),
+                nonce: "nonce".into(),
+                redirect_to: None,
+                cli_code_challenge: Some("challenge".into()),
+                expires_at: now + Duration::minutes(10),
+            };
+            let flow = s.create_login_flow(&new, now).await.unwrap();
+            assert_eq!(
+                s.get_login_flow_by_state("state-1")
+                    .await
+                    .unwrap()
+                    .public_id,
+                new.public_id
+            );
+            assert_eq!(flow.cli_code_challenge.as_deref(), Some("challenge"));
+            assert!(
+                !s.consume_login_flow(flow.id, now).await.unwrap(),
+                "not completed yet"
+            );
+            assert!(s.complete_login_flow(flow.id, user.id, now).await.unwrap());
+            assert!(
+                !s.complete_login_flow(flow.id, user.id, now).await.unwrap(),
+                "completes once"
+            );
+            assert!(
+                !s.consume_login_flow(flow.id, now + Duration::minutes(11))
+                    .await
+                    .unwrap(),
+                "expired"
+            );
+            assert!(s.consume_login_flow(flow.id, now).await.unwrap());
+            assert!(
+                !s.consume_login_flow(flow.id, now).await.unwrap(),
+                "consumed once"
+            );
+            let got = s.get_login_flow(new.public_id).await.unwrap();
+            assert_eq!(
+                (got.status.as_str(), got.user_id),
+                ("consumed", Some(user.id))
+            );
+            t.cleanup().await;
+        }
+    }
+}

@@ -91,3 +91,91 @@ impl Store {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use super::*;
+    use crate::testing::test_stores;
+
+    const POLICY: ThrottlePolicy = ThrottlePolicy {
+        max_failures: 3,
+        window: Duration::minutes(15),
+        lock_for: Duration::minutes(10),
+    };
+
+    #[tokio::test]
+    async fn failures_in_one_window_lock_the_key_until_the_lock_ends() {
+        for t in test_stores().await {
+            let s = &t.store;
+            let t0 = datetime!(2026-03-01 12:00:00 UTC);
+            assert_eq!(
+                s.record_throttle_failure("k", POLICY, t0)
+                    .await
+                    .unwrap()
+                    .failures,
+                1
+            );
+            assert_eq!(
+                s.record_throttle_failure("k", POLICY, t0 + Duration::minutes(1))
+                    .await
+                    .unwrap()
+                    .failures,
+                2
+            );
+            assert_eq!(
+                s.throttle_locked_until("k", t0 + Duration::minutes(1))
+                    .await
+                    .unwrap(),
+                None
+            );
+            let third = s
+                .record_throttle_failure("k", POLICY, t0 + Duration::minutes(2))
+                .await
+                .unwrap();
+            let until = t0 + Duration::minutes(12);
+            assert_eq!((third.failures, third.locked_until), (3, Some(until)));
+            assert_eq!(
+                s.throttle_locked_until("k", t0 + Duration::minutes(5))
+                    .await
+                    .unwrap(),
+                Some(until)
+            );
+            assert_eq!(
+                s.throttle_locked_until("k", until).await.unwrap(),
+                None,
+                "the lock ends"
+            );
+            assert_eq!(
+                s.throttle_locked_until("other", t0).await.unwrap(),
+                None,
+                "keys are independent"
+            );
+            s.clear_throttle("k").await.unwrap();
+            assert_eq!(
+                s.throttle_locked_until("k", t0 + Duration::minutes(5))
+                    .await
+                    .unwrap(),
+                None
+            );
+            t.cleanup().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failure_after_the_window_starts_a_new_count() {
+        for t in test_stores().await {
+            let s = &t.store;
+            let t0 = datetime!(2026-03-01 12:00:00 UTC);
+            s.record_throttle_failure("k", POLICY, t0).await.unwrap();
+            s.record_throttle_failure("k", POLICY, t0).await.unwrap();
+            let later = s
+                .record_throttle_failure("k", POLICY, t0 + Duration::minutes(16))
+                .await
+                .unwrap();
+            assert_eq!((later.failures, later.locked_until), (1, None));
+            t.cleanup().await;
+        }
+    }
+}

@@ -34,7 +34,6 @@ pub const LAST_USED_FLUSH_INTERVAL: Duration = Duration::minutes(1);
 
 /// Per-process identity state: caches that make per-request work cheap. Nothing here is
 /// needed for correctness across replicas (every authorization decision reads the database).
-#[derive(Default)]
 pub struct AuthRuntime {
     /// Token id → when this process last wrote its `last_used_at`.
     last_used_flushed: Mutex<HashMap<i64, OffsetDateTime>>,
@@ -42,6 +41,23 @@ pub struct AuthRuntime {
     password_verifications: AtomicU64,
     /// The discovered OpenID provider, once reachable.
     pub(crate) oidc: tokio::sync::OnceCell<oidc::Provider>,
+    /// Bounds concurrent argon2 work (19 MiB and tens of ms each), so a burst of login
+    /// attempts queues instead of exhausting memory and the blocking pool.
+    pub(crate) hashing: tokio::sync::Semaphore,
+}
+
+/// Concurrent argon2 computations per process.
+pub const MAX_CONCURRENT_HASHES: usize = 8;
+
+impl Default for AuthRuntime {
+    fn default() -> Self {
+        AuthRuntime {
+            last_used_flushed: Mutex::default(),
+            password_verifications: AtomicU64::new(0),
+            oidc: tokio::sync::OnceCell::new(),
+            hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
+        }
+    }
 }
 
 impl std::fmt::Debug for AuthRuntime {

@@ -67,6 +67,10 @@ pub async fn verify(state: &AppState, stored: Option<&str>, password: &SecretStr
     let hash = stored.unwrap_or_else(|| dummy_hash()).to_owned();
     let password = password.clone();
     state.auth.count_password_verification();
+    // A closed semaphore cannot happen (it is never closed); fail closed if it did.
+    let Ok(_permit) = state.auth.hashing.acquire().await else {
+        return false;
+    };
     let ok = tokio::task::spawn_blocking(move || {
         Argon2::default()
             .verify_password(password.expose_secret().as_bytes(), hash.as_str())

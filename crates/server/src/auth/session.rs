@@ -36,20 +36,67 @@ pub struct SessionPolicy {
 }
 
 impl Default for SessionPolicy {
+    /// The catalogue defaults.
     fn default() -> Self {
         SessionPolicy {
-            idle: Duration::minutes(30),
+            idle: Duration::minutes(60),
             absolute: Duration::hours(12),
             cli_lifetime: Duration::days(30),
         }
     }
 }
 
+/// Resolves one integer setting: `RGW_SETTING_<KEY>` from the process environment, then the
+/// database, then the catalogue default (`rgw_core::settings`). Errors fall back to `default`
+/// with a warning: a broken setting must not lock everybody out.
+async fn int_setting(state: &AppState, key: &str, default: i64) -> i64 {
+    let db = match state.store.get_setting("", key).await {
+        Ok(row) => row.map(|s| s.value.0),
+        Err(e) => {
+            tracing::warn!(error = %e, key, "reading a session setting failed; using the default");
+            None
+        }
+    };
+    match rgw_core::settings::resolve(key, None, |var| std::env::var(var).ok(), db.as_ref()) {
+        Ok(r) => r.as_i64().unwrap_or(default),
+        Err(e) => {
+            tracing::warn!(error = %e, key, "invalid session setting; using the default");
+            default
+        }
+    }
+}
+
 impl SessionPolicy {
-    /// The policy from the settings (defaults where unset).
+    /// The policy from the settings `session_idle_timeout_minutes`,
+    /// `session_absolute_timeout_hours` and `cli_session_lifetime_days`.
     pub async fn load(state: &AppState) -> SessionPolicy {
-        let _ = state;
-        SessionPolicy::default()
+        let d = SessionPolicy::default();
+        SessionPolicy {
+            idle: Duration::minutes(
+                int_setting(
+                    state,
+                    "session_idle_timeout_minutes",
+                    d.idle.whole_minutes(),
+                )
+                .await,
+            ),
+            absolute: Duration::hours(
+                int_setting(
+                    state,
+                    "session_absolute_timeout_hours",
+                    d.absolute.whole_hours(),
+                )
+                .await,
+            ),
+            cli_lifetime: Duration::days(
+                int_setting(
+                    state,
+                    "cli_session_lifetime_days",
+                    d.cli_lifetime.whole_days(),
+                )
+                .await,
+            ),
+        }
     }
 
     /// Idle and absolute expiry of a session created at `now`.

@@ -1,0 +1,375 @@
+//! Single sign-on endpoints: OpenID Connect start and callback (web), and the CLI browser
+//! flow (`/auth/cli/start`, `/auth/cli/complete`). The protocol work is in `crate::auth::oidc`.
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use rgw_store::{NewUser, StoreError, User};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::{LoginResponse, finish_login};
+use crate::api::ts;
+use crate::app::AppState;
+use crate::audit::{Actor, AuditEvent, Outcome};
+use crate::auth::session;
+use crate::auth::{Channel, RequestMeta, audit_event, local, oidc, tokens};
+use crate::error::ApiError;
+
+/// Query of `GET /auth/oidc/start`.
+#[derive(Deserialize, IntoParams)]
+pub struct OidcStartQuery {
+    /// Local path to return to after a web login.
+    pub return_to: Option<String>,
+    /// A CLI flow from `POST /auth/cli/start` (its `login_url` sets this).
+    pub flow_id: Option<Uuid>,
+}
+
+fn flow_invalid(message: &str) -> ApiError {
+    ApiError::bad_request("login_flow_invalid", message.to_owned())
+}
+
+/// Starts single sign-on: redirects (302) to the identity provider.
+#[utoipa::path(get, path = "/api/v1/auth/oidc/start", tag = "auth", params(OidcStartQuery),
+    responses((status = 302, description = "to the identity provider"), (status = 404, description = "oidc_not_configured")))]
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    Query(q): Query<OidcStartQuery>,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    oidc::provider(&state).await?;
+    let flow = match q.flow_id {
+        Some(id) => {
+            let flow =
+                state.store.get_login_flow(id).await.map_err(|_| {
+                    flow_invalid("unknown login flow; run rack-gateway login again")
+                })?;
+            if flow.kind != "cli"
+                || flow.status != "started"
+                || flow.expires_at <= state.clock.now()
+            {
+                return Err(flow_invalid(
+                    "this login link was used or has expired; run rack-gateway login again",
+                ));
+            }
+            flow
+        }
+        None => {
+            oidc::create_flow(
+                &state,
+                "web",
+                oidc::safe_return_to(q.return_to.as_deref()),
+                None,
+            )
+            .await?
+        }
+    };
+    let url = oidc::authorize_url(&state, &flow).await?;
+    let cookie = Cookie::build((oidc::STATE_COOKIE, flow.state.clone()))
+        .http_only(true)
+        .secure(session::cookie_secure(&state.config))
+        .same_site(SameSite::Lax)
+        .path("/api/v1/auth/oidc")
+        .max_age(time::Duration::minutes(10))
+        .build();
+    Ok((
+        jar.add(cookie),
+        (StatusCode::FOUND, [(header::LOCATION, url.to_string())]),
+    )
+        .into_response())
+}
+
+/// Query of the OIDC callback.
+#[derive(Deserialize, IntoParams)]
+pub struct OidcCallbackQuery {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+}
+
+/// Finds the user for a verified identity, creating it when auto-creation is configured.
+async fn resolve_user(
+    state: &AppState,
+    id: &oidc::VerifiedIdentity,
+    meta: &RequestMeta,
+) -> Result<User, ApiError> {
+    match state.store.get_user_by_email(id.email.as_str()).await {
+        Ok(u) => return Ok(u),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Some(role) = state
+        .config
+        .oidc
+        .as_ref()
+        .and_then(|c| c.auto_create_role.clone())
+    else {
+        return Err(ApiError::forbidden(
+            "user_not_invited",
+            format!(
+                "{} has no account on this gateway; ask an admin to add you",
+                id.email
+            ),
+        ));
+    };
+    let now = state.clock.now();
+    let user = state
+        .store
+        .create_user(
+            &NewUser {
+                email: id.email.to_string(),
+                name: id.name.clone(),
+                role: role.clone(),
+                password_hash: None,
+                is_service: false,
+                mfa_enforced: true,
+            },
+            now,
+        )
+        .await?;
+    let event = AuditEvent::new(now, Actor::System, "user.create", Outcome::Success)
+        .resource(user.public_id.to_string())
+        .details(json!({ "email": user.email, "role": role, "source": "oidc_auto_create" }));
+    audit_event(state, meta.apply(event)).await;
+    Ok(user)
+}
+
+/// The identity provider returns here; completes a web login (cookie + redirect) or a CLI flow.
+#[utoipa::path(get, path = "/api/v1/auth/oidc/callback", tag = "auth", params(OidcCallbackQuery),
+    responses((status = 302, description = "web login done"), (status = 200, description = "CLI login done"), (status = 401), (status = 403)))]
+pub async fn oidc_callback(
+    State(state): State<AppState>,
+    Query(q): Query<OidcCallbackQuery>,
+    meta: RequestMeta,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let st = q.state.as_deref().unwrap_or_default();
+    let flow = state
+        .store
+        .get_login_flow_by_state(st)
+        .await
+        .map_err(|_| flow_invalid("unknown login state; start the login again"))?;
+    let bound = jar
+        .get(oidc::STATE_COOKIE)
+        .is_some_and(|c| bool::from(c.value().as_bytes().ct_eq(st.as_bytes())));
+    if !bound {
+        return Err(flow_invalid(
+            "this login was started in another browser; start it again here",
+        ));
+    }
+    if flow.status != "started" || flow.expires_at <= state.clock.now() {
+        return Err(flow_invalid(
+            "this login was already used or has expired; start it again",
+        ));
+    }
+    let fail = |reason: String, claimed: Option<String>| {
+        meta.apply(
+            AuditEvent::new(
+                state.clock.now(),
+                Actor::Anonymous { claimed },
+                "login.oidc",
+                Outcome::Failed,
+            )
+            .resource(flow.public_id.to_string())
+            .details(json!({ "reason": reason, "flow": flow.kind })),
+        )
+    };
+    // The claimed email (once the ID token verified) goes into the failure audit event.
+    let mut claimed: Option<String> = None;
+    let outcome = async {
+        if let Some(err) = &q.error {
+            return Err(ApiError::unauthorized(
+                "oidc_denied",
+                format!(
+                    "the identity provider refused the login: {}",
+                    err.chars().take(100).collect::<String>()
+                ),
+            ));
+        }
+        let code = q
+            .code
+            .as_deref()
+            .ok_or_else(|| flow_invalid("the identity provider sent no code"))?;
+        let identity = oidc::exchange(&state, &flow, code).await?;
+        claimed = Some(identity.email.to_string());
+        let user = resolve_user(&state, &identity, &meta).await?;
+        match local::account_refusal(&user) {
+            Some(refusal) => Err(refusal),
+            None => Ok(user),
+        }
+    }
+    .await;
+    let user = match outcome {
+        Ok(u) => u,
+        Err(e) => {
+            state.store.fail_login_flow(flow.id).await?;
+            audit_event(&state, fail(e.code().to_owned(), claimed)).await;
+            return Err(e);
+        }
+    };
+    if !state
+        .store
+        .complete_login_flow(flow.id, user.id, state.clock.now())
+        .await?
+    {
+        return Err(flow_invalid(
+            "this login was already used or has expired; start it again",
+        ));
+    }
+    let jar = jar.remove(Cookie::build(oidc::STATE_COOKIE).path("/api/v1/auth/oidc"));
+    if flow.kind == "cli" {
+        let event = AuditEvent::new(
+            state.clock.now(),
+            Actor::User {
+                user_id: user.id,
+                email: user.email.clone(),
+            },
+            "login.oidc.cli_flow",
+            Outcome::Success,
+        )
+        .resource(flow.public_id.to_string());
+        audit_event(&state, meta.apply(event)).await;
+        let page = "<!doctype html><title>rack-gateway</title><p>You are signed in. Return to your terminal to finish.</p>";
+        return Ok((jar, Html(page)).into_response());
+    }
+    let (jar, _) = finish_login(&state, jar, &user, Channel::Web, &meta, "oidc").await?;
+    let to = flow.redirect_to.clone().unwrap_or_else(|| "/".into());
+    Ok((jar, (StatusCode::FOUND, [(header::LOCATION, to)])).into_response())
+}
+
+/// Body of `POST /auth/cli/start`.
+#[derive(Deserialize, ToSchema)]
+pub struct CliStartRequest {
+    /// base64url(SHA-256(code_verifier)), 43 characters; the CLI keeps the verifier.
+    pub code_challenge: String,
+}
+
+/// A started CLI login.
+#[derive(Serialize, ToSchema)]
+pub struct CliStartResponse {
+    pub flow_id: Uuid,
+    /// Open this in a browser.
+    pub login_url: String,
+    pub expires_at: String,
+}
+
+/// Starts a CLI browser login.
+#[utoipa::path(post, path = "/api/v1/auth/cli/start", tag = "auth", request_body = CliStartRequest,
+    responses((status = 200, body = CliStartResponse), (status = 404, description = "oidc_not_configured")))]
+pub async fn cli_start(
+    State(state): State<AppState>,
+    Json(body): Json<CliStartRequest>,
+) -> Result<Json<CliStartResponse>, ApiError> {
+    oidc::provider(&state).await?;
+    if !oidc::valid_pkce_string(&body.code_challenge) {
+        return Err(ApiError::bad_request(
+            "invalid_code_challenge",
+            "code_challenge is base64url(SHA-256(verifier)), 43 characters",
+        ));
+    }
+    let flow = oidc::create_flow(&state, "cli", None, Some(body.code_challenge)).await?;
+    let mut url = state
+        .config
+        .public_url
+        .join("/api/v1/auth/oidc/start")
+        .map_err(|e| anyhow::anyhow!("RGW_PUBLIC_URL: {e}"))?;
+    url.query_pairs_mut()
+        .append_pair("flow_id", &flow.public_id.to_string());
+    Ok(Json(CliStartResponse {
+        flow_id: flow.public_id,
+        login_url: url.to_string(),
+        expires_at: ts(flow.expires_at),
+    }))
+}
+
+/// Body of `POST /auth/cli/complete`.
+#[derive(Deserialize, ToSchema)]
+pub struct CliCompleteRequest {
+    pub flow_id: Uuid,
+    #[schema(value_type = String)]
+    pub code_verifier: SecretString,
+}
+
+/// Collects the session of a finished CLI browser login: 202 `{"status":"pending"}` until the
+/// browser side is done, then 200 with the session token, exactly once.
+#[utoipa::path(post, path = "/api/v1/auth/cli/complete", tag = "auth", request_body = CliCompleteRequest,
+    responses((status = 200, body = LoginResponse), (status = 202, description = "pending"), (status = 400), (status = 401), (status = 409)))]
+pub async fn cli_complete(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    Json(body): Json<CliCompleteRequest>,
+) -> Result<Response, ApiError> {
+    let flow = state
+        .store
+        .get_login_flow(body.flow_id)
+        .await
+        .map_err(|_| flow_invalid("unknown login flow"))?;
+    let expected = flow
+        .cli_code_challenge
+        .as_deref()
+        .filter(|_| flow.kind == "cli")
+        .ok_or_else(|| flow_invalid("not a CLI login flow"))?;
+    let presented = oidc::s256(body.code_verifier.expose_secret());
+    if !bool::from(presented.as_bytes().ct_eq(expected.as_bytes())) {
+        return Err(ApiError::unauthorized(
+            "code_verifier_invalid",
+            "the code_verifier does not match the flow's code_challenge",
+        ));
+    }
+    let now = state.clock.now();
+    match flow.status.as_str() {
+        "started" if flow.expires_at > now => {
+            return Ok((StatusCode::ACCEPTED, Json(json!({ "status": "pending" }))).into_response());
+        }
+        "failed" => {
+            return Err(ApiError::unauthorized(
+                "login_failed",
+                "the browser login failed; run rack-gateway login again",
+            ));
+        }
+        "consumed" => {
+            return Err(ApiError::conflict(
+                "login_flow_consumed",
+                "this login was already collected",
+            ));
+        }
+        "completed" => {}
+        _ => {
+            return Err(ApiError::unauthorized(
+                "login_flow_expired",
+                "the login expired; run rack-gateway login again",
+            ));
+        }
+    }
+    if !state.store.consume_login_flow(flow.id, now).await? {
+        return Err(ApiError::conflict(
+            "login_flow_consumed",
+            "this login was already collected or has expired",
+        ));
+    }
+    let user_id = flow
+        .user_id
+        .ok_or_else(|| anyhow::anyhow!("completed login flow {} has no user", flow.public_id))?;
+    let user = state.store.get_user(user_id).await?;
+    if let Some(refusal) = local::account_refusal(&user) {
+        return Err(refusal);
+    }
+    let (_, resp) =
+        finish_login(&state, CookieJar::new(), &user, Channel::Cli, &meta, "oidc").await?;
+    if let Some(tok) = resp.session_token.as_deref() {
+        let secret = SecretString::from(tok.to_owned());
+        if let Some(found) = state.store.lookup_session(&tokens::hash(&secret)).await? {
+            state
+                .store
+                .set_login_flow_session(flow.id, found.session.id)
+                .await?;
+        }
+    }
+    Ok((StatusCode::OK, Json(resp)).into_response())
+}

@@ -1,0 +1,75 @@
+//! `rack-gateway-server dev` seeds a usable admin and a `cicd` token, stable across restarts.
+
+use rgw_server::commands::dev::{DevArgs, start};
+use rgw_testkit::body_json;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+async fn run_dev(
+    dir: &std::path::Path,
+) -> (
+    Value,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let args = DevArgs {
+        listen: listener.local_addr().unwrap(),
+        data_dir: dir.to_path_buf(),
+        app: "myapp".into(),
+    };
+    let dev = start(listener, &args, Vec::new()).await.unwrap();
+    let creds: Value =
+        serde_json::from_slice(&std::fs::read(&dev.credentials_path).unwrap()).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        dev.serve_until(async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    (creds, tx, task)
+}
+
+#[tokio::test]
+async fn dev_seeds_an_admin_with_a_password_and_a_cicd_token_owned_by_the_ci_service_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (creds, stop, task) = run_dev(dir.path()).await;
+    let url = creds["gateway_url"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    assert_eq!(creds["admin_email"], "admin@example.com");
+    let login = http.post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"email": creds["admin_email"], "password": creds["admin_password"], "channel": "cli"}))
+        .send().await.unwrap();
+    let (status, body) = body_json(login).await;
+    assert_eq!(
+        (status, body["user"]["role"].as_str()),
+        (200, Some("admin"))
+    );
+    let token = creds["cicd_token"].as_str().unwrap().to_owned();
+    let (status, me) = body_json(
+        http.get(format!("{url}/api/v1/auth/whoami"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (me["role"].as_str(), me["owner_email"].as_str()),
+        (Some("cicd"), Some("ci@example.com"))
+    );
+    let _ = stop.send(());
+    task.await.unwrap();
+
+    let (again, stop, task) = run_dev(dir.path()).await;
+    assert_eq!(
+        again["cicd_token"], creds["cicd_token"],
+        "a restart keeps the seeded token"
+    );
+    assert_eq!(again["admin_password"], creds["admin_password"]);
+    let _ = stop.send(());
+    task.await.unwrap();
+}
