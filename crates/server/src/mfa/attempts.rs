@@ -53,7 +53,7 @@ pub async fn guard(
             "mfa.verify",
             Outcome::Denied,
             json!({"method": method.as_str(), "purpose": purpose.as_str(), "reason": "account_locked"}),
-        );
+        ).await;
         return Err(ApiError::forbidden(
             "account_locked",
             "this account is locked after repeated failed MFA attempts; ask an admin to unlock it",
@@ -72,7 +72,7 @@ pub async fn guard(
             "mfa.verify",
             Outcome::Denied,
             json!({"method": method.as_str(), "purpose": purpose.as_str(), "reason": "rate_limited"}),
-        );
+        ).await;
         return Err(ApiError::TooManyRequests {
             code: "mfa_rate_limited",
             message: format!(
@@ -98,7 +98,7 @@ pub async fn succeeded(
         .await?;
     let mut details = json!({"method": method.as_str(), "purpose": purpose.as_str()});
     merge(&mut details, extra);
-    audit_user(state, user, "mfa.verify", Outcome::Success, details);
+    audit_user(state, user, "mfa.verify", Outcome::Success, details).await;
     Ok(())
 }
 
@@ -138,7 +138,7 @@ async fn record_failure(
     let mut details =
         json!({"method": method.as_str(), "purpose": purpose.as_str(), "reason": failure.reason()});
     merge(&mut details, extra);
-    audit_user(state, user, "mfa.verify", Outcome::Failed, details);
+    audit_user(state, user, "mfa.verify", Outcome::Failed, details).await;
     let p = policy();
     let failures = state
         .store
@@ -167,7 +167,7 @@ async fn record_failure(
             "mfa.lockout",
             Outcome::Success,
             json!({"method": method.as_str(), "failures": failures, "window_minutes": p.window.whole_minutes()}),
-        );
+        ).await;
     }
     Ok(true)
 }

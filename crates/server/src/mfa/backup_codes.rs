@@ -54,7 +54,8 @@ pub async fn regenerate(state: &AppState, user: &MfaUser) -> Result<Vec<String>,
         "mfa.backup_codes.regenerate",
         Outcome::Success,
         json!({"method": "backup_code", "generation": generation, "count": codes.len()}),
-    );
+    )
+    .await;
     Ok(codes.iter().map(BackupCode::display).collect())
 }
 

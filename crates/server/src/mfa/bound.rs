@@ -146,7 +146,7 @@ pub async fn verify_for_action(
     if binding.action == ActionBinding::APPROVE_DEPLOY {
         event.deploy_approval_request_id = Some(binding.object_id);
     }
-    super::audit(state, event);
+    super::audit(state, event).await;
     result
 }
 

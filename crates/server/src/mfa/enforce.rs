@@ -5,14 +5,47 @@
 //! API tokens are not subject to this gate (they carry no second factor and can never satisfy
 //! approval-bound MFA, see [`super::bound`]).
 //!
-//! The decision is the pure [`gate`]; [`check`] loads its inputs for a [`UserPrincipal`] and is
-//! what the request extractor calls for non-exempt routes.
+//! The decision is the pure [`gate`]; [`check`] loads its inputs for a [`UserPrincipal`]; and
+//! [`layer`] is the middleware that applies it to every non-exempt route (it authenticates
+//! once and leaves the [`Principal`] in the request extensions, where the extractor reuses it).
 
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use rgw_core::settings;
 
 use crate::app::AppState;
-use crate::auth::principal::UserPrincipal;
+use crate::auth::principal::{Principal, UserPrincipal};
 use crate::error::ApiError;
+
+/// Paths a session without (verified) MFA may still reach: health, the API document, login,
+/// logout and who-am-I, and the MFA endpoints themselves (enrolment and verification).
+pub fn is_exempt(path: &str) -> bool {
+    const PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/mfa/"];
+    const EXACT: &[&str] = &["/healthz", "/readyz", "/api/v1/openapi.json"];
+    EXACT.contains(&path)
+        || PREFIXES.iter().any(|p| path.starts_with(p))
+        || !path.starts_with("/api/")
+}
+
+/// Middleware: refuses user sessions that MFA policy holds at enrolment or verification on
+/// every non-exempt path. Requests without valid credentials pass through unchanged, so the
+/// handler answers them with its usual 401.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    if is_exempt(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let principal = crate::auth::authenticate_for_method(&state, req.method(), req.headers()).await;
+    if let Ok(principal) = principal {
+        if let Principal::User(user) = &principal
+            && let Err(e) = check(&state, user).await
+        {
+            return e.into_response();
+        }
+        req.extensions_mut().insert(principal);
+    }
+    next.run(req).await
+}
 
 /// What a session may do with respect to MFA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

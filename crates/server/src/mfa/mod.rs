@@ -117,32 +117,15 @@ fn describe(method: MfaMethod) -> &'static str {
     }
 }
 
-/// Emits an MFA audit event. The one place MFA code reports to the audit trail.
-///
-/// Until an `Auditor` is part of `AppState` the event is written as a structured log line
-/// with target `audit`. Details never contain codes, secrets or assertions.
-pub fn audit(state: &AppState, event: AuditEvent) {
-    let _ = state;
-    let actor = match &event.actor {
-        Actor::User { email, .. } => email.clone(),
-        Actor::Token { name, .. } => format!("token:{name}"),
-        Actor::System => "system".into(),
-        Actor::Anonymous { claimed } => claimed.clone().unwrap_or_else(|| "anonymous".into()),
-    };
-    tracing::info!(
-        target: "audit",
-        action = %event.action,
-        outcome = event.outcome.as_str(),
-        actor = %actor,
-        resource = event.resource.as_deref().unwrap_or(""),
-        deploy_approval_request_id = ?event.deploy_approval_request_id,
-        details = %event.details,
-        "audit event"
-    );
+/// Emits an MFA audit event: the one place MFA code reports to the audit trail. Events go to
+/// the hash-chained audit log through `state.auditor`. Details never contain codes, secrets
+/// or assertions.
+pub async fn audit(state: &AppState, event: AuditEvent) {
+    state.auditor.record(event).await;
 }
 
 /// Builds and emits an MFA event for `user`.
-pub(crate) fn audit_user(
+pub(crate) async fn audit_user(
     state: &AppState,
     user: &MfaUser,
     action: &str,
@@ -152,5 +135,5 @@ pub(crate) fn audit_user(
     let event = AuditEvent::new(state.clock.now(), user.actor(), action, outcome)
         .resource(format!("user:{}", user.public_id))
         .details(details);
-    audit(state, event);
+    audit(state, event).await;
 }

@@ -70,7 +70,8 @@ pub async fn enroll(state: &AppState, user: &MfaUser) -> Result<TotpEnrolment, A
         "mfa.totp.enroll",
         Outcome::Success,
         json!({"method": "totp"}),
-    );
+    )
+    .await;
     Ok(enrolment)
 }
 
@@ -130,7 +131,8 @@ pub async fn confirm(state: &AppState, user: &MfaUser, code: &TotpCode) -> Resul
         "mfa.totp.confirm",
         Outcome::Success,
         json!({"method": "totp"}),
-    );
+    )
+    .await;
     Ok(())
 }
 
@@ -237,7 +239,8 @@ pub async fn enroll_confirmed(state: &AppState, user: &MfaUser) -> Result<TotpEn
         "mfa.totp.enroll",
         Outcome::Success,
         json!({"method": "totp", "confirmed_by": "operator"}),
-    );
+    )
+    .await;
     Ok(enrolment)
 }
 

@@ -106,7 +106,8 @@ pub async fn finish_registration(
             "mfa.webauthn.register",
             Outcome::Failed,
             json!({"method": "webauthn", "reason": "ceremony_invalid"}),
-        );
+        )
+        .await;
         return Err(Failure::CeremonyInvalid.into_api_error(MfaMethod::WebAuthn));
     };
     let reg: PasskeyRegistration =
@@ -120,7 +121,8 @@ pub async fn finish_registration(
                 "mfa.webauthn.register",
                 Outcome::Failed,
                 json!({"method": "webauthn", "reason": "invalid", "error": e.to_string()}),
-            );
+            )
+            .await;
             return Err(ApiError::bad_request(
                 "webauthn_registration_failed",
                 format!("the security key registration did not verify: {e}"),
@@ -156,7 +158,8 @@ pub async fn finish_registration(
         "mfa.webauthn.register",
         Outcome::Success,
         json!({"method": "webauthn", "credential": stored.public_id, "name": stored.name}),
-    );
+    )
+    .await;
     Ok(stored)
 }
 
@@ -178,7 +181,8 @@ pub async fn remove(state: &AppState, user: &MfaUser, credential: Uuid) -> Resul
         "mfa.webauthn.remove",
         Outcome::Success,
         json!({"method": "webauthn", "credential": credential}),
-    );
+    )
+    .await;
     Ok(())
 }
 

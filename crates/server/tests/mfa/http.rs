@@ -151,3 +151,82 @@ async fn a_cli_session_enrols_totp_and_confirming_rotates_it_into_a_verified_ses
         env.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn sessions_must_enrol_and_then_verify_mfa_before_other_endpoints() {
+    use rgw_server::mfa::enforce;
+    for env in envs().await {
+        let app = rgw_server::router(env.state.clone()).layer(
+            axum::middleware::from_fn_with_state(env.state.clone(), enforce::layer),
+        );
+        let issued = session::issue(
+            &env.state,
+            env.user.id,
+            Channel::Cli,
+            &RequestMeta::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let token = issued.token.expose_secret().to_owned();
+        let (status, err) = call(&app, "GET", "/api/v1/users", &token, None).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+        assert_eq!(err["error"]["code"], "mfa_enrollment_required");
+        // Who-am-I and the MFA endpoints stay open.
+        assert_eq!(
+            call(&app, "GET", "/api/v1/auth/whoami", &token, None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            call(&app, "GET", "/api/v1/mfa/status", &token, None)
+                .await
+                .0,
+            StatusCode::OK
+        );
+
+        // Enrolled (by the operator) but this session has not verified MFA.
+        totp::enroll_confirmed(&env.state, &env.who())
+            .await
+            .unwrap();
+        let issued = session::issue(
+            &env.state,
+            env.user.id,
+            Channel::Cli,
+            &RequestMeta::default(),
+            None,
+        )
+        .await
+        .unwrap();
+        let token = issued.token.expose_secret().to_owned();
+        let (status, err) = call(&app, "GET", "/api/v1/users", &token, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{err}");
+        assert_eq!(err["error"]["code"], "mfa_required");
+
+        // A verified session passes.
+        let secret = totp::confirmed_secret_base32(&env.state, env.user.id)
+            .await
+            .unwrap()
+            .unwrap();
+        env.clock.advance(Duration::seconds(30));
+        let code = totp::code_at(
+            &secret,
+            u64::try_from(env.clock_now().unix_timestamp()).unwrap(),
+        )
+        .unwrap();
+        let (status, done) = call(
+            &app,
+            "POST",
+            "/api/v1/mfa/verify",
+            &token,
+            Some(json!({"totp": code})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{done}");
+        let verified = done["session_token"].as_str().unwrap();
+        let (status, body) = call(&app, "GET", "/api/v1/users", verified, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        env.cleanup().await;
+    }
+}

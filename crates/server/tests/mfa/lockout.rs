@@ -139,3 +139,46 @@ async fn attempts_beyond_the_per_user_budget_are_rate_limited() {
         env.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn every_mfa_verification_and_the_lockout_are_audited_with_method_and_reason() {
+    for env in envs().await {
+        let (state, who) = (&env.state, env.who());
+        for _ in 0..5 {
+            let _ = backup_codes::verify(state, &who, &wrong(), Purpose::Action).await;
+        }
+        state.auditor.flush().await;
+        let filter = rgw_store::AuditFilter {
+            action: Some("mfa.".into()),
+            ..Default::default()
+        };
+        let page = state
+            .store
+            .list_audit_events(&filter, None, 50)
+            .await
+            .unwrap();
+        let records: Vec<_> = page.events.iter().map(|e| &e.record).collect();
+        let failed: Vec<_> = records
+            .iter()
+            .filter(|r| r.action == "mfa.verify")
+            .collect();
+        assert_eq!(failed.len(), 5, "{}", env.backend());
+        for r in &failed {
+            assert_eq!(r.outcome, "failed");
+            assert_eq!(r.details["method"], "backup_code");
+            assert_eq!(r.details["reason"], "invalid");
+            assert_eq!(r.details["purpose"], "action");
+            assert_eq!(r.actor_email.as_deref(), Some("alice@example.com"));
+        }
+        let lock = records
+            .iter()
+            .find(|r| r.action == "mfa.lockout")
+            .expect("lockout audited");
+        assert_eq!(lock.details["failures"], 5);
+        // Nothing secret is in the trail.
+        let all =
+            serde_json::to_string(&records.iter().map(|r| &r.details).collect::<Vec<_>>()).unwrap();
+        assert!(!all.contains("0000"));
+        env.cleanup().await;
+    }
+}
