@@ -169,6 +169,18 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Deletes flows that expired before `cutoff` (housekeeping; unauthenticated starts create
+    /// rows). Returns how many were deleted.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn purge_login_flows(&self, cutoff: OffsetDateTime) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM login_flows WHERE expires_at < $1";
+        Ok(
+            with_db!(&self.db, p => sqlx::query(SQL).bind(Ts(cutoff)).execute(p).await?.rows_affected()),
+        )
+    }
+
     /// Records the session handed out for a consumed flow (for the audit trail).
     ///
     /// # Errors

@@ -81,6 +81,23 @@ impl Store {
         )
     }
 
+    /// Deletes counters whose window started before `cutoff` and that hold no running lock
+    /// (housekeeping). Returns how many were deleted.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn purge_throttle(
+        &self,
+        cutoff: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM auth_throttle WHERE window_started_at < $1 \
+            AND (locked_until IS NULL OR locked_until <= $2)";
+        Ok(
+            with_db!(&self.db, p => sqlx::query(SQL).bind(Ts(cutoff)).bind(Ts(now)).execute(p).await?.rows_affected()),
+        )
+    }
+
     /// Forgets the failures of `key` (after a success, or an admin unlock).
     ///
     /// # Errors
@@ -175,6 +192,12 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!((later.failures, later.locked_until), (1, None));
+            let t1 = t0 + Duration::minutes(40);
+            assert_eq!(
+                s.purge_throttle(t1 - POLICY.window, t1).await.unwrap(),
+                1,
+                "stale counters are swept"
+            );
             t.cleanup().await;
         }
     }

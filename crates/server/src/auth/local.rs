@@ -3,7 +3,7 @@
 //! is audited; the password itself never leaves this function.
 
 use rgw_store::{StoreError, User};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::app::AppState;
@@ -25,6 +25,10 @@ pub async fn password_login(
     meta: &RequestMeta,
 ) -> Result<User, ApiError> {
     let email = email.trim().to_lowercase();
+    // No address is longer; refusing early keeps oversized input out of keys and audit rows.
+    if email.len() > 254 || password.expose_secret().len() > password::MAX_PASSWORD_LEN {
+        return Err(invalid_login());
+    }
     let now = state.clock.now();
     let key = throttle::password_key(&email);
     let fail = |reason: &str| {

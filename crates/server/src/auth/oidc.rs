@@ -162,6 +162,11 @@ pub async fn create_flow(
     cli_code_challenge: Option<String>,
 ) -> Result<LoginFlow, ApiError> {
     let now = state.clock.now();
+    // Starts are unauthenticated, so old rows are swept here rather than left to grow.
+    state
+        .store
+        .purge_login_flows(now - Duration::hours(1))
+        .await?;
     Ok(state
         .store
         .create_login_flow(

@@ -42,6 +42,8 @@ pub async fn record_failure(
     key: &str,
     now: OffsetDateTime,
 ) -> Result<Option<OffsetDateTime>, ApiError> {
+    // Counters of unknown emails would otherwise accumulate; sweep stale ones first.
+    state.store.purge_throttle(now - WINDOW, now).await?;
     let s = state
         .store
         .record_throttle_failure(key, PASSWORD_POLICY, now)
