@@ -12,7 +12,6 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rgw_core::settings;
 
 use crate::app::AppState;
 use crate::auth::principal::{Principal, UserPrincipal};
@@ -68,21 +67,16 @@ pub fn gate(required: bool, enrolled: bool, session_verified: bool) -> Gate {
     }
 }
 
-/// Whether every user must have MFA: `RGW_SETTING_MFA_REQUIRE_ALL_USERS`, then the stored
-/// setting, then the default (true). An unreadable value counts as true (fail closed).
+/// Whether every user must have MFA (`mfa_require_all_users`: environment, then the stored
+/// setting, then the default, true). An unreadable value counts as true (fail closed).
 pub async fn require_all_users(state: &AppState) -> bool {
-    const KEY: &str = "mfa_require_all_users";
-    let stored = match state.store.get_setting("", KEY).await {
-        Ok(s) => s.map(|s| s.value.0),
+    match crate::settings::bool_setting(state, "mfa_require_all_users", None).await {
+        Ok(v) => v,
         Err(e) => {
-            tracing::warn!(error = %e, "reading {KEY}; requiring MFA");
-            return true;
+            tracing::warn!(error = %e, "reading mfa_require_all_users; requiring MFA");
+            true
         }
-    };
-    settings::resolve(KEY, None, |var| std::env::var(var).ok(), stored.as_ref())
-        .ok()
-        .and_then(|r| r.as_bool())
-        .unwrap_or(true)
+    }
 }
 
 /// Whether the user has a confirmed TOTP or at least one security key.

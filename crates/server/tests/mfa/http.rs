@@ -230,3 +230,24 @@ async fn sessions_must_enrol_and_then_verify_mfa_before_other_endpoints() {
         env.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn with_mfa_not_required_a_user_who_is_not_enforced_passes_without_enrolment() {
+    use rgw_server::mfa::enforce;
+    for env in envs().await {
+        let now = env.clock_now();
+        env.state
+            .store
+            .put_setting("", "mfa_require_all_users", &json!(false), None, now)
+            .await
+            .unwrap();
+        assert!(!enforce::require_all_users(&env.state).await);
+        // The user's own flag still applies; a user without it is let through.
+        assert_eq!(enforce::gate(false, false, false), enforce::Gate::Open);
+        assert_eq!(
+            enforce::gate(true, false, false),
+            enforce::Gate::EnrollmentRequired
+        );
+        env.cleanup().await;
+    }
+}
