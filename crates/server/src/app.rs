@@ -87,6 +87,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::health::healthz))
         .routes(routes!(crate::health::readyz))
         .merge(crate::api::routes())
+        .merge(crate::api::mfa::routes())
 }
 
 /// The OpenAPI document of every described route.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod mfa;
 pub mod proxy;
 pub mod rack;
 pub mod settings;

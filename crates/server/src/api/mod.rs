@@ -3,6 +3,7 @@
 //! by these handlers live here; every time is RFC 3339 text.
 
 pub mod auth;
+pub mod mfa;
 pub mod sessions;
 pub mod tokens;
 pub mod users;

@@ -36,6 +36,8 @@ pub struct DevCredentials {
     pub rack_url: String,
     pub admin_email: String,
     pub admin_password: String,
+    /// Base32 TOTP secret of the seeded admin (enrolled and confirmed).
+    pub admin_totp_secret: String,
     pub cicd_token: String,
 }
 
@@ -107,12 +109,14 @@ pub async fn start(
         .context("opening the dev database")?;
     let state = AppState::new(config, store)?;
     let seeded = seed_identity(&state, dir).await?;
+    let admin_totp_secret = seed_admin_totp(&state).await?;
     let credentials = DevCredentials {
         gateway_url,
         app: args.app.clone(),
         rack_url,
         admin_email: seeded.admin_email,
         admin_password: seeded.admin_password,
+        admin_totp_secret,
         cicd_token: seeded.cicd_token,
     };
     let credentials_path = dir.join("credentials.json");
@@ -198,6 +202,25 @@ pub fn write_private(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     file.write_all(contents)
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
+}
+
+/// Enrols (once) the dev admin's TOTP and returns its base32 secret; restarts reuse it.
+async fn seed_admin_totp(state: &AppState) -> anyhow::Result<String> {
+    use secrecy::ExposeSecret;
+    let admin = state.store.get_user_by_email(DEV_ADMIN_EMAIL).await?;
+    let secret = match crate::mfa::totp::confirmed_secret_base32(state, admin.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+    {
+        Some(s) => s,
+        None => {
+            crate::mfa::totp::enroll_confirmed(state, &crate::mfa::MfaUser::from(&admin))
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .secret_base32
+        }
+    };
+    Ok(secret.expose_secret().to_owned())
 }
 
 /// The seeded dev accounts.

@@ -3,6 +3,7 @@
 pub mod audit;
 mod config_cmd;
 pub mod dev;
+pub mod mfa;
 mod serve;
 pub mod tokens;
 pub mod users;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Manage API tokens: create (prints only the token), list, revoke.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
+    /// MFA bootstrap: enroll-totp prints an otpauth:// URI for a user.
+    #[command(subcommand)]
+    Mfa(mfa::MfaCommand),
     /// Audit log: verify the hash chain, export events, write signed checkpoints.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -52,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config => Ok(config_cmd::run(cli.config.as_deref())),
         Command::Users(cmd) => users::run(load(&cli.config)?, cmd).await,
         Command::Tokens(cmd) => tokens::run(load(&cli.config)?, cmd).await,
+        Command::Mfa(cmd) => mfa::run(load(&cli.config)?, cmd).await,
         Command::Audit(cmd) => audit::run(load(&cli.config)?, cmd).await,
     }
 }
