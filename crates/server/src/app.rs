@@ -108,6 +108,12 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(crate::proxy::routes())
+        // MFA policy applies to every API route (and the rack proxy) except login, logout,
+        // who-am-I and the MFA endpoints themselves.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::mfa::enforce::layer,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(

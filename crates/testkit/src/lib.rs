@@ -193,7 +193,8 @@ impl TestApp {
             role: role.to_owned(),
             password_hash,
             is_service,
-            mfa_enforced: !is_service,
+            // See `start`: MFA policy is off by default in test gateways.
+            mfa_enforced: false,
         };
         self.store()
             .create_user(&new, self.clock.now())
@@ -291,6 +292,12 @@ async fn start(
         ("RGW_SECRET_KEY".to_owned(), TEST_SECRET_KEY.to_owned()),
         ("RGW_PUBLIC_URL".to_owned(), url.clone()),
         ("RGW_RACK_URL".to_owned(), rack_url),
+        // Identity and proxy tests exercise accounts without a second factor; MFA policy has
+        // its own tests, which turn this back on through `TestOptions::env` (later entries win).
+        (
+            "RGW_SETTING_MFA_REQUIRE_ALL_USERS".to_owned(),
+            "false".to_owned(),
+        ),
     ];
     env.extend(options.env.iter().cloned());
     let config = rgw_server::Config::load(None, env).expect("test configuration");

@@ -2,6 +2,7 @@
 //! and the CLI browser login, sessions, API tokens and user administration. Wire types shared
 //! by these handlers live here; every time is RFC 3339 text.
 
+pub mod audit;
 pub mod auth;
 pub mod mfa;
 pub mod sessions;
@@ -37,6 +38,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::suspend_user))
         .routes(routes!(users::unsuspend_user))
         .routes(routes!(users::unlock_user))
+        .routes(routes!(audit::list_audit_events))
+        .routes(routes!(audit::export_audit_events))
 }
 
 pub(crate) fn ts(t: OffsetDateTime) -> String {

@@ -39,6 +39,11 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         if let Principal::User(user) = &principal
             && let Err(e) = check(&state, user).await
         {
+            // Rack proxy callers are the convox CLI: answer in the rack's error convention.
+            if req.uri().path().starts_with(crate::proxy::PREFIX) {
+                let json = crate::proxy::wants_json(req.headers());
+                return crate::proxy::rack_error(e.status(), &e.to_string(), json);
+            }
             return e.into_response();
         }
         req.extensions_mut().insert(principal);

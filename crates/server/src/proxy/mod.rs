@@ -118,7 +118,13 @@ async fn handle(
         route: None,
     };
 
-    let principal = match authenticate(&state, req.headers()).await {
+    // The MFA middleware has usually authenticated the caller already; reuse its answer.
+    let known = req.extensions().get::<Principal>().cloned();
+    let authenticated = match known {
+        Some(p) => Ok(p),
+        None => authenticate(&state, req.headers()).await,
+    };
+    let principal = match authenticated {
         Ok(p) => p,
         Err(e) => {
             let status = e.status();
