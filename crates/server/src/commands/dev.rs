@@ -133,12 +133,29 @@ pub async fn start(
 impl DevEnv {
     /// The text printed at startup.
     pub fn banner(&self) -> String {
+        let c = &self.credentials;
         format!(
-            "rack-gateway dev is running\n  gateway:     {}\n  fake rack:   {} (app {})\n  credentials: {}\n",
-            self.credentials.gateway_url,
+            "rack-gateway dev is running\n\
+             \x20 gateway:      {}\n\
+             \x20 fake rack:    {} (app {})\n\
+             \x20 admin:        {} / {}\n\
+             \x20 admin TOTP:   {} (otpauth://totp/rack-gateway:{}?secret={}&issuer=rack-gateway)\n\
+             \x20 cicd token:   {} (owned by {})\n\
+             \x20 credentials:  {}\n\
+             \x20 convox CLI:   RACK_URL=http://convox:{}@{}/api/v1/rack-proxy convox apps\n",
+            c.gateway_url,
             self.rack.url(),
-            self.credentials.app,
-            self.credentials_path.display()
+            c.app,
+            c.admin_email,
+            c.admin_password,
+            c.admin_totp_secret,
+            c.admin_email.replace('@', "%40"),
+            c.admin_totp_secret,
+            c.cicd_token,
+            DEV_CI_EMAIL,
+            self.credentials_path.display(),
+            c.cicd_token,
+            c.gateway_url.trim_start_matches("http://"),
         )
     }
 
