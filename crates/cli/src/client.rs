@@ -88,7 +88,9 @@ impl Client {
 
     /// `POST path` without a body, ignoring the answer's body.
     pub async fn post_empty(&self, path: &str) -> Result<()> {
-        self.send(self.request(Method::POST, path)).await.map(|_| ())
+        self.send(self.request(Method::POST, path))
+            .await
+            .map(|_| ())
     }
 
     /// `DELETE path`, decoding the JSON answer.

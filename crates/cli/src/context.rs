@@ -25,8 +25,9 @@ pub struct Ctx {
     pub rack: Option<String>,
     /// `--url` / `RACK_GATEWAY_URL`.
     pub url: Option<String>,
-    /// The config file.
-    pub config_path: PathBuf,
+    /// The config file, or why it has no location (no HOME: CI with environment credentials
+    /// works without one).
+    config_path: Result<PathBuf, CliError>,
     /// Whether we may prompt and draw progress.
     pub interactive: bool,
     env_token: Option<SecretString>,
@@ -54,21 +55,21 @@ pub struct Target {
 
 impl Ctx {
     /// Reads the environment around the parsed flags.
-    pub fn new(output: Output, rack: Option<String>, url: Option<String>) -> Result<Ctx> {
+    pub fn new(output: Output, rack: Option<String>, url: Option<String>) -> Ctx {
         let env_token = std::env::var(TOKEN_ENV)
             .ok()
             .filter(|t| !t.trim().is_empty())
             .map(|t| SecretString::from(t.trim().to_owned()));
-        Ok(Ctx {
+        Ctx {
             output,
             rack: rack.filter(|r| !r.is_empty()),
             url: url
                 .filter(|u| !u.trim().is_empty())
                 .map(|u| normalize_url(&u)),
-            config_path: config::default_path()?,
+            config_path: config::default_path().map_err(|e| crate::error::classify(&e)),
             interactive: crate::prompt::interactive(),
             env_token,
-        })
+        }
     }
 
     /// Whether JSON output was asked for.
@@ -76,9 +77,20 @@ impl Ctx {
         self.output == Output::Json
     }
 
-    /// The saved logins.
+    /// The saved logins (none when the config file has no location).
     pub fn load_config(&self) -> Result<Config> {
-        Config::load(&self.config_path)
+        match &self.config_path {
+            Ok(p) => Config::load(p),
+            Err(_) => Ok(Config::default()),
+        }
+    }
+
+    /// Writes the saved logins.
+    pub fn save_config(&self, config: &Config) -> Result<()> {
+        match &self.config_path {
+            Ok(p) => config.save(p),
+            Err(e) => Err(e.clone().into()),
+        }
     }
 
     /// The gateway and credential for an authenticated command.
@@ -151,7 +163,7 @@ impl Ctx {
                 let mut config = self.load_config()?;
                 if let Some(login) = config.racks.get_mut(rack) {
                     login.session_token = token;
-                    config.save(&self.config_path)?;
+                    self.save_config(&config)?;
                 }
             }
             Source::Env => {

@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn coded_errors_keep_their_code_and_exit() {
-        let e = anyhow::Error::new(CliError::usage("password_required", "pass --password-stdin"));
+        let e = anyhow::Error::new(CliError::usage(
+            "password_required",
+            "pass --password-stdin",
+        ));
         let c = classify(&e);
         assert_eq!((c.code.as_str(), c.exit), ("password_required", 2));
     }

@@ -94,7 +94,7 @@ where
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let ctx = Ctx::new(cli.output, cli.rack, cli.url)?;
+    let ctx = Ctx::new(cli.output, cli.rack, cli.url);
     match cli.command {
         Command::Login(args) => login::run(&ctx, args).await,
         Command::Logout(args) => logout::run(&ctx, args).await,

@@ -204,8 +204,7 @@ async fn a_local_login_reads_the_password_from_stdin_and_saves_the_session_priva
         let out = cli.login(&app, "prod", "alice@example.com", &[]).await;
         out.ok();
         assert!(
-            out.stdout
-                .contains("Logged in to prod (http://127.0.0.1:"),
+            out.stdout.contains("Logged in to prod (http://127.0.0.1:"),
             "{out:#?}"
         );
         assert!(
@@ -225,19 +224,24 @@ async fn a_local_login_reads_the_password_from_stdin_and_saves_the_session_priva
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &std::path::Path| {
-                std::fs::metadata(p).unwrap().permissions().mode() & 0o777
-            };
+            let mode =
+                |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode(&cli.config_path()), 0o600);
             assert_eq!(mode(cli.config_path().parent().unwrap()), 0o700);
         }
 
         let text = cli.run(&["whoami"]).await;
         text.ok();
-        assert!(text.stdout.contains("user:        alice@example.com"), "{text:#?}");
+        assert!(
+            text.stdout.contains("user:        alice@example.com"),
+            "{text:#?}"
+        );
         assert!(text.stdout.contains("role:        admin"), "{text:#?}");
         assert!(text.stdout.contains("(rack prod)"), "{text:#?}");
-        assert!(text.stdout.contains("mfa:         not enrolled"), "{text:#?}");
+        assert!(
+            text.stdout.contains("mfa:         not enrolled"),
+            "{text:#?}"
+        );
 
         let me = cli.run(&["whoami", "--output", "json"]).await.ok().json();
         assert_eq!(me["kind"], "user");
@@ -305,7 +309,14 @@ async fn api_tokens_are_created_listed_and_revoked_by_name_or_id() {
         admin_logged_in_with_totp(&app, &cli).await;
 
         let created = cli
-            .run(&["api-token", "create", "--name", "ci-deploy", "--role", "cicd"])
+            .run(&[
+                "api-token",
+                "create",
+                "--name",
+                "ci-deploy",
+                "--role",
+                "cicd",
+            ])
             .await;
         created.ok();
         let token = created.stdout.trim().to_owned();
@@ -328,7 +339,10 @@ async fn api_tokens_are_created_listed_and_revoked_by_name_or_id() {
             .await
             .ok()
             .json();
-        assert_eq!((me["kind"].as_str(), me["name"].as_str()), (Some("token"), Some("ci-deploy")));
+        assert_eq!(
+            (me["kind"].as_str(), me["name"].as_str()),
+            (Some("token"), Some("ci-deploy"))
+        );
         assert_eq!(me["owner_email"], "alice@example.com");
 
         let scoped = cli
@@ -354,14 +368,21 @@ async fn api_tokens_are_created_listed_and_revoked_by_name_or_id() {
         );
         assert!(scoped["api_token"]["expires_at"].is_string());
 
-        let list = cli.run(&["api-token", "list", "--output", "json"]).await.ok().json();
+        let list = cli
+            .run(&["api-token", "list", "--output", "json"])
+            .await
+            .ok()
+            .json();
         let names: Vec<&str> = list
             .as_array()
             .unwrap()
             .iter()
             .map(|t| t["name"].as_str().unwrap())
             .collect();
-        assert!(names.contains(&"ci-deploy") && names.contains(&"scoped"), "{list}");
+        assert!(
+            names.contains(&"ci-deploy") && names.contains(&"scoped"),
+            "{list}"
+        );
         assert!(!list.to_string().contains("rgw_"), "no secrets in the list");
         let table = cli.run(&["api-token", "list"]).await;
         assert!(
@@ -402,17 +423,31 @@ async fn two_saved_racks_are_kept_apart_and_rack_picks_one() {
             .await;
         let cli = Cli::new();
         cli.login(&app, "prod", "alice@example.com", &[]).await.ok();
-        cli.login(&app, "staging", "bob@example.com", &[]).await.ok();
-        assert_eq!(cli.config()["current"], "staging", "the last login is current");
+        cli.login(&app, "staging", "bob@example.com", &[])
+            .await
+            .ok();
+        assert_eq!(
+            cli.config()["current"],
+            "staging",
+            "the last login is current"
+        );
         assert_ne!(cli.saved_token("prod"), cli.saved_token("staging"));
 
         let email = |out: &Out| out.json()["email"].as_str().unwrap().to_owned();
         let current = cli.run(&["whoami", "--output", "json"]).await;
         assert_eq!(email(current.ok()), "bob@example.com");
-        let prod = cli.run(&["--rack", "prod", "whoami", "--output", "json"]).await;
+        let prod = cli
+            .run(&["--rack", "prod", "whoami", "--output", "json"])
+            .await;
         assert_eq!(email(prod.ok()), "alice@example.com");
-        let after = cli.run(&["whoami", "--rack", "prod", "--output", "json"]).await;
-        assert_eq!(email(after.ok()), "alice@example.com", "--rack after the subcommand");
+        let after = cli
+            .run(&["whoami", "--rack", "prod", "--output", "json"])
+            .await;
+        assert_eq!(
+            email(after.ok()),
+            "alice@example.com",
+            "--rack after the subcommand"
+        );
 
         let unknown = cli.run(&["--rack", "nope", "whoami"]).await;
         unknown.failed(1);
@@ -420,10 +455,17 @@ async fn two_saved_racks_are_kept_apart_and_rack_picks_one() {
 
         // A saved session is never sent to another URL.
         let elsewhere = cli
-            .run_with(&["whoami"], None, &[("RACK_GATEWAY_URL", "http://127.0.0.1:9")])
+            .run_with(
+                &["whoami"],
+                None,
+                &[("RACK_GATEWAY_URL", "http://127.0.0.1:9")],
+            )
             .await;
         elsewhere.failed(1);
-        assert!(elsewhere.stderr.contains("(not_logged_in)"), "{elsewhere:#?}");
+        assert!(
+            elsewhere.stderr.contains("(not_logged_in)"),
+            "{elsewhere:#?}"
+        );
         app.cleanup().await;
     }
 }
@@ -488,7 +530,9 @@ async fn a_wrong_password_exits_1_with_the_gateways_message() {
 
         let mut json_args = args.to_vec();
         json_args.extend(["--output", "json"]);
-        let out = cli.run_with(&json_args, Some("wrong password\n"), &[]).await;
+        let out = cli
+            .run_with(&json_args, Some("wrong password\n"), &[])
+            .await;
         out.failed(1);
         assert_eq!(
             out.json(),
@@ -505,10 +549,32 @@ async fn usage_errors_exit_2() {
     for args in [
         vec!["login"],
         vec!["api-token", "create", "--name", "x"],
-        vec!["api-token", "create", "--name", "x", "--role", "cicd", "--permission", "a:b:c"],
+        vec![
+            "api-token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "cicd",
+            "--permission",
+            "a:b:c",
+        ],
         vec!["--output", "yaml", "whoami"],
-        vec!["login", "prod", "ftp://gateway.example.com", "--email", "a@example.com", "--password-stdin"],
-        vec!["login", "prod", "http://127.0.0.1:9", "--email", "a@example.com"],
+        vec![
+            "login",
+            "prod",
+            "ftp://gateway.example.com",
+            "--email",
+            "a@example.com",
+            "--password-stdin",
+        ],
+        vec![
+            "login",
+            "prod",
+            "http://127.0.0.1:9",
+            "--email",
+            "a@example.com",
+        ],
         vec!["login", "prod", "http://127.0.0.1:9", "--password-stdin"],
         vec!["no-such-command"],
     ] {
@@ -527,14 +593,30 @@ async fn mfa_enroll_totp_then_confirming_with_a_code_verifies_the_session_and_sh
             .await;
         let cli = Cli::new();
         cli.login(&app, "prod", "alice@example.com", &[]).await.ok();
-        let status = cli.run(&["mfa", "status", "--output", "json"]).await.ok().json();
-        assert_eq!((status["enrolled"].as_bool(), status["required"].as_bool()), (Some(false), Some(true)));
+        let status = cli
+            .run(&["mfa", "status", "--output", "json"])
+            .await
+            .ok()
+            .json();
+        assert_eq!(
+            (status["enrolled"].as_bool(), status["required"].as_bool()),
+            (Some(false), Some(true))
+        );
 
         let started = cli.run(&["mfa", "enroll", "totp"]).await;
         started.ok();
-        assert!(started.stdout.contains("URI:    otpauth://totp/"), "{started:#?}");
-        assert!(started.stdout.contains('▀') || started.stdout.contains('▄'), "a QR code");
-        assert!(started.stdout.contains("--code"), "says how to confirm: {started:#?}");
+        assert!(
+            started.stdout.contains("URI:    otpauth://totp/"),
+            "{started:#?}"
+        );
+        assert!(
+            started.stdout.contains('▀') || started.stdout.contains('▄'),
+            "a QR code"
+        );
+        assert!(
+            started.stdout.contains("--code"),
+            "says how to confirm: {started:#?}"
+        );
         let secret = started
             .stdout
             .lines()
@@ -548,26 +630,47 @@ async fn mfa_enroll_totp_then_confirming_with_a_code_verifies_the_session_and_sh
         let confirmed = cli.run(&["mfa", "enroll", "totp", "--code", &code]).await;
         confirmed.ok();
         assert!(confirmed.stdout.contains("Backup codes"), "{confirmed:#?}");
-        let codes = confirmed.stdout.lines().filter(|l| l.starts_with("  ")).count();
+        let codes = confirmed
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("  "))
+            .count();
         assert_eq!(codes, 10, "{confirmed:#?}");
         let after = cli.saved_token("prod");
         assert_ne!(before, after, "the rotated session is saved");
 
-        let status = cli.run(&["mfa", "status", "--output", "json"]).await.ok().json();
-        assert_eq!((status["enrolled"].as_bool(), status["totp"].as_bool()), (Some(true), Some(true)));
+        let status = cli
+            .run(&["mfa", "status", "--output", "json"])
+            .await
+            .ok()
+            .json();
+        assert_eq!(
+            (status["enrolled"].as_bool(), status["totp"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert!(status["session_verified_at"].is_string(), "{status}");
         assert_eq!(status["backup_codes_remaining"], 10);
         cli.run(&["api-token", "list"]).await.ok();
 
-        let fresh = cli.run(&["mfa", "backup-codes", "--output", "json"]).await.ok().json();
-        assert_eq!(fresh["backup_codes"].as_array().unwrap().len(), 10, "{fresh}");
+        let fresh = cli
+            .run(&["mfa", "backup-codes", "--output", "json"])
+            .await
+            .ok()
+            .json();
+        assert_eq!(
+            fresh["backup_codes"].as_array().unwrap().len(),
+            10,
+            "{fresh}"
+        );
 
         let code = next_code(&app, &secret);
-        let again = cli
-            .run(&["mfa", "backup-codes", "--mfa-code", &code])
-            .await;
+        let again = cli.run(&["mfa", "backup-codes", "--mfa-code", &code]).await;
         again.ok();
-        assert_ne!(cli.saved_token("prod"), after, "verifying rotates the session again");
+        assert_ne!(
+            cli.saved_token("prod"),
+            after,
+            "verifying rotates the session again"
+        );
         app.cleanup().await;
     }
 }
@@ -621,7 +724,10 @@ async fn the_browser_login_waits_for_the_user_and_then_saves_the_session() {
         let (state_cookie, _) = cookie_value(&start, "rgw_oidc_state").expect("state cookie");
         let to_provider = start.headers()["location"].to_str().unwrap().to_owned();
         let at_provider = app.client().get(&to_provider).send().await.unwrap();
-        let callback = at_provider.headers()["location"].to_str().unwrap().to_owned();
+        let callback = at_provider.headers()["location"]
+            .to_str()
+            .unwrap()
+            .to_owned();
         let done = app
             .client()
             .get(&callback)
@@ -636,7 +742,13 @@ async fn the_browser_login_waits_for_the_user_and_then_saves_the_session() {
             .expect("the CLI finishes after the browser")
             .unwrap();
         let mut stdout = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut stdout)
+            .await
+            .unwrap();
         assert!(status.success(), "{stdout}");
         assert!(stdout.contains("Logged in to sso"), "{stdout}");
         assert_eq!(cli.config()["racks"]["sso"]["email"], "dev@example.com");

@@ -161,8 +161,7 @@ async fn revoke(ctx: &Ctx, args: RevokeArgs) -> Result<()> {
         args.token.clone()
     } else {
         let tokens: Vec<ApiToken> = target.client.get("/api/v1/api-tokens").await?;
-        let mut matching: Vec<&ApiToken> =
-            tokens.iter().filter(|t| t.name == args.token).collect();
+        let mut matching: Vec<&ApiToken> = tokens.iter().filter(|t| t.name == args.token).collect();
         // Prefer a live token over a revoked one of the same name.
         matching.sort_by_key(|t| t.revoked_at.is_some());
         matching
@@ -171,7 +170,10 @@ async fn revoke(ctx: &Ctx, args: RevokeArgs) -> Result<()> {
             .ok_or_else(|| {
                 CliError::new(
                     "token_not_found",
-                    format!("no API token named {} among the tokens you can see", args.token),
+                    format!(
+                        "no API token named {} among the tokens you can see",
+                        args.token
+                    ),
                 )
             })?
     };
@@ -182,7 +184,10 @@ async fn revoke(ctx: &Ctx, args: RevokeArgs) -> Result<()> {
     if ctx.json() {
         crate::output::print_json(&revoked);
     } else {
-        println!("Revoked API token {} ({}).", revoked.name, revoked.public_id);
+        println!(
+            "Revoked API token {} ({}).",
+            revoked.name, revoked.public_id
+        );
     }
     Ok(())
 }

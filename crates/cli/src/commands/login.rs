@@ -43,7 +43,12 @@ pub struct LoginArgs {
     #[arg(long, conflicts_with = "email")]
     pub no_browser: bool,
     /// How long to wait for the browser login, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 300, conflicts_with = "email")]
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 300,
+        conflicts_with = "email"
+    )]
     pub timeout: u64,
 }
 
@@ -76,7 +81,7 @@ pub async fn run(ctx: &Ctx, args: LoginArgs) -> Result<()> {
         },
     );
     config.current = Some(rack.clone());
-    config.save(&ctx.config_path)?;
+    ctx.save_config(&config)?;
 
     if ctx.json() {
         crate::output::print_json(&json!({
@@ -343,8 +348,8 @@ fn parse_rack_name(name: &str) -> Result<String> {
 /// local machine would send the password and session in clear text, so it gets a warning.
 fn parse_gateway_url(raw: &str) -> Result<String> {
     let bad = |why: String| CliError::usage("invalid_gateway_url", why);
-    let parsed =
-        url::Url::parse(raw.trim()).map_err(|e| bad(format!("invalid gateway URL {raw:?}: {e}")))?;
+    let parsed = url::Url::parse(raw.trim())
+        .map_err(|e| bad(format!("invalid gateway URL {raw:?}: {e}")))?;
     match parsed.scheme() {
         "https" => {}
         "http" => {

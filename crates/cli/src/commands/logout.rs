@@ -28,7 +28,7 @@ pub async fn run(ctx: &Ctx, _args: LogoutArgs) -> Result<()> {
     let client = Client::new(&login.url, Some(login.session_token.clone()))?;
     let server = client.post_empty("/api/v1/auth/logout").await;
     config.remove(&rack);
-    config.save(&ctx.config_path)?;
+    ctx.save_config(&config)?;
 
     let (ended_on_server, failure) = match &server {
         Ok(()) => (true, None),

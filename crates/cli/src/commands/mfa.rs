@@ -87,8 +87,13 @@ async fn status(ctx: &Ctx) -> Result<()> {
 async fn enroll_totp(ctx: &Ctx, args: TotpArgs) -> Result<()> {
     let mut target = ctx.target()?;
     if let Some(code) = &args.code {
-        return confirm_totp(ctx, &mut target, &SecretString::from(code.trim().to_owned()), None)
-            .await;
+        return confirm_totp(
+            ctx,
+            &mut target,
+            &SecretString::from(code.trim().to_owned()),
+            None,
+        )
+        .await;
     }
     let e: TotpEnrollment = target
         .client
@@ -211,7 +216,9 @@ async fn backup_codes(ctx: &Ctx, args: BackupCodesArgs) -> Result<()> {
 }
 
 fn print_backup_codes(codes: &[String]) {
-    println!("Backup codes (each works once; store them somewhere safe, they are not shown again):");
+    println!(
+        "Backup codes (each works once; store them somewhere safe, they are not shown again):"
+    );
     for c in codes {
         println!("  {c}");
     }
