@@ -195,9 +195,17 @@ async fn admin_logged_in_with_totp(app: &TestApp, cli: &Cli) -> String {
     secret
 }
 
+/// Test gateways turn `mfa_require_all_users` off by default; these tests check the CLI under
+/// the production default.
+fn mfa_policy_on() -> TestOptions {
+    TestOptions {
+        env: vec![("RGW_SETTING_MFA_REQUIRE_ALL_USERS".into(), "true".into())],
+    }
+}
+
 #[tokio::test]
 async fn a_local_login_reads_the_password_from_stdin_and_saves_the_session_privately() {
-    for app in TestApp::spawn_all().await {
+    for app in TestApp::spawn_all_with(mfa_policy_on()).await {
         app.create_user("alice@example.com", "admin", Some(PASSWORD))
             .await;
         let cli = Cli::new();
@@ -588,7 +596,7 @@ async fn usage_errors_exit_2() {
 
 #[tokio::test]
 async fn mfa_enroll_totp_then_confirming_with_a_code_verifies_the_session_and_shows_backup_codes() {
-    for app in TestApp::spawn_all().await {
+    for app in TestApp::spawn_all_with(mfa_policy_on()).await {
         app.create_user("alice@example.com", "admin", Some(PASSWORD))
             .await;
         let cli = Cli::new();
