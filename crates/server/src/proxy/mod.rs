@@ -155,8 +155,15 @@ async fn handle(
     trail.route = Some(matched.rule.display_pattern());
     trail.permission = matched.rule.access.permission().map(|p| p.to_string());
 
-    let approvals_enabled =
-        crate::proxy::forward::approvals_enabled(&state, trail.app.as_deref()).await;
+    // `decide` reads `approvals_enabled` only for approval-gated callers on approval steps: skip
+    // the settings lookup (a database round trip) on every other proxied call.
+    let approvals_enabled = if principal.allows(&rgw_core::rbac::Permission::DEPLOY_WITH_APPROVAL)
+        && matched.rule.deploy_action.is_approval_step()
+    {
+        crate::proxy::forward::approvals_enabled(&state, trail.app.as_deref()).await
+    } else {
+        true
+    };
     match decide(matched.rule, |p| principal.allows(p), approvals_enabled) {
         Decision::Allow => {}
         Decision::Deny(denial) => {
