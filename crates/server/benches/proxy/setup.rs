@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Context;
 use rgw_store::{NewApiToken, NewUser, Store};
-use sha2::{Digest, Sha256};
+use secrecy::ExposeSecret;
 
 use super::procs::{Proc, free_addr, wait_http};
 
@@ -63,12 +63,13 @@ pub async fn mint_token(
             now,
         )
         .await?;
-    let token = format!("rgw_bench_{name}_{}", uuid::Uuid::new_v4().simple());
+    let secret = rgw_server::auth::tokens::generate_api_token();
+    let token = secret.expose_secret().to_string();
     store
         .create_api_token(
             &NewApiToken {
                 name: name.into(),
-                token_hash: Sha256::digest(token.as_bytes()).to_vec(),
+                token_hash: rgw_server::auth::tokens::hash(&secret),
                 owner_user_id: owner.id,
                 created_by_user_id: None,
                 role: role.map(str::to_string),

@@ -203,3 +203,47 @@ async fn every_proxied_call_is_audited_once_with_route_permission_and_outcome() 
     })
     .await;
 }
+
+#[tokio::test]
+async fn with_approvals_disabled_cicd_tokens_deploy_directly_and_forbidden_calls_stay_forbidden() {
+    each_backend(|ts| async move {
+        let gw =
+            Gateway::start_with(ts, &[("RGW_SETTING_DEPLOY_APPROVALS_ENABLED", "false")]).await;
+        let ci = gw.convox(&gw.token("ci-tok", "cicd").await);
+        let r = ci
+            .post_bytes(
+                &format!("/apps/{APP}/objects/tmp/a.tgz"),
+                tarball(&[("convox.yml", MANIFEST)]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+        let scale = ci
+            .send_form(
+                reqwest::Method::PUT,
+                &format!("/apps/{APP}/services/web"),
+                &[("count", "3")],
+            )
+            .await;
+        assert_eq!(
+            scale.status(),
+            StatusCode::FORBIDDEN,
+            "service scale is never a cicd action"
+        );
+        gw.stop().await;
+    })
+    .await;
+    each_backend(|ts| async move {
+        let gw = Gateway::start(ts).await;
+        let ci = gw.convox(&gw.token("ci-tok", "cicd").await);
+        let r = ci
+            .post_bytes(
+                &format!("/apps/{APP}/objects/tmp/a.tgz"),
+                tarball(&[("convox.yml", MANIFEST)]),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert!(r.text().await.unwrap().contains("deploy approval required"));
+        gw.stop().await;
+    })
+    .await;
+}

@@ -14,8 +14,11 @@ use crate::db::{Backend, Store};
 use crate::error::StoreError;
 use crate::tx::{StoreTx, with_tx};
 
-/// Rows per `INSERT` statement (21 parameters each, far below both backends' limits).
-const ROWS_PER_INSERT: usize = 64;
+/// Rows per `INSERT` statement (21 parameters each). Kept small on purpose: SQLite resolves
+/// each `$N` by name with a linear scan over the statement's parameters, so binding a
+/// statement costs O(parameters²); 8 rows (168 parameters) measured much cheaper per row than
+/// 64 rows while still saving most per-statement overhead.
+const ROWS_PER_INSERT: usize = 8;
 
 fn insert_sql(rows: usize) -> String {
     let mut sql = format!("INSERT INTO audit_events ({COLUMNS}) VALUES ");
