@@ -51,6 +51,20 @@ fn internal(context: &'static str) -> impl FnOnce(serde_json::Error) -> ApiError
     move |e| ApiError::Internal(anyhow::Error::new(e).context(context))
 }
 
+/// Deletes ceremonies that expired over an hour ago. Starting a ceremony is the only way rows
+/// are added, so sweeping there keeps the table bounded without a background job (the hour
+/// of slack keeps recent failures inspectable).
+async fn sweep_expired_ceremonies(
+    state: &AppState,
+    now: time::OffsetDateTime,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .purge_webauthn_ceremonies(now - time::Duration::hours(1))
+        .await?;
+    Ok(())
+}
+
 /// Starts registering a new credential. Returns the ceremony id and the options for
 /// `navigator.credentials.create()`.
 pub async fn start_registration(
@@ -68,6 +82,7 @@ pub async fn start_registration(
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("starting WebAuthn registration: {e}")))?;
     let id = Uuid::new_v4();
     let now = state.clock.now();
+    sweep_expired_ceremonies(state, now).await?;
     let state_json =
         serde_json::to_value(&reg).map_err(internal("serialising registration state"))?;
     state
@@ -204,6 +219,7 @@ pub async fn start_assertion(
     })?;
     let id = Uuid::new_v4();
     let now = state.clock.now();
+    sweep_expired_ceremonies(state, now).await?;
     let state_json =
         serde_json::to_value(&auth).map_err(internal("serialising authentication state"))?;
     let binding_json = binding

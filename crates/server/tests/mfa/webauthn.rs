@@ -175,3 +175,46 @@ async fn a_ceremony_finishes_once_expires_and_can_finish_on_another_replica() {
         env.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn expired_ceremonies_are_swept_when_new_ones_start() {
+    for env in envs().await {
+        let (state, who) = (&env.state, env.who());
+        let mut key = new_key();
+        register(state, &who, &mut key, "key").await;
+        let (stale, _) = sign_session(state, &who, &mut key).await;
+        env.clock
+            .advance(webauthn::CEREMONY_TTL + Duration::hours(2));
+        let (fresh, _) = sign_session(state, &who, &mut key).await;
+        let stale_left = env
+            .test_store
+            .raw_execute(&format!(
+                "UPDATE webauthn_ceremonies SET kind = kind WHERE id = {}",
+                uuid_literal(&env, stale)
+            ))
+            .await
+            .unwrap();
+        let fresh_left = env
+            .test_store
+            .raw_execute(&format!(
+                "UPDATE webauthn_ceremonies SET kind = kind WHERE id = {}",
+                uuid_literal(&env, fresh)
+            ))
+            .await
+            .unwrap();
+        assert_eq!(
+            (stale_left, fresh_left),
+            (0, 1),
+            "the stale ceremony row is gone, the new one stays"
+        );
+        env.cleanup().await;
+    }
+}
+
+/// A UUID literal in the backend's storage form (PostgreSQL `uuid`, SQLite 16-byte blob).
+fn uuid_literal(env: &crate::support::Env, id: Uuid) -> String {
+    match env.test_store.backend {
+        rgw_store::Backend::Postgres => format!("'{id}'::uuid"),
+        rgw_store::Backend::Sqlite => format!("X'{}'", id.simple()),
+    }
+}
