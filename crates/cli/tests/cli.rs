@@ -4,9 +4,6 @@
 //! terminal, so nothing ever prompts. TOTP codes come from `oathtool` at the gateway's
 //! manual clock, which each new code advances by one 30 s step (codes are single-use per step).
 
-#[path = "cli/provider.rs"]
-mod provider;
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,7 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use provider::TestProvider;
+use rgw_testkit::oidc::TestProvider;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rack-gateway");
 const PASSWORD: &str = "correct horse battery staple";
@@ -687,7 +684,7 @@ async fn mfa_enroll_totp_then_confirming_with_a_code_verifies_the_session_and_sh
 async fn the_browser_login_waits_for_the_user_and_then_saves_the_session() {
     let provider = TestProvider::spawn().await;
     for app in TestApp::spawn_all_with(TestOptions {
-        env: provider.env("example.com"),
+        env: provider.env("example.com", None),
     })
     .await
     {

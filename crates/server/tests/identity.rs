@@ -9,7 +9,6 @@ mod identity {
     mod login;
     mod oidc;
     mod openapi;
-    mod provider;
     mod sessions;
     mod tokens;
 }

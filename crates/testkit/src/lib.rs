@@ -17,6 +17,7 @@
 //! ```
 
 pub mod convox;
+pub mod oidc;
 mod requests;
 
 use std::sync::Arc;

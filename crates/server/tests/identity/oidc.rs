@@ -6,7 +6,7 @@ use rgw_testkit::{TestApp, TestOptions, body_json, cookie_value, error_code};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::provider::{Scenario, TestProvider};
+use rgw_testkit::oidc::{Scenario, TestProvider};
 
 /// Drives a browser through start → provider → callback; returns the callback response.
 async fn browser_login(app: &TestApp, start_url: &str) -> reqwest::Response {
