@@ -115,6 +115,8 @@ pub static SETTINGS: &[SettingDef] = &[
     def("circleci_approval_job_name", App, Text, "null", "CircleCI approval job to approve when a request is approved"),
     def("circleci_auto_approve_on_approval", App, Bool, "false", "Approve the CircleCI job automatically on approval"),
     def("human_deploys_allowed", App, Bool, "true", "Allow deployer/admin users to deploy this app directly"),
+    def("forbid_token_owner_approval", App, Bool, "false", "The owner of a request's target token cannot approve it"),
+    def("manifest_validation_enabled", App, Bool, "true", "Check every service image against service_image_patterns at build and promote"),
     def("approved_deploy_commands", App, StringList, "[]", "Commands cicd tokens may run or exec during a deploy (empty = none)"),
     def("service_image_patterns", App, StringMap, "{}", "Service → image pattern; `*` applies to all services"),
     def("secret_env_vars", App, StringList, "[]", "Env var names redacted in release and env responses"),

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::approval::ApprovalStatus;
 use crate::ids::{AppName, BuildId, GitSha, ReleaseId, RequestId};
+pub use crate::mfa::MfaMethod;
 
 /// Formats a time as RFC 3339 (`2026-05-01T12:15:00Z`), as every API and message does.
 pub fn rfc3339(t: OffsetDateTime) -> String {
@@ -45,18 +46,6 @@ impl ApiErrorBody {
             },
         }
     }
-}
-
-/// How an approver proved MFA for the approval.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum MfaMethod {
-    /// A TOTP code.
-    Totp,
-    /// A WebAuthn security key or passkey assertion.
-    Webauthn,
-    /// A one-time backup code.
-    BackupCode,
 }
 
 /// One admin approval of a request.
@@ -117,6 +106,33 @@ pub struct DeployApprovalRequest {
     /// Release produced by that build.
     #[schema(value_type = Option<String>)]
     pub release_id: Option<ReleaseId>,
+    /// `sha256:<hex>` of the canonical deploy intent; the approve call must send it back.
+    #[serde(default)]
+    pub intent_digest: String,
+    /// Distinct admin approvals needed (quorum).
+    #[serde(default)]
+    pub required_approvals: u32,
+    /// Who created the request (user e-mail or token name).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// When a pending request lapses.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub pending_expires_at: Option<OffsetDateTime>,
+    /// The admin who rejected or revoked it.
+    #[serde(default)]
+    pub rejected_by: Option<String>,
+    /// Their notes.
+    #[serde(default)]
+    pub rejection_notes: Option<String>,
+    /// Why it expired: `pending_ttl`, `approval_window` or `superseded`.
+    #[serde(default)]
+    pub expired_reason: Option<String>,
+    /// When the gated promote completed.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub deployed_at: Option<OffsetDateTime>,
+    /// Where an admin reviews it in the web UI.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// Body of `POST /api/v1/deploy-approval-requests`.
@@ -151,23 +167,32 @@ pub struct DeployApprovalRequestList {
     pub next_cursor: Option<String>,
 }
 
-/// MFA proof sent with an approval.
+/// A proof of MFA in request bodies (approve, `POST /api/v1/mfa/verify`): `{"totp": "123456"}`,
+/// `{"backup_code": "ABCD-EFGH-JKMN"}` or `{"webauthn": {"ceremony_id": "…", "assertion": {…}}}`.
+/// One type for the server and the CLI.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum MfaProof {
-    /// `{"totp": "123456"}`.
+    /// Six-digit authenticator code.
     Totp(String),
-    /// `{"backup_code": "..."}`.
+    /// One-time backup code.
     BackupCode(String),
-    /// `{"webauthn": {...assertion...}}`.
-    Webauthn(WebauthnAssertion),
+    /// A WebAuthn assertion answering a ceremony the gateway started.
+    #[serde(rename = "webauthn")]
+    Webauthn(WebauthnProof),
 }
 
-/// A WebAuthn assertion (the browser's `PublicKeyCredential` JSON), passed through unchanged.
+/// A WebAuthn assertion and the ceremony it answers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(transparent)]
-#[schema(value_type = Object)]
-pub struct WebauthnAssertion(pub Value);
+#[serde(deny_unknown_fields)]
+pub struct WebauthnProof {
+    /// The ceremony id from the start endpoint.
+    #[schema(value_type = String, format = Uuid)]
+    pub ceremony_id: uuid::Uuid,
+    /// The browser's `PublicKeyCredential` JSON, passed through unchanged.
+    #[schema(value_type = Object)]
+    pub assertion: Value,
+}
 
 /// Body of `POST /api/v1/deploy-approval-requests/{id}/approve`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -175,6 +200,8 @@ pub struct ApproveBody {
     /// Reviewer notes.
     #[serde(default)]
     pub notes: Option<String>,
+    /// The `intent_digest` the reviewer saw; refused with 409 when the intent changed since.
+    pub intent_digest: String,
     /// MFA for this approval.
     pub mfa: MfaProof,
 }
@@ -209,7 +236,16 @@ mod tests {
             "updated_at": "2026-05-01T12:00:00Z",
             "object_url": null,
             "build_id": null,
-            "release_id": null
+            "release_id": null,
+            "intent_digest": "sha256:00",
+            "required_approvals": 1,
+            "created_by": "ci",
+            "pending_expires_at": "2026-05-02T11:00:00Z",
+            "rejected_by": null,
+            "rejection_notes": null,
+            "expired_reason": null,
+            "deployed_at": null,
+            "url": "http://127.0.0.1:8447/deploy-approvals/123e4567-e89b-12d3-a456-426614174000"
         })
     }
 
@@ -241,12 +277,24 @@ mod tests {
 
     #[test]
     fn mfa_proofs_use_the_documented_keys() {
-        let body: ApproveBody =
-            serde_json::from_value(json!({"notes": "ok", "mfa": {"totp": "123456"}})).unwrap();
+        let body: ApproveBody = serde_json::from_value(
+            json!({"notes": "ok", "intent_digest": "sha256:00", "mfa": {"totp": "123456"}}),
+        )
+        .unwrap();
         assert_eq!(body.mfa, MfaProof::Totp("123456".into()));
-        let body: ApproveBody =
-            serde_json::from_value(json!({"mfa": {"backup_code": "abcd-efgh"}})).unwrap();
+        let body: ApproveBody = serde_json::from_value(
+            json!({"intent_digest": "sha256:00", "mfa": {"backup_code": "abcd-efgh"}}),
+        )
+        .unwrap();
         assert_eq!(body.mfa, MfaProof::BackupCode("abcd-efgh".into()));
+        let id = "123e4567-e89b-12d3-a456-426614174000";
+        let proof: MfaProof = serde_json::from_value(
+            json!({"webauthn": {"ceremony_id": id, "assertion": {"id": "x"}}}),
+        )
+        .unwrap();
+        assert!(matches!(proof, MfaProof::Webauthn(w) if w.ceremony_id.to_string() == id));
+        assert!(serde_json::from_value::<MfaProof>(json!({"totp": "1", "backup_code": "2"})).is_err());
+        assert!(serde_json::from_value::<ApproveBody>(json!({"mfa": {"totp": "123456"}})).is_err());
     }
 
     #[test]

@@ -218,6 +218,8 @@ fn approval_tokens_get_exactly_the_deploy_steps_of_the_spec() {
         "POST /apps/{app}/services/{service}/processes",
         "SOCKET /apps/{app}/processes/{pid}/exec",
         "DELETE /apps/{app}/processes/{pid}",
+        // `convox deploy` follows the app log during the chain.
+        "SOCKET /apps/{app}/logs",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -252,6 +254,9 @@ fn approval_tokens_get_exactly_the_deploy_steps_of_the_spec() {
     "/v2/myapp/blobs/uploads/",
     ForbiddenForApprovalTokens::RegistryProxy
 )]
+#[case("PUT", "/system", ForbiddenForApprovalTokens::RackUpdate)]
+#[case("POST", "/system/jwt/token", ForbiddenForApprovalTokens::RackCredentials)]
+#[case("PUT", "/system/jwt/rotate", ForbiddenForApprovalTokens::RackCredentials)]
 fn bypass_routes_of_the_spec_are_forbidden_for_approval_tokens(
     #[case] method: &str,
     #[case] path: &str,

@@ -3,9 +3,15 @@
 //! ```text
 //! (new) ──► pending ──approve (quorum reached)──► approved ──deploy──► deployed
 //!              │  └─approve (below quorum)─► pending    │
-//!              ├──reject──► rejected ◄──reject───────────┤
-//!              └──expire (pending TTL)──► expired ◄──expire (approval window)
+//!              ├──reject──► rejected ◄──reject / revoke──┤
+//!              └──expire (pending TTL)──► expired ◄──expire (window) / supersede
 //! ```
+//!
+//! Approving checks, in order: the quorum setting, the pending TTL, that the reviewer saw the
+//! current deploy intent (its digest), that the approver is neither the creator nor (with
+//! `forbid_token_owner_approval`) the owner of the target token, and that they have not
+//! approved already. A deploy is judged at the time the gated promote was *allowed*, not when
+//! the rack's answer arrived.
 //! `rejected`, `expired` and `deployed` are final. The store applies a transition only if this
 //! function allows it, and guards the write with the expected old status so that concurrent
 //! writers cannot both win.
@@ -100,6 +106,43 @@ impl FromStr for ApprovalStatus {
     }
 }
 
+/// Why a request expired (stored in `expired_reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryReason {
+    /// Nobody approved it within `deploy_approval_pending_ttl_minutes`.
+    PendingTtl,
+    /// It was approved but not deployed within `deploy_approval_window_minutes`.
+    ApprovalWindow,
+    /// A newer request for the same app and token was approved while this one was unused.
+    Superseded,
+}
+
+impl ExpiryReason {
+    /// The stored name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExpiryReason::PendingTtl => "pending_ttl",
+            ExpiryReason::ApprovalWindow => "approval_window",
+            ExpiryReason::Superseded => "superseded",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::PendingTtl, Self::ApprovalWindow, Self::Superseded]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for ApprovalStatus {
+    type Error = StatusError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
 /// Something that may change a request's status. `U` identifies a human user (whatever id the
 /// store uses).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,16 +151,23 @@ pub enum ApprovalEvent<'a, U> {
     Approve {
         /// The approving user.
         approver: &'a U,
-        /// The human who created the request: the user, or the owner of the creating token.
-        /// Never counts towards the quorum.
+        /// The human who created the request (a user session). Never counts towards the quorum.
         creator: Option<&'a U>,
+        /// The owner of the target token, when the app sets `forbid_token_owner_approval`.
+        token_owner: Option<&'a U>,
+        /// The intent digest the reviewer saw (sent with the approve call).
+        seen_digest: &'a str,
+        /// The request's current intent digest.
+        current_digest: &'a str,
         /// Users whose approvals are already recorded on this request.
         prior_approvers: &'a [U],
         /// Distinct approvals needed (setting `deploy_approval_quorum`, at least 1).
         quorum: u32,
     },
-    /// An admin rejects.
+    /// An admin rejects a pending request, or revokes an approved one that has not deployed.
     Reject,
+    /// A newer request for the same app and token was approved; this approved one is unused.
+    Supersede,
     /// The sweeper expires a pending request whose TTL passed.
     ExpirePending,
     /// The sweeper expires an approval whose window passed before the deploy completed.
@@ -129,7 +179,8 @@ pub enum ApprovalEvent<'a, U> {
 /// Times a transition is judged against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TransitionContext {
-    /// Now (from the injected clock).
+    /// Now (from the injected clock); for [`ApprovalEvent::Deploy`], when the promote was
+    /// allowed.
     pub now: OffsetDateTime,
     /// When the pending request lapses ([`ApprovalPolicy::pending_expires_at`]).
     pub pending_expires_at: OffsetDateTime,
@@ -152,6 +203,19 @@ pub enum TransitionError {
     /// The creator tried to approve.
     #[error("the creator of a deploy approval request cannot approve it; ask another admin")]
     CreatorCannotApprove,
+    /// The owner of the target token tried to approve (`forbid_token_owner_approval`).
+    #[error(
+        "the owner of the request's target token cannot approve it (forbid_token_owner_approval); ask another admin"
+    )]
+    TokenOwnerCannotApprove,
+    /// The intent changed since the reviewer looked.
+    #[error(
+        "the deploy intent changed since you reviewed it (digest {current}); reload the request, review it again and approve with the new digest"
+    )]
+    IntentChanged {
+        /// The current digest.
+        current: String,
+    },
     /// The same admin approved twice.
     #[error(
         "you have already approved this request; it needs approvals from {quorum} different admins"
@@ -194,6 +258,9 @@ pub fn transition<U: PartialEq>(
             ApprovalEvent::Approve {
                 approver,
                 creator,
+                token_owner,
+                seen_digest,
+                current_digest,
                 prior_approvers,
                 quorum,
             },
@@ -204,8 +271,16 @@ pub fn transition<U: PartialEq>(
             if ctx.now >= ctx.pending_expires_at {
                 return Err(TransitionError::PendingExpired(ctx.pending_expires_at));
             }
+            if seen_digest != current_digest {
+                return Err(TransitionError::IntentChanged {
+                    current: (*current_digest).to_owned(),
+                });
+            }
             if *creator == Some(*approver) {
                 return Err(TransitionError::CreatorCannotApprove);
+            }
+            if *token_owner == Some(*approver) {
+                return Err(TransitionError::TokenOwnerCannotApprove);
             }
             if prior_approvers.contains(approver) {
                 return Err(TransitionError::AlreadyApproved { quorum: *quorum });
@@ -252,8 +327,9 @@ pub fn transition<U: PartialEq>(
                 Err(TransitionError::ApprovalExpired(at))
             }
         }
+        (S::Approved, ApprovalEvent::Supersede) => Ok(S::Expired),
         (S::Approved, ApprovalEvent::ExpirePending) => Err(TransitionError::NotPending(status)),
-        (_, ApprovalEvent::ExpireApproval | ApprovalEvent::Deploy) => {
+        (_, ApprovalEvent::ExpireApproval | ApprovalEvent::Deploy | ApprovalEvent::Supersede) => {
             Err(TransitionError::NotApproved(status))
         }
         // Terminal states returned above; every (open status, event) pair is listed.
@@ -352,166 +428,5 @@ impl ApprovalPolicy {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use ApprovalStatus as S;
-    use rstest::rstest;
-    use time::macros::datetime;
-
-    const T0: OffsetDateTime = datetime!(2026-05-01 12:00:00 UTC);
-
-    fn live() -> TransitionContext {
-        TransitionContext {
-            now: T0,
-            pending_expires_at: T0 + Duration::hours(1),
-            approval_expires_at: Some(T0 + Duration::minutes(15)),
-        }
-    }
-
-    fn late() -> TransitionContext {
-        TransitionContext {
-            now: T0 + Duration::hours(2),
-            ..live()
-        }
-    }
-
-    #[derive(Debug, Clone, Copy)]
-    enum Ev {
-        Approve,
-        Reject,
-        ExpirePending,
-        ExpireApproval,
-        Deploy,
-    }
-
-    fn event(ev: Ev) -> ApprovalEvent<'static, u32> {
-        match ev {
-            Ev::Approve => ApprovalEvent::Approve {
-                approver: &2,
-                creator: Some(&1),
-                prior_approvers: &[],
-                quorum: 1,
-            },
-            Ev::Reject => ApprovalEvent::Reject,
-            Ev::ExpirePending => ApprovalEvent::ExpirePending,
-            Ev::ExpireApproval => ApprovalEvent::ExpireApproval,
-            Ev::Deploy => ApprovalEvent::Deploy,
-        }
-    }
-
-    type Want = Result<ApprovalStatus, TransitionError>;
-    use TransitionError as E;
-
-    #[rstest]
-    // pending
-    #[case(S::Pending, Ev::Approve, false, Ok(S::Approved))]
-    #[case(S::Pending, Ev::Approve, true, Err(E::PendingExpired(T0 + Duration::hours(1))))]
-    #[case(S::Pending, Ev::Reject, false, Ok(S::Rejected))]
-    #[case(S::Pending, Ev::Reject, true, Ok(S::Rejected))]
-    #[case(S::Pending, Ev::ExpirePending, false, Err(E::NotYetExpired(T0 + Duration::hours(1))))]
-    #[case(S::Pending, Ev::ExpirePending, true, Ok(S::Expired))]
-    #[case(S::Pending, Ev::ExpireApproval, true, Err(E::NotApproved(S::Pending)))]
-    #[case(S::Pending, Ev::Deploy, false, Err(E::NotApproved(S::Pending)))]
-    // approved
-    #[case(S::Approved, Ev::Approve, false, Err(E::NotPending(S::Approved)))]
-    #[case(S::Approved, Ev::Reject, false, Ok(S::Rejected))]
-    #[case(S::Approved, Ev::ExpirePending, true, Err(E::NotPending(S::Approved)))]
-    #[case(S::Approved, Ev::ExpireApproval, false, Err(E::NotYetExpired(T0 + Duration::minutes(15))))]
-    #[case(S::Approved, Ev::ExpireApproval, true, Ok(S::Expired))]
-    #[case(S::Approved, Ev::Deploy, false, Ok(S::Deployed))]
-    #[case(S::Approved, Ev::Deploy, true, Err(E::ApprovalExpired(T0 + Duration::minutes(15))))]
-    // terminal states are final
-    #[case(S::Rejected, Ev::Approve, false, Err(E::Terminal(S::Rejected)))]
-    #[case(S::Rejected, Ev::Reject, false, Err(E::Terminal(S::Rejected)))]
-    #[case(S::Rejected, Ev::ExpirePending, true, Err(E::Terminal(S::Rejected)))]
-    #[case(S::Rejected, Ev::ExpireApproval, true, Err(E::Terminal(S::Rejected)))]
-    #[case(S::Rejected, Ev::Deploy, false, Err(E::Terminal(S::Rejected)))]
-    #[case(S::Expired, Ev::Approve, false, Err(E::Terminal(S::Expired)))]
-    #[case(S::Expired, Ev::Reject, false, Err(E::Terminal(S::Expired)))]
-    #[case(S::Expired, Ev::ExpirePending, true, Err(E::Terminal(S::Expired)))]
-    #[case(S::Expired, Ev::ExpireApproval, true, Err(E::Terminal(S::Expired)))]
-    #[case(S::Expired, Ev::Deploy, false, Err(E::Terminal(S::Expired)))]
-    #[case(S::Deployed, Ev::Approve, false, Err(E::Terminal(S::Deployed)))]
-    #[case(S::Deployed, Ev::Reject, false, Err(E::Terminal(S::Deployed)))]
-    #[case(S::Deployed, Ev::ExpirePending, true, Err(E::Terminal(S::Deployed)))]
-    #[case(S::Deployed, Ev::ExpireApproval, true, Err(E::Terminal(S::Deployed)))]
-    #[case(S::Deployed, Ev::Deploy, false, Err(E::Terminal(S::Deployed)))]
-    fn every_status_and_event_pair_has_a_defined_outcome(
-        #[case] from: ApprovalStatus,
-        #[case] ev: Ev,
-        #[case] is_late: bool,
-        #[case] want: Want,
-    ) {
-        let ctx = if is_late { late() } else { live() };
-        assert_eq!(transition(from, &event(ev), &ctx), want);
-    }
-
-    #[test]
-    fn the_creator_never_counts_towards_the_quorum() {
-        let ev = ApprovalEvent::Approve {
-            approver: &1,
-            creator: Some(&1),
-            prior_approvers: &[],
-            quorum: 1,
-        };
-        assert_eq!(
-            transition(S::Pending, &ev, &live()),
-            Err(E::CreatorCannotApprove)
-        );
-    }
-
-    #[rstest]
-    #[case(&[], 2, Ok(S::Pending))]
-    #[case(&[3], 2, Ok(S::Approved))]
-    #[case(&[3], 3, Ok(S::Pending))]
-    #[case(&[2], 2, Err(E::AlreadyApproved { quorum: 2 }))]
-    #[case(&[], 0, Err(E::InvalidQuorum))]
-    fn a_quorum_needs_distinct_admins(
-        #[case] prior: &'static [u32],
-        #[case] quorum: u32,
-        #[case] want: Want,
-    ) {
-        let ev = ApprovalEvent::Approve {
-            approver: &2,
-            creator: Some(&1),
-            prior_approvers: prior,
-            quorum,
-        };
-        assert_eq!(transition(S::Pending, &ev, &live()), want);
-    }
-
-    #[test]
-    fn an_approved_request_without_expiry_is_refused_rather_than_deployed() {
-        let ctx = TransitionContext {
-            approval_expires_at: None,
-            ..live()
-        };
-        assert_eq!(
-            transition::<u32>(S::Approved, &ApprovalEvent::Deploy, &ctx),
-            Err(E::MissingApprovalExpiry)
-        );
-    }
-
-    #[test]
-    fn expiry_times_follow_the_settings() {
-        let p = ApprovalPolicy::from_settings(15, 1440, 1).unwrap();
-        assert_eq!(p, ApprovalPolicy::default());
-        assert_eq!(
-            p.approval_expires_at(T0),
-            datetime!(2026-05-01 12:15:00 UTC)
-        );
-        assert_eq!(p.pending_expires_at(T0), datetime!(2026-05-02 12:00:00 UTC));
-        assert!(ApprovalPolicy::from_settings(0, 1440, 1).is_err());
-        assert!(ApprovalPolicy::from_settings(15, 1440, 0).is_err());
-        assert!(ApprovalPolicy::from_settings(15, i64::MAX, 1).is_err());
-    }
-
-    #[test]
-    fn statuses_serialise_as_exact_lower_case_names() {
-        for s in ApprovalStatus::ALL {
-            assert_eq!(serde_json::to_string(&s).unwrap(), format!("\"{s}\""));
-            assert_eq!(s.as_str().parse::<ApprovalStatus>().unwrap(), s);
-        }
-        assert!(serde_json::from_str::<ApprovalStatus>("\"Pending\"").is_err());
-    }
-}
+#[path = "lifecycle_tests.rs"]
+mod tests;

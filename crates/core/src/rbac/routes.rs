@@ -112,6 +112,11 @@ pub enum ForbiddenForApprovalTokens {
     ProcessFileWrite,
     /// The Docker registry proxy `/v2/`: pushes images that were never approved.
     RegistryProxy,
+    /// `PUT /system` and rack maintenance: changes the rack itself.
+    RackUpdate,
+    /// `POST /system/jwt/token`, `PUT /system/jwt/rotate`: rack-level credentials that would
+    /// bypass the gateway entirely.
+    RackCredentials,
 }
 
 impl ForbiddenForApprovalTokens {
@@ -126,6 +131,8 @@ impl ForbiddenForApprovalTokens {
             Self::AppConfigWrite => "app config write",
             Self::ProcessFileWrite => "process file write",
             Self::RegistryProxy => "registry proxy",
+            Self::RackUpdate => "rack update",
+            Self::RackCredentials => "minting rack credentials",
         }
     }
 }
@@ -153,37 +160,64 @@ pub enum DeployAction {
     ProcessExec,
     /// Stop a process started under the approval (`convox run` cleans up its pod).
     ProcessStop,
+    /// The app log socket: plain RBAC, except that an approval-gated token without `log:read`
+    /// may follow the approved app's log while its approval is live (`convox deploy` does).
+    AppLogs,
     /// Never allowed for approval-gated callers.
     Forbidden(ForbiddenForApprovalTokens),
 }
 
 impl DeployAction {
-    /// Whether an approval-gated caller may do this while holding a live approval.
+    /// A step of the deploy chain that `convox:deploy:deploy_with_approval` unlocks under a live
+    /// approval (PRODUCT.md §4).
     pub const fn is_approval_step(self) -> bool {
         !matches!(self, DeployAction::None | DeployAction::Forbidden(_))
     }
 
-    /// Whether approval-gated callers are refused this outright.
-    pub const fn is_forbidden_for_approval_tokens(self) -> bool {
-        matches!(self, DeployAction::Forbidden(_))
-    }
-
-    /// Whether this is a human deploy action: needs MFA step-up and is refused when the app's
-    /// `human_deploys_allowed` is false. These are the steps that put new code or images on
-    /// the rack (upload, build, import, promote, and the bypasses: build update, image relay,
-    /// release create, registry push).
-    pub const fn is_human_deploy(self) -> bool {
-        use ForbiddenForApprovalTokens as F;
+    /// Puts new code on the rack: object upload, build create or import, promote. API tokens
+    /// do these only through a deploy approval, whatever their role.
+    pub const fn puts_code(self) -> bool {
         matches!(
             self,
             DeployAction::ObjectCreate
                 | DeployAction::BuildCreate
                 | DeployAction::BuildImport
                 | DeployAction::ReleasePromote
-                | DeployAction::Forbidden(
+        )
+    }
+
+    /// Runs or stops processes of the app (allow-listed commands for gated tokens).
+    pub const fn is_process_step(self) -> bool {
+        matches!(
+            self,
+            DeployAction::ProcessRun | DeployAction::ProcessExec | DeployAction::ProcessStop
+        )
+    }
+
+    /// Refused to every API token: changes running code, config or the rack outside the
+    /// approval chain.
+    pub const fn is_forbidden_for_tokens(self) -> bool {
+        matches!(self, DeployAction::Forbidden(_))
+    }
+
+    /// A human deploy action: refused when the app's `human_deploys_allowed` is false. These
+    /// put new code or images on the rack (upload, build, import, promote, and the bypasses:
+    /// build update, image relay, release create, registry push).
+    pub const fn is_human_deploy(self) -> bool {
+        use ForbiddenForApprovalTokens as F;
+        self.puts_code()
+            || matches!(
+                self,
+                DeployAction::Forbidden(
                     F::BuildUpdate | F::BuildImageRelay | F::ReleaseCreate | F::RegistryProxy
                 )
-        )
+            )
+    }
+
+    /// Needs MFA verified within `mfa_step_up_window_minutes` when a human does it: every
+    /// deploy action and every call that changes running code, config or the rack.
+    pub const fn needs_step_up(self) -> bool {
+        self.puts_code() || matches!(self, DeployAction::Forbidden(_))
     }
 }
 
@@ -230,154 +264,7 @@ impl RouteRule {
     }
 }
 
-const fn r(method: RouteMethod, pattern: &'static str, p: P, action: DeployAction) -> RouteRule {
-    RouteRule {
-        method,
-        pattern,
-        access: Access::Requires(p),
-        deploy_action: action,
-    }
-}
-
-const fn open(method: RouteMethod, pattern: &'static str) -> RouteRule {
-    RouteRule {
-        method,
-        pattern,
-        access: Access::Authenticated,
-        deploy_action: DeployAction::None,
-    }
-}
-
-use DeployAction as D;
-use ForbiddenForApprovalTokens as F;
-use RouteMethod::{Any, Delete, Get, Head, Options, Post, Put, Socket};
-
-const NONE: DeployAction = DeployAction::None;
-
-/// Every rack route the gateway proxies. Order matters only for readability: patterns are
-/// disjoint (literal segments and typed ids keep them apart), which a test checks.
-#[rustfmt::skip]
-pub static ROUTES: &[RouteRule] = &[
-    // Probes the CLI sends (not rack routes; harmless).
-    open(Get, "/auth"),
-    open(Get, "/machines"),
-    open(Get, "/racks"),
-    // Apps
-    r(Get, "/apps", P::APP_LIST, NONE),
-    r(Post, "/apps", P::APP_CREATE, NONE),
-    r(Get, "/apps/{app:app}", P::APP_READ, NONE),
-    r(Put, "/apps/{app:app}", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Delete, "/apps/{app:app}", P::APP_DELETE, NONE),
-    // Cancelling an update rolls the app back to its previous release.
-    r(Post, "/apps/{app:app}/cancel", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Socket, "/apps/{app:app}/logs", P::LOG_READ, NONE),
-    r(Get, "/apps/{app:app}/diagnose", P::APP_READ, NONE),
-    r(Get, "/apps/{app:app}/manifest/services/{service}", P::APP_READ, NONE),
-    r(Get, "/apps/{app:app}/metrics", P::APP_READ, NONE),
-    r(Get, "/apps/{app:app}/metrics-by-service", P::APP_READ, NONE),
-    r(Get, "/apps/{app:app}/budget", P::APP_READ, NONE),
-    r(Post, "/apps/{app:app}/budget", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Delete, "/apps/{app:app}/budget", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Post, "/apps/{app:app}/budget/reset", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Get, "/apps/{app:app}/budget/shutdown-state", P::APP_READ, NONE),
-    r(Post, "/apps/{app:app}/budget/simulate-shutdown", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Post, "/apps/{app:app}/budget/dismiss-recovery", P::APP_UPDATE, D::Forbidden(F::AppUpdate)),
-    r(Get, "/apps/{app:app}/cost", P::APP_READ, NONE),
-    r(Get, "/apps/{app:app}/balancers", P::APP_READ, NONE),
-    // Config blobs are mounted into services and may hold secrets: treated like env.
-    r(Get, "/apps/{app:app}/configs", P::ENV_READ, NONE),
-    r(Get, "/apps/{app:app}/configs/{name}", P::ENV_READ, NONE),
-    r(Put, "/apps/{app:app}/configs/{name}", P::ENV_SET, D::Forbidden(F::AppConfigWrite)),
-    // Builds
-    r(Post, "/apps/{app:app}/builds", P::BUILD_CREATE, D::BuildCreate),
-    r(Get, "/apps/{app:app}/builds", P::BUILD_LIST, NONE),
-    r(Post, "/apps/{app:app}/builds/import", P::BUILD_IMPORT, D::BuildImport),
-    r(Get, "/apps/{app:app}/builds/{id:build}", P::BUILD_READ, D::BuildRead),
-    r(Put, "/apps/{app:app}/builds/{id:build}", P::BUILD_UPDATE, D::Forbidden(F::BuildUpdate)),
-    r(Socket, "/apps/{app:app}/builds/{id:build}/logs", P::LOG_READ, D::BuildLogs),
-    r(Get, "/apps/{app:app}/builds/{id:build}.tgz", P::BUILD_EXPORT, NONE),
-    r(Post, "/apps/{app:app}/builds/{id:build}/image", P::BUILD_UPDATE, D::Forbidden(F::BuildImageRelay)),
-    // Releases
-    r(Post, "/apps/{app:app}/releases", P::RELEASE_CREATE, D::Forbidden(F::ReleaseCreate)),
-    r(Get, "/apps/{app:app}/releases", P::RELEASE_LIST, NONE),
-    r(Get, "/apps/{app:app}/releases/{id:release}", P::RELEASE_READ, NONE),
-    r(Post, "/apps/{app:app}/releases/{id:release}/promote", P::RELEASE_PROMOTE, D::ReleasePromote),
-    // Objects
-    r(Get, "/apps/{app:app}/objects", P::OBJECT_READ, NONE),
-    r(Post, "/apps/{app:app}/objects/{key:key}", P::OBJECT_CREATE, D::ObjectCreate),
-    r(Get, "/apps/{app:app}/objects/{key:key}", P::OBJECT_READ, NONE),
-    r(Head, "/apps/{app:app}/objects/{key:key}", P::OBJECT_READ, NONE),
-    r(Delete, "/apps/{app:app}/objects/{key:key}", P::OBJECT_DELETE, NONE),
-    // Processes
-    r(Get, "/apps/{app:app}/processes", P::PROCESS_LIST, NONE),
-    r(Get, "/apps/{app:app}/processes/{pid}", P::PROCESS_READ, NONE),
-    r(Delete, "/apps/{app:app}/processes/{pid}", P::PROCESS_STOP, D::ProcessStop),
-    r(Socket, "/apps/{app:app}/processes/{pid}/exec", P::PROCESS_EXEC, D::ProcessExec),
-    r(Socket, "/apps/{app:app}/processes/{pid}/logs", P::LOG_READ, NONE),
-    r(Post, "/apps/{app:app}/services/{service}/processes", P::PROCESS_START, D::ProcessRun),
-    // Reading or writing files inside a container is as powerful as exec.
-    r(Get, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, NONE),
-    r(Post, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, D::Forbidden(F::ProcessFileWrite)),
-    r(Delete, "/apps/{app:app}/processes/{pid}/files", P::PROCESS_EXEC, D::Forbidden(F::ProcessFileWrite)),
-    // Services
-    r(Get, "/apps/{app:app}/services", P::SERVICE_LIST, NONE),
-    r(Put, "/apps/{app:app}/services/{service}", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
-    r(Post, "/apps/{app:app}/services/{service}/restart", P::SERVICE_RESTART, NONE),
-    r(Socket, "/apps/{app:app}/services/{service}/logs", P::LOG_READ, NONE),
-    r(Get, "/apps/{app:app}/services/{service}/metrics", P::APP_READ, NONE),
-    r(Post, "/apps/{app:app}/services/{service}/scale-override", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
-    r(Post, "/apps/{app:app}/services/{service}/triggers/enable", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
-    r(Post, "/apps/{app:app}/services/{service}/triggers/disable", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
-    r(Post, "/apps/{app:app}/services/{service}/triggers/threshold", P::SERVICE_SCALE, D::Forbidden(F::ServiceScale)),
-    // App resources (details include credentials; data export is a database dump)
-    r(Get, "/apps/{app:app}/resources", P::RESOURCE_READ, NONE),
-    r(Get, "/apps/{app:app}/resources/{name}", P::RESOURCE_READ, NONE),
-    r(Get, "/apps/{app:app}/resources/{name}/data", P::RESOURCE_MANAGE, NONE),
-    r(Put, "/apps/{app:app}/resources/{name}/data", P::RESOURCE_MANAGE, NONE),
-    r(Socket, "/apps/{app:app}/resources/{name}/console", P::RESOURCE_CONSOLE, NONE),
-    // Rack resources
-    r(Get, "/resources", P::RESOURCE_READ, NONE),
-    r(Post, "/resources", P::RESOURCE_MANAGE, NONE),
-    r(Options, "/resources", P::RESOURCE_READ, NONE),
-    r(Get, "/resources/{name}", P::RESOURCE_READ, NONE),
-    r(Put, "/resources/{name}", P::RESOURCE_MANAGE, NONE),
-    r(Delete, "/resources/{name}", P::RESOURCE_MANAGE, NONE),
-    r(Post, "/resources/{name}/links", P::RESOURCE_MANAGE, NONE),
-    r(Delete, "/resources/{name}/links/{app:app}", P::RESOURCE_MANAGE, NONE),
-    // Certificates
-    r(Put, "/apps/{app:app}/ssl/{service}/{port}", P::CERTIFICATE_MANAGE, NONE),
-    r(Get, "/certificates", P::CERTIFICATE_READ, NONE),
-    r(Post, "/certificates", P::CERTIFICATE_MANAGE, NONE),
-    r(Post, "/certificates/generate", P::CERTIFICATE_MANAGE, NONE),
-    r(Delete, "/certificates/{id}", P::CERTIFICATE_MANAGE, NONE),
-    r(Post, "/certificates/{id}/renew", P::CERTIFICATE_MANAGE, NONE),
-    r(Get, "/letsencrypt/config", P::CERTIFICATE_READ, NONE),
-    r(Put, "/letsencrypt/config", P::CERTIFICATE_MANAGE, NONE),
-    // Misc
-    r(Post, "/events", P::RACK_UPDATE, NONE),
-    r(Get, "/registries", P::REGISTRY_READ, NONE),
-    r(Post, "/registries", P::REGISTRY_MANAGE, NONE),
-    r(Delete, "/registries/{server}", P::REGISTRY_MANAGE, NONE),
-    r(Any, "/v2/{path:tail}", P::REGISTRY_MANAGE, D::Forbidden(F::RegistryProxy)),
-    r(Get, "/instances", P::INSTANCE_LIST, NONE),
-    r(Post, "/instances/keyroll", P::INSTANCE_MANAGE, NONE),
-    r(Delete, "/instances/{id}", P::INSTANCE_MANAGE, NONE),
-    r(Socket, "/instances/{id}/shell", P::INSTANCE_SHELL, NONE),
-    // Tunnels into the cluster reach resources directly, like a resource console.
-    r(Socket, "/proxy/{host}/{port}", P::RESOURCE_CONSOLE, NONE),
-    r(Any, "/custom/http/proxy/{path:tail}", P::RESOURCE_CONSOLE, NONE),
-    // System
-    r(Get, "/system", P::RACK_READ, NONE),
-    r(Put, "/system", P::RACK_UPDATE, NONE),
-    r(Get, "/system/capacity", P::RACK_READ, NONE),
-    r(Get, "/system/metrics", P::RACK_READ, NONE),
-    r(Get, "/system/processes", P::RACK_READ, NONE),
-    r(Get, "/system/releases", P::RACK_READ, NONE),
-    r(Socket, "/system/logs", P::LOG_READ, NONE),
-    r(Post, "/system/jwt/token", P::RACK_ADMIN, NONE),
-    r(Put, "/system/jwt/rotate", P::RACK_ADMIN, NONE),
-    r(Post, "/system/karpenter/cleanup", P::RACK_ADMIN, NONE),
-];
+pub use super::route_table::ROUTES;
 
 /// A matched route with its extracted parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -539,44 +426,6 @@ fn tail_ok(s: &str) -> bool {
             .any(|e| lower.contains(e))
         && !s.split('/').any(|seg| seg == "." || seg == "..")
 }
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rstest::rstest;
-
-    #[test]
-    fn display_patterns_drop_parameter_kinds() {
-        let rule = match_route("GET", false, "/apps/myapp/builds/BABCDEFGHIJ.tgz")
-            .unwrap()
-            .rule;
-        assert_eq!(rule.display_pattern(), "/apps/{app}/builds/{id}.tgz");
-    }
-
-    #[rstest]
-    #[case("/apps/myapp/objects/tmp/a.tgz", Some("tmp/a.tgz"))]
-    #[case("/apps/myapp/objects/tmp/../../other/x", None)]
-    #[case("/apps/myapp/objects/tmp/%2e%2e/x", None)]
-    #[case("/apps/myapp/objects/", None)]
-    fn object_keys_are_validated(#[case] path: &str, #[case] key: Option<&str>) {
-        let m = match_route("POST", false, path);
-        assert_eq!(
-            m.as_ref()
-                .and_then(|m| m.object_key())
-                .map(ObjectKey::as_str),
-            key
-        );
-    }
-
-    #[test]
-    fn params_are_extracted_by_name() {
-        let m = match_route("GET", true, "/apps/my-app/processes/web-123-abc/exec").unwrap();
-        assert_eq!(m.app().unwrap().as_str(), "my-app");
-        assert_eq!(m.pid(), Some("web-123-abc"));
-        assert_eq!(m.rule.deploy_action, DeployAction::ProcessExec);
-        let m = match_route("POST", false, "/apps/a/releases/RABCDEFGHIJ/promote").unwrap();
-        assert_eq!(m.release_id().unwrap().as_str(), "RABCDEFGHIJ");
-        let m = match_route("POST", false, "/apps/a/services/web/processes").unwrap();
-        assert_eq!(m.service(), Some("web"));
-    }
-}
+#[path = "routes_tests.rs"]
+mod tests;
