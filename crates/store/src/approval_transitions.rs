@@ -5,7 +5,9 @@
 
 use time::OffsetDateTime;
 
-use crate::approvals::{DeployApprovalRequest, RequestStatus, request_columns};
+use rgw_core::approval::ExpiryReason;
+
+use crate::approvals::{ApprovalStatus, DeployApprovalRequest, request_columns};
 use crate::clock::Ts;
 use crate::db::Store;
 use crate::error::StoreError;
@@ -70,13 +72,15 @@ impl StoreTx {
     pub async fn reject_request(
         &mut self,
         id: i64,
-        expected: RequestStatus,
+        expected: ApprovalStatus,
         by_user_id: i64,
         notes: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        // Rejecting an approved request revokes the unused approval.
         const SQL: &str = "UPDATE deploy_approval_requests SET status = 'rejected', rejected_at = $2, \
-            rejection_notes = $3, rejected_by_user_id = $5, updated_at = $2 WHERE id = $1 AND status = $4";
+            rejection_notes = $3, rejected_by_user_id = $5, revoked = (status = 'approved'), \
+            updated_at = $2 WHERE id = $1 AND status = $4";
         let texts = [notes, Some(expected.as_str())];
         let b = Binds {
             id,
@@ -88,19 +92,20 @@ impl StoreTx {
         self.update_one(SQL, b).await
     }
 
-    /// `expected` (pending or approved) → expired.
+    /// `expected` (pending or approved) → expired, for `reason`.
     ///
     /// # Errors
     /// Invariant, Db.
     pub async fn expire_request(
         &mut self,
         id: i64,
-        expected: RequestStatus,
+        expected: ApprovalStatus,
+        reason: ExpiryReason,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $2, \
-            updated_at = $2 WHERE id = $1 AND status = $3";
-        let texts = [Some(expected.as_str())];
+            updated_at = $2, expired_reason = $4 WHERE id = $1 AND status = $3";
+        let texts = [Some(expected.as_str()), Some(reason.as_str())];
         self.update_one(
             SQL,
             Binds {
@@ -115,100 +120,57 @@ impl StoreTx {
     }
 
     /// Expires every open request whose pending TTL or approval window has passed at `now`,
-    /// returning them (the sweeper audits and notifies each, in the same transaction).
+    /// returning them (the sweeper audits each in the same transaction). Each row is changed by
+    /// exactly one statement even with several gateways sweeping one PostgreSQL database: the
+    /// `WHERE status = …` is re-checked on the locked row, so a concurrent sweeper gets nothing.
+    /// An approved request whose promote is in flight (claimed after `stale_claims_before`) is
+    /// left alone: the deploy is judged at the time the promote was allowed.
     ///
     /// # Errors
     /// Db.
     pub async fn expire_due_requests(
         &mut self,
         now: OffsetDateTime,
+        stale_claims_before: OffsetDateTime,
     ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
         const SQL: &str = concat!(
-            "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $1, updated_at = $1 \
+            "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $1, updated_at = $1, \
+             expired_reason = CASE WHEN status = 'pending' THEN 'pending_ttl' ELSE 'approval_window' END \
              WHERE (status = 'pending' AND pending_expires_at <= $1) \
-             OR (status = 'approved' AND approval_expires_at <= $1) RETURNING ",
+             OR (status = 'approved' AND approval_expires_at <= $1 \
+                 AND NOT (chain_claim IS NOT NULL AND chain_claim = 'promote' AND chain_claim_at > $2)) \
+             RETURNING ",
             request_columns!()
         );
         Ok(
             with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(Ts(now)).fetch_all(&mut *c).await?),
+            .bind(Ts(now)).bind(Ts(stale_claims_before)).fetch_all(&mut *c).await?),
         )
     }
 
-    /// approved → deployed (requires `release_id`).
+    /// Expires, as `superseded`, the other approved requests of this app and token that have
+    /// not started their chain (no upload, no claim), returning them. Called in the transaction
+    /// that approves request `keep`, so only one unused approval per app and token is live.
     ///
     /// # Errors
-    /// Invariant, Db.
-    pub async fn mark_deployed(
+    /// Db.
+    pub async fn supersede_unused_approvals(
         &mut self,
-        id: i64,
+        keep: &DeployApprovalRequest,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE deploy_approval_requests SET status = 'deployed', deployed_at = $2, \
-            updated_at = $2 WHERE id = $1 AND status = 'approved' AND release_id IS NOT NULL";
-        self.update_one(
-            SQL,
-            Binds {
-                id,
-                now,
-                texts: &[],
-                extra_id: None,
-                at: None,
-            },
+    ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+        const SQL: &str = concat!(
+            "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $1, updated_at = $1, \
+             expired_reason = 'superseded' \
+             WHERE app = $2 AND target_api_token_id = $3 AND id <> $4 AND status = 'approved' \
+             AND object_url IS NULL AND chain_claim IS NULL RETURNING ",
+            request_columns!()
+        );
+        Ok(
+            with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(Ts(now)).bind(&keep.app).bind(keep.target_api_token_id).bind(keep.id)
+            .fetch_all(&mut *c).await?),
         )
-        .await
-    }
-
-    /// Step 1 of the deploy chain: records the uploaded object, once, while approved.
-    ///
-    /// # Errors
-    /// Invariant, Db.
-    pub async fn set_object_url(
-        &mut self,
-        id: i64,
-        url: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE deploy_approval_requests SET object_url = $3, updated_at = $2 \
-            WHERE id = $1 AND status = 'approved' AND object_url IS NULL";
-        let texts = [Some(url)];
-        self.update_one(
-            SQL,
-            Binds {
-                id,
-                now,
-                texts: &texts,
-                extra_id: None,
-                at: None,
-            },
-        )
-        .await
-    }
-
-    /// Step 2: records the build, once, after the object.
-    ///
-    /// # Errors
-    /// Invariant, Db.
-    pub async fn set_build_id(
-        &mut self,
-        id: i64,
-        build_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE deploy_approval_requests SET build_id = $3, updated_at = $2 \
-            WHERE id = $1 AND status = 'approved' AND object_url IS NOT NULL AND build_id IS NULL";
-        let texts = [Some(build_id)];
-        self.update_one(
-            SQL,
-            Binds {
-                id,
-                now,
-                texts: &texts,
-                extra_id: None,
-                at: None,
-            },
-        )
-        .await
     }
 
     /// Step 3: records the release, once, after the build.
@@ -294,7 +256,7 @@ impl Store {
     pub async fn reject_request(
         &self,
         id: i64,
-        expected: RequestStatus,
+        expected: ApprovalStatus,
         by_user_id: i64,
         notes: Option<&str>,
         now: OffsetDateTime,
@@ -309,44 +271,11 @@ impl Store {
     pub async fn expire_request(
         &self,
         id: i64,
-        expected: RequestStatus,
+        expected: ApprovalStatus,
+        reason: ExpiryReason,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        in_tx!(self, tx => tx.expire_request(id, expected, now).await?)
-    }
-
-    /// [`StoreTx::mark_deployed`] in its own transaction.
-    ///
-    /// # Errors
-    /// Invariant, Db.
-    pub async fn mark_deployed(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
-        in_tx!(self, tx => tx.mark_deployed(id, now).await?)
-    }
-
-    /// [`StoreTx::set_object_url`] in its own transaction.
-    ///
-    /// # Errors
-    /// Invariant, Db.
-    pub async fn set_object_url(
-        &self,
-        id: i64,
-        url: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        in_tx!(self, tx => tx.set_object_url(id, url, now).await?)
-    }
-
-    /// [`StoreTx::set_build_id`] in its own transaction.
-    ///
-    /// # Errors
-    /// Invariant, Db.
-    pub async fn set_build_id(
-        &self,
-        id: i64,
-        build_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        in_tx!(self, tx => tx.set_build_id(id, build_id, now).await?)
+        in_tx!(self, tx => tx.expire_request(id, expected, reason, now).await?)
     }
 
     /// [`StoreTx::set_release_id`] in its own transaction.

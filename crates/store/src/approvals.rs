@@ -11,8 +11,8 @@ use uuid::Uuid;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
-pub use crate::request_status::RequestStatus;
 use crate::tx::{StoreTx, with_tx};
+pub use rgw_core::approval::ApprovalStatus;
 
 /// A row of `deploy_approval_requests` (seed column names).
 #[derive(Debug, Clone, FromRow)]
@@ -35,7 +35,7 @@ pub struct DeployApprovalRequest {
     pub message: String,
     /// Lifecycle state.
     #[sqlx(try_from = "String")]
-    pub status: RequestStatus,
+    pub status: ApprovalStatus,
     /// The CI token that may use the approval.
     pub target_api_token_id: i64,
     /// Creating user, if a human created it.
@@ -74,11 +74,27 @@ pub struct DeployApprovalRequest {
     pub created_at: OffsetDateTime,
     /// Last change.
     pub updated_at: OffsetDateTime,
+    /// `sha256:<hex>` of the canonical deploy intent (set at creation, immutable).
+    pub intent_digest: Option<String>,
+    /// The approval window fixed at creation (minutes).
+    pub approval_window_minutes: Option<i64>,
+    /// A chain step claimed by a call in flight: `object`, `build` or `promote`.
+    pub chain_claim: Option<String>,
+    /// When that claim was taken (identifies the claimant).
+    pub chain_claim_at: Option<OffsetDateTime>,
+    /// When the gated promote was allowed (the deploy is judged at this time).
+    pub promote_allowed_at: Option<OffsetDateTime>,
+    /// `pending_ttl`, `approval_window` or `superseded`.
+    pub expired_reason: Option<String>,
+    /// Rejected after it was approved (an admin revoked the unused approval).
+    pub revoked: bool,
 }
 
 /// Input for creating a request.
 #[derive(Debug, Clone)]
 pub struct NewDeployApprovalRequest {
+    /// External id, chosen by the caller (the intent digest covers it).
+    pub public_id: Uuid,
     /// Convox app.
     pub app: String,
     /// Full 40-hex lower-case SHA (the database refuses anything else).
@@ -101,6 +117,10 @@ pub struct NewDeployApprovalRequest {
     pub required_approvals: i64,
     /// Pending TTL end.
     pub pending_expires_at: OffsetDateTime,
+    /// `sha256:<hex>` of the canonical deploy intent.
+    pub intent_digest: String,
+    /// The approval window (minutes), fixed now so the intent cannot change later.
+    pub approval_window_minutes: i64,
 }
 
 /// Result of [`Store::create_or_get_open_request`].
@@ -131,6 +151,10 @@ pub struct DeployApproval {
     pub mfa_method: String,
     /// Approval time.
     pub approved_at: OffsetDateTime,
+    /// The intent digest this approval approved.
+    pub intent_digest: Option<String>,
+    /// What the MFA proof was bound to (`action:object@commit#digest`).
+    pub mfa_binding: Option<String>,
 }
 
 /// Input for [`StoreTx::add_approval`].
@@ -144,19 +168,27 @@ pub struct NewDeployApproval {
     pub notes: Option<String>,
     /// MFA method verified for this approval.
     pub mfa_method: String,
+    /// The intent digest approved.
+    pub intent_digest: String,
+    /// What the MFA proof was bound to.
+    pub mfa_binding: String,
 }
 
 /// Filters for [`Store::list_requests`]; newest first, keyset-paginated by internal id.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFilter {
     /// Only this state.
-    pub status: Option<RequestStatus>,
+    pub status: Option<ApprovalStatus>,
     /// Only this app.
     pub app: Option<String>,
     /// Only this commit.
     pub git_commit_hash: Option<String>,
     /// Only requests targeting this token.
     pub target_api_token_id: Option<i64>,
+    /// Only requests this token may see: it is their target or their creator.
+    pub visible_to_token: Option<i64>,
+    /// Only requests this user created.
+    pub created_by_user_id: Option<i64>,
     /// Only ids below this one (the previous page's last id).
     pub before_id: Option<i64>,
     /// Page size.
@@ -169,10 +201,17 @@ macro_rules! request_columns {
          target_api_token_id, created_by_user_id, created_by_api_token_id, required_approvals, \
          approved_at, approval_expires_at, rejected_by_user_id, rejected_at, rejection_notes, \
          expired_at, deployed_at, object_url, build_id, release_id, process_ids, exec_commands, \
-         pending_expires_at, created_at, updated_at"
+         pending_expires_at, created_at, updated_at, intent_digest, approval_window_minutes, \
+         chain_claim, chain_claim_at, promote_allowed_at, expired_reason, revoked"
     };
 }
 pub(crate) use request_columns;
+
+/// The approvals of one request (`$1`), oldest first, with each approver's identity.
+pub(crate) const APPROVALS_SQL: &str = "SELECT a.id, a.request_id, a.user_id, \
+    u.public_id AS user_public_id, u.email AS user_email, a.notes, a.mfa_method, a.approved_at, \
+    a.intent_digest, a.mfa_binding FROM deploy_approvals a JOIN users u ON u.id = a.user_id \
+    WHERE a.request_id = $1 ORDER BY a.id";
 
 impl StoreTx {
     /// Inserts a pending request. An open duplicate is [`StoreError::Conflict`] on
@@ -188,13 +227,14 @@ impl StoreTx {
         const SQL: &str = concat!(
             "INSERT INTO deploy_approval_requests (public_id, app, git_commit_hash, git_branch, pr_url, \
              ci_metadata, message, target_api_token_id, created_by_user_id, created_by_api_token_id, \
-             required_approvals, pending_expires_at, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING ",
+             required_approvals, pending_expires_at, created_at, updated_at, intent_digest, \
+             approval_window_minutes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15) RETURNING ",
             request_columns!()
         );
         Ok(
             with_tx!(self, c => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(Uuid::now_v7())
+            .bind(new.public_id)
             .bind(&new.app)
             .bind(&new.git_commit_hash)
             .bind(&new.git_branch)
@@ -207,6 +247,8 @@ impl StoreTx {
             .bind(new.required_approvals)
             .bind(Ts(new.pending_expires_at))
             .bind(Ts(now))
+            .bind(&new.intent_digest)
+            .bind(new.approval_window_minutes)
             .fetch_one(&mut *c)
             .await?),
         )
@@ -223,14 +265,14 @@ impl StoreTx {
         now: OffsetDateTime,
     ) -> Result<DeployApproval, StoreError> {
         const INSERT: &str = "INSERT INTO deploy_approvals (request_id, user_id, notes, mfa_method, \
-            approved_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+            approved_at, intent_digest, mfa_binding) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         const SELECT: &str = "SELECT a.id, a.request_id, a.user_id, u.public_id AS user_public_id, \
-            u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
+            u.email AS user_email, a.notes, a.mfa_method, a.approved_at, a.intent_digest, a.mfa_binding \
             FROM deploy_approvals a JOIN users u ON u.id = a.user_id WHERE a.id = $1";
         Ok(with_tx!(self, c => {
             let id: i64 = sqlx::query_scalar(INSERT)
                 .bind(new.request_id).bind(new.user_id).bind(&new.notes).bind(&new.mfa_method)
-                .bind(Ts(now))
+                .bind(Ts(now)).bind(&new.intent_digest).bind(&new.mfa_binding)
                 .fetch_one(&mut *c).await?;
             sqlx::query_as::<_, DeployApproval>(SELECT).bind(id).fetch_one(&mut *c).await?
         }))
@@ -356,9 +398,11 @@ impl Store {
             " FROM deploy_approval_requests WHERE ($1 IS NULL OR status = $1) \
              AND ($2 IS NULL OR app = $2) AND ($3 IS NULL OR git_commit_hash = $3) \
              AND ($4 IS NULL OR target_api_token_id = $4) AND ($5 IS NULL OR id < $5) \
+             AND ($7 IS NULL OR target_api_token_id = $7 OR created_by_api_token_id = $7) \
+             AND ($8 IS NULL OR created_by_user_id = $8) \
              ORDER BY id DESC LIMIT $6"
         );
-        let status = filter.status.map(RequestStatus::as_str);
+        let status = filter.status.map(ApprovalStatus::as_str);
         Ok(
             with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(status)
@@ -367,6 +411,8 @@ impl Store {
             .bind(filter.target_api_token_id)
             .bind(filter.before_id)
             .bind(filter.limit.clamp(1, 500))
+            .bind(filter.visible_to_token)
+            .bind(filter.created_by_user_id)
             .fetch_all(p)
             .await?),
         )
@@ -377,12 +423,8 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn list_approvals(&self, request_id: i64) -> Result<Vec<DeployApproval>, StoreError> {
-        const SQL: &str = "SELECT a.id, a.request_id, a.user_id, u.public_id AS user_public_id, \
-            u.email AS user_email, a.notes, a.mfa_method, a.approved_at \
-            FROM deploy_approvals a JOIN users u ON u.id = a.user_id \
-            WHERE a.request_id = $1 ORDER BY a.id";
         Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(SQL)
+            with_db!(&self.db, p => sqlx::query_as::<_, DeployApproval>(APPROVALS_SQL)
             .bind(request_id).fetch_all(p).await?),
         )
     }

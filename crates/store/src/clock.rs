@@ -1,30 +1,16 @@
-//! Timestamp handling shared by both backends: UTC, microsecond precision, and a fixed-width
-//! text form on SQLite so that text order equals time order.
+//! Timestamp binding shared by both backends: UTC, microsecond precision (the one rule lives in
+//! `rgw_core::clock::normalize`), and a fixed-width text form on SQLite so that text order equals
+//! time order.
 
+use rgw_core::clock::normalize;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo};
 use sqlx::sqlite::{SqliteArgumentsBuffer, SqliteTypeInfo};
 use sqlx::{Encode, Postgres, Sqlite, Type};
+use time::OffsetDateTime;
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
-
-/// Converts `t` to UTC and truncates it to whole microseconds, the precision PostgreSQL keeps,
-/// so that a value round-trips identically through both backends.
-#[must_use]
-pub fn truncate_timestamp(t: OffsetDateTime) -> OffsetDateTime {
-    let t = t.to_offset(UtcOffset::UTC);
-    let nanos = t.nanosecond();
-    // `replace_nanosecond` only fails for values >= 1e9, which truncation cannot produce.
-    t.replace_nanosecond(nanos - nanos % 1_000).unwrap_or(t)
-}
-
-/// The current time in UTC, truncated to microseconds (see [`truncate_timestamp`]).
-#[must_use]
-pub fn now_utc() -> OffsetDateTime {
-    truncate_timestamp(OffsetDateTime::now_utc())
-}
 
 /// Always six fractional digits: sqlx's default RFC 3339 text drops a zero fraction
 /// (`…:00Z` sorts after `…:00.5Z`), which would break `run_at <= $1` comparisons on SQLite.
@@ -44,7 +30,7 @@ impl Type<Sqlite> for Ts {
 
 impl Encode<'_, Sqlite> for Ts {
     fn encode_by_ref(&self, buf: &mut SqliteArgumentsBuffer) -> Result<IsNull, BoxDynError> {
-        let text = truncate_timestamp(self.0).format(SQLITE_FORMAT)?;
+        let text = normalize(self.0).format(SQLITE_FORMAT)?;
         <String as Encode<Sqlite>>::encode(text, buf)
     }
 }
@@ -57,7 +43,7 @@ impl Type<Postgres> for Ts {
 
 impl Encode<'_, Postgres> for Ts {
     fn encode_by_ref(&self, buf: &mut PgArgumentBuffer) -> Result<IsNull, BoxDynError> {
-        <OffsetDateTime as Encode<Postgres>>::encode(truncate_timestamp(self.0), buf)
+        <OffsetDateTime as Encode<Postgres>>::encode(normalize(self.0), buf)
     }
 }
 

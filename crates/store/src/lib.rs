@@ -9,7 +9,7 @@
 //! refusal comes back as a typed [`StoreError`].
 //!
 //! Timestamps are always bound from Rust (callers pass `now`), stored in UTC with microsecond
-//! precision (see [`truncate_timestamp`]).
+//! precision (see `rgw_core::clock::normalize`).
 
 mod api_tokens;
 mod approval_transitions;
@@ -17,13 +17,13 @@ mod approvals;
 mod audit;
 mod clock;
 mod db;
+mod deploy_chain;
 mod error;
 mod identity;
 mod jobs;
 mod login_flows;
 mod mfa;
 mod mfa_webauthn;
-mod request_status;
 mod sessions;
 mod settings;
 mod throttle;
@@ -36,17 +36,18 @@ pub mod testing;
 pub use api_tokens::{ActiveApiToken, ApiToken, NewApiToken};
 pub use approvals::{
     CreateOutcome, DeployApproval, DeployApprovalRequest, NewDeployApproval,
-    NewDeployApprovalRequest, RequestFilter, RequestStatus,
+    NewDeployApprovalRequest, RequestFilter,
 };
 pub use audit::{AuditFilter, AuditPage, AuditPager, NewAuditRecord};
-pub use clock::{now_utc, truncate_timestamp};
 pub use db::{Backend, Store, StoreOptions};
+pub use deploy_chain::{Claim, ClaimExpect};
 pub use error::StoreError;
 pub use identity::{ApiTokenLookup, OwnerStatus, SessionLookup};
 pub use jobs::{Job, JobStatus, NewJob, job_backoff};
 pub use login_flows::{LoginFlow, NewLoginFlow};
 pub use mfa::TotpCredential;
 pub use mfa_webauthn::{CeremonyKind, NewWebauthnCredential, WebauthnCeremony, WebauthnCredential};
+pub use rgw_core::approval::ApprovalStatus;
 pub use sessions::{NewSession, Session};
 pub use settings::Setting;
 pub use throttle::{ThrottlePolicy, ThrottleState};

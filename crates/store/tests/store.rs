@@ -6,6 +6,8 @@ mod support;
 
 #[path = "store/approval_invariants.rs"]
 mod approval_invariants;
+#[path = "store/approval_races.rs"]
+mod approval_races;
 #[path = "store/approvals.rs"]
 mod approvals;
 #[path = "store/audit.rs"]

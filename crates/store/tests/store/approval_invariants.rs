@@ -2,7 +2,8 @@
 //! Every bad write here is raw SQL, bypassing the repository's guards.
 
 use rgw_store::testing::test_stores;
-use rgw_store::{NewDeployApproval, RequestStatus, StoreError};
+use rgw_store::{ApprovalStatus, Claim, ClaimExpect, NewDeployApproval, StoreError};
+use time::Duration;
 
 use crate::support::*;
 
@@ -31,6 +32,8 @@ async fn a_second_open_request_for_the_same_app_commit_and_token_is_refused() {
             user_id: fx.admin.id,
             notes: None,
             mfa_method: "webauthn".to_owned(),
+            intent_digest: String::new(),
+            mfa_binding: String::new(),
         };
         tx.add_approval(&approval, NOW).await.unwrap();
         assert!(tx.approve_request(first.id, NOW, NOW).await.unwrap());
@@ -55,7 +58,7 @@ async fn a_new_request_is_allowed_after_the_open_one_is_rejected_or_expired() {
         let first = pending(&t.store, &fx, SHA).await;
         let rejected = t.store.reject_request(
             first.id,
-            RequestStatus::Pending,
+            ApprovalStatus::Pending,
             fx.admin.id,
             Some("no"),
             NOW,
@@ -64,7 +67,12 @@ async fn a_new_request_is_allowed_after_the_open_one_is_rejected_or_expired() {
         let second = pending(&t.store, &fx, SHA).await;
         assert!(
             t.store
-                .expire_request(second.id, RequestStatus::Pending, NOW)
+                .expire_request(
+                    second.id,
+                    ApprovalStatus::Pending,
+                    rgw_core::approval::ExpiryReason::PendingTtl,
+                    NOW
+                )
                 .await
                 .unwrap()
         );
@@ -72,6 +80,13 @@ async fn a_new_request_is_allowed_after_the_open_one_is_rejected_or_expired() {
         assert_eq!(t.raw_execute(&raw).await.unwrap(), 1, "[{}]", t.backend);
         t.cleanup().await;
     }
+}
+
+/// Raw SQL that claims `step` on request `id` (so the artefact rules below are reached).
+fn raw_claim(id: i64, step: &str) -> String {
+    format!(
+        "{U} chain_claim = '{step}', chain_claim_at = '2026-01-01T12:00:00.000000Z' WHERE id = {id}"
+    )
 }
 
 #[tokio::test]
@@ -90,27 +105,39 @@ async fn object_url_set_before_approval_is_refused() {
             res,
             "object_url can only be set while the request is approved",
         );
+        let res = t.raw_execute(&raw_claim(req.id, "object")).await;
+        assert_invariant(
+            &t,
+            res,
+            "a chain step can only be claimed while the request is approved",
+        );
         assert!(
-            !t.store
-                .set_object_url(req.id, "object:///x", NOW)
+            claim(&t.store, &req, ClaimExpect::Object { url: "object:///x" })
                 .await
-                .unwrap()
+                .is_none()
         );
         t.cleanup().await;
     }
 }
 
 #[tokio::test]
-async fn object_url_set_twice_is_refused() {
+async fn object_url_is_recorded_only_by_the_claimant_and_only_once() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        t.raw_execute(&format!(
-            "{U} object_url = 'object:///a' WHERE id = {}",
-            req.id
-        ))
-        .await
-        .unwrap();
+        let unclaimed = t
+            .raw_execute(&format!(
+                "{U} object_url = 'object:///a' WHERE id = {}",
+                req.id
+            ))
+            .await;
+        assert_invariant(
+            &t,
+            unclaimed,
+            "object_url can only be recorded by the upload that claimed the step",
+        );
+        record_object(&t.store, &req, "object:///a").await;
+        t.raw_execute(&raw_claim(req.id, "object")).await.unwrap();
         let again = t
             .raw_execute(&format!(
                 "{U} object_url = 'object:///b' WHERE id = {}",
@@ -122,9 +149,79 @@ async fn object_url_set_twice_is_refused() {
             .raw_execute(&format!("{U} object_url = NULL WHERE id = {}", req.id))
             .await;
         assert_invariant(&t, cleared, "object_url is already set");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn two_concurrent_claims_on_one_step_have_exactly_one_winner() {
+    for t in test_stores().await {
+        let fx = fixture(&t.store).await;
+        let req = approved(&t.store, &fx, SHA).await;
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = t.store.clone();
+                let req = req.clone();
+                tokio::spawn(async move {
+                    let url = format!("object:///myapp/{}.tgz", i % 2);
+                    store
+                        .claim_step(
+                            req.id,
+                            ClaimExpect::Object { url: &url },
+                            NOW,
+                            NOW - Duration::minutes(15),
+                        )
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for task in tasks {
+            if let Some(c) = task.await.unwrap() {
+                won.push(c);
+            }
+        }
+        assert_eq!(won.len(), 1, "[{}] exactly one claim wins", t.backend);
+        // A loser cannot confirm with a claim of its own making.
+        let forged = Claim {
+            at: NOW + Duration::seconds(1),
+            ..won[0]
+        };
         assert!(
             !t.store
-                .set_object_url(req.id, "object:///c", NOW)
+                .confirm_object(&forged, "object:///myapp/9.tgz", NOW)
+                .await
+                .unwrap()
+        );
+        // Released, the step can be claimed again; claims older than the bound are abandoned.
+        assert!(t.store.release_claim(&won[0], NOW).await.unwrap());
+        let c = claim(
+            &t.store,
+            &req,
+            ClaimExpect::Object {
+                url: "object:///myapp/0.tgz",
+            },
+        )
+        .await
+        .expect("claim after release");
+        let later = NOW + Duration::minutes(16);
+        let takeover = t
+            .store
+            .claim_step(
+                req.id,
+                ClaimExpect::Object {
+                    url: "object:///myapp/0.tgz",
+                },
+                NOW + Duration::minutes(1),
+                later - Duration::minutes(15),
+            )
+            .await
+            .unwrap();
+        assert!(takeover.is_some(), "a stale claim is taken over");
+        assert!(
+            !t.store
+                .confirm_object(&c, "object:///myapp/0.tgz", NOW)
                 .await
                 .unwrap()
         );
@@ -146,24 +243,66 @@ async fn build_id_set_before_object_url_is_refused() {
 }
 
 #[tokio::test]
-async fn build_id_set_twice_is_refused() {
+async fn a_failed_build_may_be_replaced_only_by_a_claimed_build_before_a_release() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(
-            t.store
-                .set_object_url(req.id, "object:///a", NOW)
-                .await
-                .unwrap()
-        );
-        t.raw_execute(&format!("{U} build_id = 'B1' WHERE id = {}", req.id))
-            .await
-            .unwrap();
+        record_object(&t.store, &req, "object:///a").await;
+        record_build(&t.store, &req, "object:///a", "B1").await;
+        // Not without a claim...
         let res = t
             .raw_execute(&format!("{U} build_id = 'B2' WHERE id = {}", req.id))
             .await;
+        assert_invariant(
+            &t,
+            res,
+            "build_id can only be recorded by the build that claimed the step",
+        );
+        // ...and not against a build other than the recorded one.
+        let wrong = ClaimExpect::Build {
+            object_url: "object:///a",
+            replacing: Some("B9"),
+        };
+        assert!(claim(&t.store, &req, wrong).await.is_none());
+        let fresh = ClaimExpect::Build {
+            object_url: "object:///a",
+            replacing: None,
+        };
+        assert!(
+            claim(&t.store, &req, fresh).await.is_none(),
+            "a second build needs the failed one named"
+        );
+        let replace = ClaimExpect::Build {
+            object_url: "object:///a",
+            replacing: Some("B1"),
+        };
+        let c = claim(&t.store, &req, replace).await.expect("replace claim");
+        assert!(t.store.confirm_build(&c, "B2", NOW).await.unwrap());
+        assert_eq!(
+            t.store
+                .get_request(req.id)
+                .await
+                .unwrap()
+                .build_id
+                .as_deref(),
+            Some("B2")
+        );
+        // Once the build produced a release, no build replaces it.
+        assert!(t.store.set_release_id(req.id, "R1", NOW).await.unwrap());
+        let replace = ClaimExpect::Build {
+            object_url: "object:///a",
+            replacing: Some("B2"),
+        };
+        assert!(claim(&t.store, &req, replace).await.is_none());
+        t.raw_execute(&raw_claim(req.id, "build")).await.unwrap();
+        let res = t
+            .raw_execute(&format!("{U} build_id = 'B3' WHERE id = {}", req.id))
+            .await;
         assert_invariant(&t, res, "build_id is already set");
-        assert!(!t.store.set_build_id(req.id, "B3", NOW).await.unwrap());
+        let res = t
+            .raw_execute(&format!("{U} build_id = NULL WHERE id = {}", req.id))
+            .await;
+        assert_invariant(&t, res, "build_id cannot be cleared");
         t.cleanup().await;
     }
 }
@@ -173,12 +312,7 @@ async fn release_id_set_before_build_id_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(
-            t.store
-                .set_object_url(req.id, "object:///a", NOW)
-                .await
-                .unwrap()
-        );
+        record_object(&t.store, &req, "object:///a").await;
         let res = t
             .raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id))
             .await;
@@ -192,13 +326,8 @@ async fn release_id_set_twice_is_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let req = approved(&t.store, &fx, SHA).await;
-        assert!(
-            t.store
-                .set_object_url(req.id, "object:///a", NOW)
-                .await
-                .unwrap()
-        );
-        assert!(t.store.set_build_id(req.id, "B1", NOW).await.unwrap());
+        record_object(&t.store, &req, "object:///a").await;
+        record_build(&t.store, &req, "object:///a", "B1").await;
         t.raw_execute(&format!("{U} release_id = 'R1' WHERE id = {}", req.id))
             .await
             .unwrap();
@@ -206,6 +335,50 @@ async fn release_id_set_twice_is_refused() {
             .raw_execute(&format!("{U} release_id = 'R2' WHERE id = {}", req.id))
             .await;
         assert_invariant(&t, res, "release_id is already set");
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn deployed_only_by_the_claimed_promote() {
+    for t in test_stores().await {
+        let fx = fixture(&t.store).await;
+        let req = approved(&t.store, &fx, SHA).await;
+        record_object(&t.store, &req, "object:///a").await;
+        record_build(&t.store, &req, "object:///a", "B1").await;
+        assert!(t.store.set_release_id(req.id, "R1", NOW).await.unwrap());
+        let res = t
+            .raw_execute(&format!("{U} status = 'deployed' WHERE id = {}", req.id))
+            .await;
+        assert_invariant(
+            &t,
+            res,
+            "status can only become deployed by the promote that claimed the chain",
+        );
+        assert!(
+            claim(&t.store, &req, ClaimExpect::Promote { release: "R2" })
+                .await
+                .is_none(),
+            "only the recorded release may be promoted"
+        );
+        let c = claim(&t.store, &req, ClaimExpect::Promote { release: "R1" })
+            .await
+            .expect("promote claim");
+        // The sweeper leaves an in-flight promote alone even after the window...
+        let after = NOW + Duration::minutes(16);
+        let mut tx = t.store.begin().await.unwrap();
+        assert!(
+            tx.expire_due_requests(after, NOW - Duration::minutes(1))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        tx.commit().await.unwrap();
+        // ...and the deploy counts because the promote was allowed in time.
+        assert!(t.store.confirm_deployed(&c, after).await.unwrap());
+        let done = t.store.get_request(req.id).await.unwrap();
+        assert_eq!(done.status, ApprovalStatus::Deployed);
+        assert_eq!(done.promote_allowed_at, Some(NOW));
         t.cleanup().await;
     }
 }
@@ -223,7 +396,6 @@ async fn deployed_without_a_release_is_refused() {
             res,
             "status can only become deployed after release_id is set",
         );
-        assert!(!t.store.mark_deployed(req.id, NOW).await.unwrap());
         // Inserting a row that is already deployed is refused too.
         let raw = raw_insert_request(&t, fx.token.id, SHA2, "deployed");
         assert_invariant(
@@ -236,8 +408,8 @@ async fn deployed_without_a_release_is_refused() {
 }
 
 /// The refusal for `from -> to`, or `None` when the lifecycle allows it.
-fn expected_refusal(from: RequestStatus, to: RequestStatus) -> Option<&'static str> {
-    use RequestStatus::*;
+fn expected_refusal(from: ApprovalStatus, to: ApprovalStatus) -> Option<&'static str> {
+    use ApprovalStatus::*;
     match (from, to) {
         (Rejected, _) => Some("deploy approval request is rejected and can no longer change"),
         (Expired, _) => Some("deploy approval request is expired and can no longer change"),
@@ -257,8 +429,8 @@ async fn illegal_status_transitions_are_refused() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let mut n = 0u32;
-        for from in RequestStatus::ALL {
-            for to in RequestStatus::ALL {
+        for from in ApprovalStatus::ALL {
+            for to in ApprovalStatus::ALL {
                 let Some(expected) = expected_refusal(from, to).filter(|_| from != to) else {
                     continue;
                 };
@@ -266,21 +438,26 @@ async fn illegal_status_transitions_are_refused() {
                 // A distinct commit per case keeps the open-request index out of the way.
                 let sha = format!("{n:040x}");
                 let req = match from {
-                    RequestStatus::Pending => pending(&t.store, &fx, &sha).await,
-                    RequestStatus::Approved => approved(&t.store, &fx, &sha).await,
-                    RequestStatus::Deployed => deployed(&t.store, &fx, &sha).await,
-                    RequestStatus::Rejected => {
+                    ApprovalStatus::Pending => pending(&t.store, &fx, &sha).await,
+                    ApprovalStatus::Approved => approved(&t.store, &fx, &sha).await,
+                    ApprovalStatus::Deployed => deployed(&t.store, &fx, &sha).await,
+                    ApprovalStatus::Rejected => {
                         let r = pending(&t.store, &fx, &sha).await;
                         t.store
-                            .reject_request(r.id, RequestStatus::Pending, fx.admin.id, None, NOW)
+                            .reject_request(r.id, ApprovalStatus::Pending, fx.admin.id, None, NOW)
                             .await
                             .unwrap();
                         r
                     }
-                    RequestStatus::Expired => {
+                    ApprovalStatus::Expired => {
                         let r = pending(&t.store, &fx, &sha).await;
                         t.store
-                            .expire_request(r.id, RequestStatus::Pending, NOW)
+                            .expire_request(
+                                r.id,
+                                ApprovalStatus::Pending,
+                                rgw_core::approval::ExpiryReason::PendingTtl,
+                                NOW,
+                            )
                             .await
                             .unwrap();
                         r
@@ -372,7 +549,7 @@ async fn self_approval_and_approval_of_a_non_pending_request_are_refused() {
         // A rejected request takes no approvals.
         let other = pending(&t.store, &fx, SHA2).await;
         t.store
-            .reject_request(other.id, RequestStatus::Pending, fx.admin.id, None, NOW)
+            .reject_request(other.id, ApprovalStatus::Pending, fx.admin.id, None, NOW)
             .await
             .unwrap();
         assert_invariant(
@@ -403,6 +580,8 @@ async fn approval_requires_the_quorum_of_distinct_approvers() {
             user_id: fx.admin.id,
             notes: None,
             mfa_method: "totp".into(),
+            intent_digest: String::new(),
+            mfa_binding: String::new(),
         };
         tx.add_approval(&first, NOW).await.unwrap();
         assert!(

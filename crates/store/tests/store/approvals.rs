@@ -2,7 +2,7 @@
 //! listing with filters and cursor, and the expiry sweeper.
 
 use rgw_store::testing::test_stores;
-use rgw_store::{CreateOutcome, RequestFilter, RequestStatus};
+use rgw_store::{ApprovalStatus, CreateOutcome, RequestFilter};
 use time::Duration;
 
 use crate::support::*;
@@ -17,8 +17,12 @@ async fn a_duplicate_create_returns_the_open_request() {
         else {
             panic!("[{}] first create must create", t.backend);
         };
-        let CreateOutcome::Existing(again) =
-            t.store.create_or_get_open_request(&new, NOW).await.unwrap()
+        // A retry comes with a fresh public id, as the server makes one per call.
+        let CreateOutcome::Existing(again) = t
+            .store
+            .create_or_get_open_request(&new_request(&fx, SHA), NOW)
+            .await
+            .unwrap()
         else {
             panic!("[{}] duplicate must return the open request", t.backend);
         };
@@ -32,12 +36,12 @@ async fn a_request_goes_through_the_whole_deploy_chain_and_round_trips_every_fie
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
         let created = pending(&t.store, &fx, SHA2).await;
-        assert_eq!(created.status, RequestStatus::Pending);
+        assert_eq!(created.status, ApprovalStatus::Pending);
         assert_eq!(created.created_at, NOW);
         assert_eq!(created.ci_metadata.0["workflow_id"], "abc-123");
         assert_eq!(created.process_ids.0, serde_json::json!([]));
         let done = deployed(&t.store, &fx, SHA).await;
-        assert_eq!(done.status, RequestStatus::Deployed);
+        assert_eq!(done.status, ApprovalStatus::Deployed);
         assert_eq!(done.approval_expires_at, Some(NOW + Duration::minutes(15)));
         assert_eq!(done.release_id.as_deref(), Some("RABC"));
         let by_public = t
@@ -70,7 +74,7 @@ async fn listing_filters_by_status_app_and_commit_and_pages_by_cursor() {
         };
         assert_eq!(t.store.list_requests(&all).await.unwrap().len(), 6);
         let only_pending = RequestFilter {
-            status: Some(RequestStatus::Pending),
+            status: Some(ApprovalStatus::Pending),
             limit: 100,
             ..RequestFilter::default()
         };
@@ -123,13 +127,13 @@ async fn the_sweeper_expires_overdue_pending_and_approved_requests_only() {
         let window = approved(&t.store, &fx, SHA2).await; // window: NOW + 15 min
         let mut tx = t.store.begin().await.unwrap();
         assert!(
-            tx.expire_due_requests(NOW + Duration::minutes(14))
+            tx.expire_due_requests(NOW + Duration::minutes(14), NOW)
                 .await
                 .unwrap()
                 .is_empty()
         );
         let expired = tx
-            .expire_due_requests(NOW + Duration::minutes(15))
+            .expire_due_requests(NOW + Duration::minutes(15), NOW)
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -139,10 +143,10 @@ async fn the_sweeper_expires_overdue_pending_and_approved_requests_only() {
             "[{}]",
             t.backend
         );
-        assert_eq!(expired[0].status, RequestStatus::Expired);
+        assert_eq!(expired[0].status, ApprovalStatus::Expired);
         let mut tx = t.store.begin().await.unwrap();
         let expired = tx
-            .expire_due_requests(NOW + Duration::days(1))
+            .expire_due_requests(NOW + Duration::days(1), NOW)
             .await
             .unwrap();
         tx.commit().await.unwrap();

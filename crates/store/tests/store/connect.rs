@@ -1,7 +1,8 @@
 //! Connecting, migrating, pinging; timestamps round-trip identically on both backends.
 
+use rgw_core::clock::normalize as truncate_timestamp;
 use rgw_store::testing::{drop_postgres_schema, fresh_postgres_schema, test_stores};
-use rgw_store::{Backend, Store, StoreError, truncate_timestamp};
+use rgw_store::{Backend, Store, StoreError};
 use time::macros::datetime;
 
 use crate::support::*;

@@ -2,7 +2,7 @@
 
 use rgw_store::testing::TestStore;
 use rgw_store::{
-    ApiToken, Backend, DeployApprovalRequest, NewApiToken, NewDeployApproval,
+    ApiToken, Backend, Claim, ClaimExpect, DeployApprovalRequest, NewApiToken, NewDeployApproval,
     NewDeployApprovalRequest, NewUser, Store, StoreError, User,
 };
 use time::macros::datetime;
@@ -72,6 +72,9 @@ pub async fn fixture(store: &Store) -> Fixture {
 
 pub fn new_request(fx: &Fixture, sha: &str) -> NewDeployApprovalRequest {
     NewDeployApprovalRequest {
+        public_id: uuid::Uuid::now_v7(),
+        intent_digest: format!("sha256:{}", "0".repeat(64)),
+        approval_window_minutes: 15,
         app: "myapp".to_owned(),
         git_commit_hash: sha.to_owned(),
         git_branch: Some("main".to_owned()),
@@ -103,6 +106,8 @@ pub async fn approved(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalR
             user_id: fx.admin.id,
             notes: Some("LGTM".to_owned()),
             mfa_method: "totp".to_owned(),
+            intent_digest: req.intent_digest.clone().unwrap_or_default(),
+            mfa_binding: format!("deploy_approval.approve:{}@{sha}", req.public_id),
         },
         NOW,
     )
@@ -117,28 +122,66 @@ pub async fn approved(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalR
     store.get_request(req.id).await.expect("reload")
 }
 
+/// Claims `expect` on `req` at `NOW` (15-minute staleness bound).
+pub async fn claim(
+    store: &Store,
+    req: &DeployApprovalRequest,
+    expect: ClaimExpect<'_>,
+) -> Option<Claim> {
+    store
+        .claim_step(req.id, expect, NOW, NOW - Duration::minutes(15))
+        .await
+        .expect("claim")
+}
+
+/// Records an upload of `url` through a claim.
+pub async fn record_object(store: &Store, req: &DeployApprovalRequest, url: &str) {
+    let c = claim(store, req, ClaimExpect::Object { url })
+        .await
+        .expect("object claim");
+    assert!(
+        store
+            .confirm_object(&c, url, NOW)
+            .await
+            .expect("confirm object")
+    );
+}
+
+/// Records build `build` from `url` through a claim.
+pub async fn record_build(store: &Store, req: &DeployApprovalRequest, url: &str, build: &str) {
+    let c = claim(
+        store,
+        req,
+        ClaimExpect::Build {
+            object_url: url,
+            replacing: None,
+        },
+    )
+    .await
+    .expect("build claim");
+    assert!(
+        store
+            .confirm_build(&c, build, NOW)
+            .await
+            .expect("confirm build")
+    );
+}
+
 /// A request that went the whole chain to `deployed`.
 pub async fn deployed(store: &Store, fx: &Fixture, sha: &str) -> DeployApprovalRequest {
     let req = approved(store, fx, sha).await;
-    assert!(
-        store
-            .set_object_url(req.id, "object:///myapp/a.tgz", NOW)
-            .await
-            .expect("object")
-    );
-    assert!(
-        store
-            .set_build_id(req.id, "BABC", NOW)
-            .await
-            .expect("build")
-    );
+    record_object(store, &req, "object:///myapp/a.tgz").await;
+    record_build(store, &req, "object:///myapp/a.tgz", "BABC").await;
     assert!(
         store
             .set_release_id(req.id, "RABC", NOW)
             .await
             .expect("release")
     );
-    assert!(store.mark_deployed(req.id, NOW).await.expect("deployed"));
+    let c = claim(store, &req, ClaimExpect::Promote { release: "RABC" })
+        .await
+        .expect("promote claim");
+    assert!(store.confirm_deployed(&c, NOW).await.expect("deployed"));
     store.get_request(req.id).await.expect("reload")
 }
 
