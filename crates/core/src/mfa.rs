@@ -223,6 +223,9 @@ pub struct ActionBinding {
     pub object_id: Uuid,
     /// The full git commit the object is about.
     pub commit: String,
+    /// The digest of what exactly is approved (a deploy intent), when the action has one.
+    #[serde(default)]
+    pub digest: String,
 }
 
 impl ActionBinding {
@@ -232,11 +235,27 @@ impl ActionBinding {
             action: action.into(),
             object_id,
             commit: commit.into(),
+            digest: String::new(),
         }
+    }
+
+    /// Binds the proof to `digest` too (the deploy intent the reviewer saw).
+    pub fn with_digest(mut self, digest: impl Into<String>) -> Self {
+        self.digest = digest.into();
+        self
     }
 
     /// The action that approves a deploy approval request.
     pub const APPROVE_DEPLOY: &'static str = "deploy_approval.approve";
+
+    /// The stored form, kept with the approval as proof of what the MFA covered:
+    /// `action:object@commit#digest`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{}@{}#{}",
+            self.action, self.object_id, self.commit, self.digest
+        )
+    }
 }
 
 #[cfg(test)]

@@ -293,7 +293,9 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(proof, MfaProof::Webauthn(w) if w.ceremony_id.to_string() == id));
-        assert!(serde_json::from_value::<MfaProof>(json!({"totp": "1", "backup_code": "2"})).is_err());
+        assert!(
+            serde_json::from_value::<MfaProof>(json!({"totp": "1", "backup_code": "2"})).is_err()
+        );
         assert!(serde_json::from_value::<ApproveBody>(json!({"mfa": {"totp": "123456"}})).is_err());
     }
 

@@ -255,8 +255,16 @@ fn approval_tokens_get_exactly_the_deploy_steps_of_the_spec() {
     ForbiddenForApprovalTokens::RegistryProxy
 )]
 #[case("PUT", "/system", ForbiddenForApprovalTokens::RackUpdate)]
-#[case("POST", "/system/jwt/token", ForbiddenForApprovalTokens::RackCredentials)]
-#[case("PUT", "/system/jwt/rotate", ForbiddenForApprovalTokens::RackCredentials)]
+#[case(
+    "POST",
+    "/system/jwt/token",
+    ForbiddenForApprovalTokens::RackCredentials
+)]
+#[case(
+    "PUT",
+    "/system/jwt/rotate",
+    ForbiddenForApprovalTokens::RackCredentials
+)]
 fn bypass_routes_of_the_spec_are_forbidden_for_approval_tokens(
     #[case] method: &str,
     #[case] path: &str,

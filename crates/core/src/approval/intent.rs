@@ -50,10 +50,7 @@ impl DeployIntent<'_> {
             ("quorum", self.quorum.to_string()),
             ("window_minutes", self.window_minutes.to_string()),
         ];
-        fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}\n"))
-            .collect()
+        fields.iter().map(|(k, v)| format!("{k}={v}\n")).collect()
     }
 
     /// `sha256:<hex>` of [`DeployIntent::canonical`].
@@ -96,10 +93,22 @@ mod tests {
             intent(&other, &sha, Some("main")),
             intent(&app, &sha, None),
             intent(&app, &sha, Some("main2")),
-            DeployIntent { quorum: 2, ..base.clone() },
-            DeployIntent { window_minutes: 16, ..base.clone() },
-            DeployIntent { rack: "staging", ..base.clone() },
-            DeployIntent { creator: "someone else", ..base.clone() },
+            DeployIntent {
+                quorum: 2,
+                ..base.clone()
+            },
+            DeployIntent {
+                window_minutes: 16,
+                ..base.clone()
+            },
+            DeployIntent {
+                rack: "staging",
+                ..base.clone()
+            },
+            DeployIntent {
+                creator: "someone else",
+                ..base.clone()
+            },
         ];
         for c in changed {
             assert_ne!(c.digest(), base.digest(), "{}", c.canonical());

@@ -174,7 +174,9 @@ pub fn decide(
                 }
             };
             match action {
-                DeployAction::Forbidden(kind) => Decision::Deny(Denial::ForbiddenForTokens { kind }),
+                DeployAction::Forbidden(kind) => {
+                    Decision::Deny(Denial::ForbiddenForTokens { kind })
+                }
                 a if a.puts_code() => {
                     if gated {
                         through_approval()

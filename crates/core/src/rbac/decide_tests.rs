@@ -18,19 +18,26 @@ enum Who {
     StrippedToken,
     ViewerToken,
     DeployerToken,
-    Deployer { fresh: bool },
-    Admin { fresh: bool },
+    Deployer {
+        fresh: bool,
+    },
+    Admin {
+        fresh: bool,
+    },
     Ops,
 }
 
 fn caller(who: Who) -> (CallerKind, Box<dyn Fn(&Permission) -> bool>) {
-    let role = |r: Role| Box::new(move |p: &Permission| r.allows(p)) as Box<dyn Fn(&Permission) -> bool>;
+    let role =
+        |r: Role| Box::new(move |p: &Permission| r.allows(p)) as Box<dyn Fn(&Permission) -> bool>;
     match who {
         Who::CicdToken => (CallerKind::Token, role(Role::Cicd)),
         Who::AdminToken => (CallerKind::Token, role(Role::Admin)),
         Who::StrippedToken => (
             CallerKind::Token,
-            Box::new(|p: &Permission| Role::Admin.allows(p) && *p != Permission::DEPLOY_WITH_APPROVAL),
+            Box::new(|p: &Permission| {
+                Role::Admin.allows(p) && *p != Permission::DEPLOY_WITH_APPROVAL
+            }),
         ),
         Who::ViewerToken => (CallerKind::Token, role(Role::Viewer)),
         Who::DeployerToken => (CallerKind::Token, role(Role::Deployer)),
@@ -173,13 +180,23 @@ fn human_deploys_allowed_false_refuses_every_human_deploy(
 #[test]
 fn denials_tell_the_caller_what_to_do() {
     let (kind, holds) = caller(Who::Deployer { fresh: false });
-    let Decision::Deny(d) = decide(rule(UPLOAD.0, UPLOAD.1, UPLOAD.2), kind, holds, &GateSettings::default()) else {
+    let Decision::Deny(d) = decide(
+        rule(UPLOAD.0, UPLOAD.1, UPLOAD.2),
+        kind,
+        holds,
+        &GateSettings::default(),
+    ) else {
         panic!("stale MFA must be refused");
     };
     assert_eq!(d.status(), 401);
     assert!(d.to_string().contains("within the last 10 minutes"), "{d}");
     let (kind, holds) = caller(Who::ViewerToken);
-    let Decision::Deny(d) = decide(rule(PROMOTE.0, PROMOTE.1, PROMOTE.2), kind, holds, &GateSettings::default()) else {
+    let Decision::Deny(d) = decide(
+        rule(PROMOTE.0, PROMOTE.1, PROMOTE.2),
+        kind,
+        holds,
+        &GateSettings::default(),
+    ) else {
         panic!("viewer token must not promote");
     };
     assert!(d.to_string().contains("deploy_with_approval"), "{d}");
@@ -189,7 +206,11 @@ fn denials_tell_the_caller_what_to_do() {
 fn step_up_freshness_is_judged_against_the_window() {
     let now = datetime!(2026-05-01 12:00:00 UTC);
     assert!(step_up_is_fresh(Some(now - Duration::minutes(10)), now, 10));
-    assert!(!step_up_is_fresh(Some(now - Duration::minutes(11)), now, 10));
+    assert!(!step_up_is_fresh(
+        Some(now - Duration::minutes(11)),
+        now,
+        10
+    ));
     assert!(!step_up_is_fresh(None, now, 10));
     // A verification time in the future (clock skew, tampering) is not trusted.
     assert!(!step_up_is_fresh(Some(now + Duration::minutes(1)), now, 10));

@@ -7,7 +7,9 @@ mod role;
 mod route_table;
 mod routes;
 
-pub use decide::{CallerKind, Decision, Denial, GateSettings, decide, needs_settings, step_up_is_fresh};
+pub use decide::{
+    CallerKind, Decision, Denial, GateSettings, decide, needs_settings, step_up_is_fresh,
+};
 pub use permission::{KNOWN_PERMISSIONS, Permission, PermissionError};
 pub use role::{NotAssignableToUsers, Role, RoleError, UserRoleError};
 pub use routes::{

@@ -25,7 +25,7 @@ use crate::auth::principal::{Channel, Principal, UserPrincipal};
 use crate::auth::{RequestMeta, csrf, session};
 use crate::error::ApiError;
 use crate::mfa::attempts::Purpose;
-use crate::mfa::bound::{MfaProof, MfaProofBody, human};
+use crate::mfa::bound::{MfaProof, human, parse_proof};
 use crate::mfa::{MfaUser, backup_codes, enforce, totp, webauthn};
 
 /// The MFA routes, merged into `app::api_routes`.
@@ -226,10 +226,10 @@ pub async fn verify(
     principal: Principal,
     meta: RequestMeta,
     jar: CookieJar,
-    Json(body): Json<MfaProofBody>,
+    Json(body): Json<rgw_core::wire::MfaProof>,
 ) -> Result<(CookieJar, Json<VerifiedResponse>), ApiError> {
     let (user, who) = caller(&principal)?;
-    let method = match body.parse()? {
+    let method = match parse_proof(body)? {
         MfaProof::Totp(code) => {
             totp::verify(&state, &who, &code, Purpose::Session).await?;
             MfaMethod::Totp

@@ -17,7 +17,6 @@
 //! and [`human`] turns any other principal into 403 `mfa_requires_user_session`.
 
 use rgw_core::mfa::{ActionBinding, BackupCode, MfaMethod, TotpCode};
-use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 use webauthn_rs::prelude::{PublicKeyCredential, RequestChallengeResponse};
@@ -43,46 +42,25 @@ pub enum MfaProof {
     },
 }
 
-/// The JSON form of a proof in request bodies: `{"totp": "123456"}`, `{"backup_code":
-/// "ABCD-EFGH-JKMN"}` or `{"webauthn": {"ceremony_id": "…", "assertion": {…}}}`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum MfaProofBody {
-    /// Six-digit authenticator code.
-    Totp(String),
-    /// One-time backup code.
-    BackupCode(String),
-    /// WebAuthn assertion for a ceremony from the bound-assertion start endpoint.
-    #[serde(rename = "webauthn")]
-    WebAuthn(WebAuthnProofBody),
-}
-
-/// A WebAuthn assertion and the ceremony it answers.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-pub struct WebAuthnProofBody {
-    pub ceremony_id: Uuid,
-    /// The `PublicKeyCredential` from `navigator.credentials.get()`, JSON-encoded.
-    #[schema(value_type = Object)]
-    pub assertion: Box<PublicKeyCredential>,
-}
-
-impl MfaProofBody {
-    /// Parses the codes (400 `invalid_mfa_code` when malformed; the input is never echoed).
-    pub fn parse(self) -> Result<MfaProof, ApiError> {
-        let bad = |e: rgw_core::mfa::CodeParseError| {
-            ApiError::bad_request("invalid_mfa_code", e.to_string())
-        };
-        Ok(match self {
-            MfaProofBody::Totp(c) => MfaProof::Totp(TotpCode::parse(&c).map_err(bad)?),
-            MfaProofBody::BackupCode(c) => {
-                MfaProof::BackupCode(BackupCode::parse(&c).map_err(bad)?)
-            }
-            MfaProofBody::WebAuthn(w) => MfaProof::WebAuthn {
-                ceremony_id: w.ceremony_id,
-                assertion: w.assertion,
-            },
-        })
-    }
+/// Parses the shared wire form of a proof ([`rgw_core::wire::MfaProof`]); 400
+/// `invalid_mfa_code` when malformed (the input is never echoed).
+pub fn parse_proof(body: rgw_core::wire::MfaProof) -> Result<MfaProof, ApiError> {
+    use rgw_core::wire::MfaProof as Wire;
+    let bad =
+        |e: rgw_core::mfa::CodeParseError| ApiError::bad_request("invalid_mfa_code", e.to_string());
+    Ok(match body {
+        Wire::Totp(c) => MfaProof::Totp(TotpCode::parse(&c).map_err(bad)?),
+        Wire::BackupCode(c) => MfaProof::BackupCode(BackupCode::parse(&c).map_err(bad)?),
+        Wire::Webauthn(w) => MfaProof::WebAuthn {
+            ceremony_id: w.ceremony_id,
+            assertion: Box::new(serde_json::from_value(w.assertion).map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_webauthn_assertion",
+                    format!("the WebAuthn assertion is not a PublicKeyCredential: {e}"),
+                )
+            })?),
+        },
+    })
 }
 
 impl From<&UserPrincipal> for MfaUser {
@@ -141,6 +119,7 @@ pub async fn verify_for_action(
         "action": binding.action,
         "object_id": binding.object_id,
         "commit": binding.commit,
+        "digest": binding.digest,
         "error": result.as_ref().err().map(ApiError::code),
     }));
     if binding.action == ActionBinding::APPROVE_DEPLOY {

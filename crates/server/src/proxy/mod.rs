@@ -27,6 +27,7 @@ use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::auth::{Principal, authenticate};
 
 pub use filter::{EnvView, Filter};
+pub(crate) use idle::IdleBody;
 pub use respond::{rack_error, wants_json};
 
 /// Where the rack API is mounted on the gateway.

@@ -2,6 +2,7 @@
 //! insecure mode), the rack's credentials, and a pooled HTTP client shared by the proxy and the
 //! readiness probe.
 
+pub mod api;
 mod tls;
 
 use std::time::Duration;

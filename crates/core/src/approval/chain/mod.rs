@@ -63,9 +63,13 @@ impl ClaimedStep {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [ClaimedStep::Object, ClaimedStep::Build, ClaimedStep::Promote]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        [
+            ClaimedStep::Object,
+            ClaimedStep::Build,
+            ClaimedStep::Promote,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 
     fn step(self) -> Step {

@@ -96,11 +96,7 @@ fn chain(f: &Fx, stage: u8) -> DeployChain<'_> {
 #[case::run_allowed(3, "run", Ok(ChainOutcome::Proceed))]
 #[case::run_sleep(3, "run-sleep", Ok(ChainOutcome::Proceed))]
 #[case::run_not_allowed(3, "run-bad", Err("command not approved for app myapp: \"rm -rf /\""))]
-#[case::run_without_release(
-    3,
-    "run-no-release",
-    Err("the app's current release (pass --release)")
-)]
+#[case::run_without_release(3, "run-no-release", Err("the app's current release (pass --release)"))]
 #[case::exec_allowed(3, "exec", Ok(ChainOutcome::Proceed))]
 #[case::exec_sleep_refused(3, "exec-sleep", Err("command not approved"))]
 #[case::exec_unknown_pid(
@@ -333,7 +329,10 @@ fn a_failed_build_may_be_replaced_while_the_approval_is_live() {
         recorded_build_failed: true,
         ..chain(&f, 2)
     };
-    assert_eq!(failed.check(&build_step(&f), NOW), Ok(ChainOutcome::Proceed));
+    assert_eq!(
+        failed.check(&build_step(&f), NOW),
+        Ok(ChainOutcome::Proceed)
+    );
     // A build that did not fail stays the only one.
     let err = chain(&f, 2).check(&build_step(&f), NOW).unwrap_err();
     assert!(err.to_string().contains("already completed build"), "{err}");
@@ -346,8 +345,16 @@ fn a_failed_build_may_be_replaced_while_the_approval_is_live() {
 }
 
 #[rstest]
-#[case::upload_during_build(ClaimedStep::Build, "upload", "a build under this approval is in progress")]
-#[case::build_during_upload(ClaimedStep::Object, "build", "a object upload under this approval is in progress")]
+#[case::upload_during_build(
+    ClaimedStep::Build,
+    "upload",
+    "a build under this approval is in progress"
+)]
+#[case::build_during_upload(
+    ClaimedStep::Object,
+    "build",
+    "a object upload under this approval is in progress"
+)]
 #[case::promote_during_promote(ClaimedStep::Promote, "promote", "in progress")]
 fn a_claimed_step_blocks_every_other_chain_step(
     #[case] claim: ClaimedStep,
@@ -409,7 +416,10 @@ fn denials_map_to_the_documented_statuses() {
     assert_eq!(chain(&f, 1).check(&no_sha, NOW).unwrap_err().status(), 422);
     let import = ChainStep::BuildImport { app: &f.app };
     let err = chain(&f, 0).check(&import, NOW).unwrap_err();
-    assert_eq!((err.status(), err.code()), (403, "build_import_not_allowed"));
+    assert_eq!(
+        (err.status(), err.code()),
+        (403, "build_import_not_allowed")
+    );
     let pending = DeployChain {
         status: ApprovalStatus::Pending,
         ..chain(&f, 0)
@@ -432,7 +442,11 @@ fn each_step_that_reaches_the_rack_takes_a_claim() {
     let f = fx();
     assert_eq!(claim_for(&build_step(&f)), Some(ClaimedStep::Build));
     assert_eq!(claim_for(&ChainStep::AppLogs { app: &f.app }), None);
-    for c in [ClaimedStep::Object, ClaimedStep::Build, ClaimedStep::Promote] {
+    for c in [
+        ClaimedStep::Object,
+        ClaimedStep::Build,
+        ClaimedStep::Promote,
+    ] {
         assert_eq!(ClaimedStep::parse(c.as_str()), Some(c));
     }
 }
