@@ -122,9 +122,22 @@ impl From<rgw_store::StoreError> for ApiError {
     }
 }
 
+/// Response extension on every 401/403 the JSON API answers, so that the audit layer
+/// (`audit::request::layer`) can record the denial when no handler did.
+#[derive(Debug, Clone)]
+pub struct Denied {
+    pub code: &'static str,
+    pub message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let denied = matches!(self, ApiError::Unauthorized { .. } | ApiError::Forbidden { .. })
+            .then(|| Denied {
+                code: self.code(),
+                message: self.to_string(),
+            });
         let message = match &self {
             ApiError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "request failed");
@@ -133,7 +146,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = ApiErrorBody::new(self.code(), message);
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(d) = denied {
+            resp.extensions_mut().insert(d);
+        }
+        resp
     }
 }
 

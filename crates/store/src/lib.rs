@@ -19,6 +19,7 @@ mod clock;
 mod db;
 mod error;
 mod identity;
+mod identity_tx;
 mod jobs;
 mod login_flows;
 mod mfa;

@@ -322,9 +322,11 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
+            crate::audit::request::note_actor(p.audit_actor());
             return Ok(p.clone());
         }
         let principal = authenticate_for_method(state, &parts.method, &parts.headers).await?;
+        crate::audit::request::note_actor(principal.audit_actor());
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }
