@@ -130,6 +130,15 @@ pub struct Denied {
     pub message: String,
 }
 
+/// An audit event that could not be stored fails the request with a 500 (never a policy
+/// answer such as 409, whatever the store reported), so a change is never acknowledged
+/// without its event.
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();

@@ -61,6 +61,8 @@ pub enum AuditError {
     Closed,
     #[error("the audit event was queued but not committed within {0:?}")]
     Timeout(Duration),
+    #[error("the audit event could not be stored: {0}")]
+    Store(#[from] StoreError),
 }
 
 #[expect(
@@ -158,12 +160,13 @@ impl Auditor {
     /// rolls back with the change it records. Commit `tx`, then [`Committed::log`].
     ///
     /// # Errors
-    /// [`StoreError`] from the append; roll the transaction back.
+    /// [`AuditError::Store`] when the append fails; roll the transaction back (the HTTP edge
+    /// answers it with a 500, whatever the store error was).
     pub async fn append_in_tx(
         &self,
         tx: &mut StoreTx,
         event: AuditEvent,
-    ) -> Result<Committed, StoreError> {
+    ) -> Result<Committed, AuditError> {
         let record = self.prepare(event);
         let seqs = tx
             .append_audit_events(std::slice::from_ref(&record), &self.key)
