@@ -142,11 +142,14 @@ impl From<crate::audit::AuditError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        let denied = matches!(self, ApiError::Unauthorized { .. } | ApiError::Forbidden { .. })
-            .then(|| Denied {
-                code: self.code(),
-                message: self.to_string(),
-            });
+        let denied = matches!(
+            self,
+            ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }
+        )
+        .then(|| Denied {
+            code: self.code(),
+            message: self.to_string(),
+        });
         let message = match &self {
             ApiError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "request failed");

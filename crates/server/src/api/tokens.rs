@@ -174,23 +174,23 @@ pub async fn create_and_audit(
     };
     // The token and its audit event commit together: a token is never usable unaudited.
     let mut tx = state.store.begin().await?;
-    let row = tx
-        .create_api_token(&new, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::conflict(
-                "token_name_taken",
-                format!("a token named {name} already exists"),
-            ),
-            other => other.into(),
-        })?;
+    let row = tx.create_api_token(&new, now).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict(
+            "token_name_taken",
+            format!("a token named {name} already exists"),
+        ),
+        other => other.into(),
+    })?;
     let event = AuditEvent::new(now, actor, "api_token.create", Outcome::Success)
         .resource(row.public_id.to_string())
         .details(json!({
             "name": row.name, "owner": owner.email, "role": row.role,
             "permissions": row.permissions.0, "expires_at": super::ts_opt(row.expires_at),
         }));
-    let logged = state.auditor.append_in_tx(&mut tx, meta.apply(event)).await?;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
     tx.commit().await?;
     logged.log();
     Ok((secret, row))
@@ -321,7 +321,10 @@ pub async fn revoke_token(
         )
         .resource(token.public_id.to_string())
         .details(json!({ "name": token.name }));
-        let logged = state.auditor.append_in_tx(&mut tx, meta.apply(event)).await?;
+        let logged = state
+            .auditor
+            .append_in_tx(&mut tx, meta.apply(event))
+            .await?;
         tx.commit().await?;
         logged.log();
     } else {

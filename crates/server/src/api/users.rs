@@ -89,16 +89,13 @@ pub async fn create_user(
         mfa_enforced: true,
     };
     let mut tx = state.store.begin().await?;
-    let user = tx
-        .create_user(&new, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::conflict(
-                "user_exists",
-                format!("a user with email {email} already exists"),
-            ),
-            other => other.into(),
-        })?;
+    let user = tx.create_user(&new, now).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict(
+            "user_exists",
+            format!("a user with email {email} already exists"),
+        ),
+        other => other.into(),
+    })?;
     let event = AuditEvent::new(
         now,
         principal.audit_actor(),
@@ -107,7 +104,10 @@ pub async fn create_user(
     )
     .resource(user.public_id.to_string())
     .details(json!({ "email": user.email, "role": user.role }));
-    let logged = state.auditor.append_in_tx(&mut tx, meta.apply(event)).await?;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
     tx.commit().await?;
     logged.log();
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
@@ -157,7 +157,10 @@ async fn commit_audited(
     )
     .resource(user.public_id.to_string())
     .details(json!({ "email": user.email }));
-    let logged = state.auditor.append_in_tx(&mut tx, meta.apply(event)).await?;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
     tx.commit().await?;
     logged.log();
     Ok(())

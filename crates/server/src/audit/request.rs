@@ -78,7 +78,9 @@ tokio::task_local! {
 /// Notes who is calling (from the `Principal` extractor), for denials audited later.
 pub fn note_actor(actor: Actor) {
     let _ = CURRENT.try_with(|ctx| {
-        *ctx.actor.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(actor);
+        *ctx.actor
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(actor);
     });
 }
 

@@ -81,7 +81,9 @@ async fn audit(
         .auditor
         .record_and_wait(event)
         .await
-        .with_context(|| format!("the change is made but its audit event ({action}) was not stored"))?;
+        .with_context(|| {
+            format!("the change is made but its audit event ({action}) was not stored")
+        })?;
     Ok(())
 }
 

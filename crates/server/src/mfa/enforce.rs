@@ -56,7 +56,12 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
 }
 
 /// The audit event of a refusal of this layer (`mfa.required`, outcome `denied`).
-fn refusal_event(state: &AppState, req: &Request, user: &UserPrincipal, e: &ApiError) -> AuditEvent {
+fn refusal_event(
+    state: &AppState,
+    req: &Request,
+    user: &UserPrincipal,
+    e: &ApiError,
+) -> AuditEvent {
     let path: String = req.uri().path().chars().take(512).collect();
     let header = |name: &str| {
         req.headers()

@@ -40,7 +40,9 @@ pub fn check(
     if fetch_site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
         return Err(ApiError::forbidden(
             "cross_site_request",
-            format!("cross-site requests with the session cookie are refused; open {expected} or use an API token"),
+            format!(
+                "cross-site requests with the session cookie are refused; open {expected} or use an API token"
+            ),
         ));
     }
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
@@ -54,13 +56,22 @@ pub fn check(
                 .collect();
             return Err(ApiError::forbidden(
                 "origin_mismatch",
-                format!("Origin {shown} is not this gateway ({expected}); cross-origin requests with the session cookie are refused"),
+                format!(
+                    "Origin {shown} is not this gateway ({expected}); cross-origin requests with the session cookie are refused"
+                ),
             ));
         }
         None if is_upgrade || !method.is_safe() => {
             return Err(ApiError::forbidden(
                 "origin_required",
-                format!("{} with the session cookie must carry Origin {expected}", if is_upgrade { "websocket upgrades" } else { "writes" }),
+                format!(
+                    "{} with the session cookie must carry Origin {expected}",
+                    if is_upgrade {
+                        "websocket upgrades"
+                    } else {
+                        "writes"
+                    }
+                ),
             ));
         }
         None => {}

@@ -72,15 +72,23 @@ impl EnvView {
 /// what it could not inspect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FilterError {
-    #[error("the rack's answer is not valid JSON ({0}); the gateway refuses to pass on a body it cannot filter for secrets")]
+    #[error(
+        "the rack's answer is not valid JSON ({0}); the gateway refuses to pass on a body it cannot filter for secrets"
+    )]
     NotJson(String),
-    #[error("the rack answered this route with a {0} body instead of JSON; the gateway refuses to pass on a body it cannot filter for secrets")]
+    #[error(
+        "the rack answered this route with a {0} body instead of JSON; the gateway refuses to pass on a body it cannot filter for secrets"
+    )]
     UnexpectedText(String),
-    #[error("the rack's answer uses Content-Encoding {0}, which the gateway cannot inspect for secrets")]
+    #[error(
+        "the rack's answer uses Content-Encoding {0}, which the gateway cannot inspect for secrets"
+    )]
     UnsupportedEncoding(String),
     #[error("the rack's gzip answer is corrupt or larger than {} MiB once decoded", MAX_FILTERED_BODY >> 20)]
     BadGzip,
-    #[error("a release env in the rack's answer is neither text nor a map; the gateway refuses to pass it on")]
+    #[error(
+        "a release env in the rack's answer is neither text nor a map; the gateway refuses to pass it on"
+    )]
     UnknownEnvShape,
 }
 
@@ -134,11 +142,7 @@ pub fn inspect(
     }
     match filter {
         Filter::Strict if first.is_some() => Err(FilterError::UnexpectedText(
-            content_type
-                .unwrap_or("untyped")
-                .chars()
-                .take(60)
-                .collect(),
+            content_type.unwrap_or("untyped").chars().take(60).collect(),
         )),
         _ => Ok(Inspected::Text),
     }
@@ -320,8 +324,7 @@ impl ReleaseForm {
     /// Parses an `application/x-www-form-urlencoded` body; `env` and `parent-release` may
     /// appear at most once (the rack would take the first, our checks must see the same one).
     pub fn parse(form: &[u8]) -> Result<ReleaseForm, FormError> {
-        let pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(form).into_owned().collect();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
         for name in ["env", "parent-release"] {
             if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
                 return Err(FormError::Duplicate(name));
@@ -330,13 +333,13 @@ impl ReleaseForm {
         Ok(ReleaseForm { pairs })
     }
 
-    /// A field's value, if present and non-empty.
+    /// A field's value, if present (possibly empty: `env=` is an env that removes every
+    /// variable, not an absent one).
     pub fn field(&self, name: &str) -> Option<&str> {
         self.pairs
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
-            .filter(|v| !v.is_empty())
     }
 
     /// Whether the `env` field carries the mask placeholder anywhere.
@@ -458,9 +461,13 @@ mod tests {
 
     #[test]
     fn external_build_repositories_lose_the_rack_password() {
-        let body = r#"{"id":"BAAAAAAAAAA","repository":"https://convox:s3cretpw@api.rack.example/app"}"#;
+        let body =
+            r#"{"id":"BAAAAAAAAAA","repository":"https://convox:s3cretpw@api.rack.example/app"}"#;
         let out = filtered(body, ADMIN, None, &SecretNames::new());
-        assert_eq!(out["repository"], "https://convox:********@api.rack.example/app");
+        assert_eq!(
+            out["repository"],
+            "https://convox:********@api.rack.example/app"
+        );
         assert!(has_credentials("https://convox:pw@h/x"));
         assert!(!has_credentials("https://h/x"));
     }
@@ -512,7 +519,12 @@ mod tests {
         let out = ReleaseForm::parse(&form.unmask("DB_PASSWORD=hunter2\nPORT=1").unwrap()).unwrap();
         assert_eq!(out.field("env").unwrap(), "DB_PASSWORD=hunter2\nPORT=2");
         assert_eq!(out.field("parent-release").unwrap(), "RA");
-        assert!(!ReleaseForm::parse(b"env=PORT%3D2").unwrap().env_has_masked_values());
+        assert!(
+            !ReleaseForm::parse(b"env=PORT%3D2")
+                .unwrap()
+                .env_has_masked_values()
+        );
+        assert_eq!(ReleaseForm::parse(b"env=").unwrap().field("env"), Some(""));
         assert_eq!(
             ReleaseForm::parse(b"env=A%3D1&env=B%3D2").unwrap_err(),
             FormError::Duplicate("env")

@@ -94,7 +94,10 @@ pub async fn forward(
     let filter = filter::for_route(&method, pattern);
     if filter != Filter::Raw {
         // Ask for an answer we can read; `decode` still copes with gzip if the rack sends it.
-        upstream_headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        upstream_headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
     if pattern == EXPORT_PATTERN
         && let Some(m) = &matched
@@ -163,8 +166,8 @@ pub async fn forward(
             .map(str::to_string)
     };
     let refused = |e: filter::FilterError| Failure::new(StatusCode::BAD_GATEWAY, e.to_string());
-    let decoded =
-        filter::decode(&bytes, header_text(header::CONTENT_ENCODING).as_deref()).map_err(refused)?;
+    let decoded = filter::decode(&bytes, header_text(header::CONTENT_ENCODING).as_deref())
+        .map_err(refused)?;
     let inspected = filter::inspect(
         &decoded,
         header_text(header::CONTENT_TYPE).as_deref(),
@@ -214,7 +217,11 @@ async fn guard_release_create(
     body: Body,
 ) -> Result<Body, Failure> {
     let bad = |m: String| Failure::new(StatusCode::BAD_REQUEST, m);
-    if let Some(name) = parts.uri.query().and_then(filter::query_names_release_field) {
+    if let Some(name) = parts
+        .uri
+        .query()
+        .and_then(filter::query_names_release_field)
+    {
         return Err(bad(format!(
             "send {name} as a form field in the body of POST /apps/{app}/releases, not in the query string"
         )));
@@ -237,19 +244,6 @@ async fn guard_release_create(
             "release create bodies must not be compressed; send a plain application/x-www-form-urlencoded form",
         ));
     }
-    let form_typed = match parts.headers.get(header::CONTENT_TYPE) {
-        None => true,
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|t| t.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")),
-    };
-    if !form_typed {
-        return Err(unsupported(
-            "release create takes an application/x-www-form-urlencoded form (multipart and other bodies are refused)",
-        ));
-    }
     let form = http_body_util::Limited::new(body, MAX_FORM)
         .collect()
         .await
@@ -260,6 +254,24 @@ async fn guard_release_create(
             )
         })?
         .to_bytes();
+    let form_typed = match parts.headers.get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|t| t.split(';').next())
+            .is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            }),
+    };
+    // An empty body carries no fields whatever its type (the SDK labels empty bodies
+    // application/octet-stream).
+    if !form_typed && !form.is_empty() {
+        return Err(unsupported(
+            "release create takes an application/x-www-form-urlencoded form (multipart and other bodies are refused)",
+        ));
+    }
     let parsed = filter::ReleaseForm::parse(&form).map_err(|e| bad(e.to_string()))?;
     let parent = parsed
         .field("parent-release")
@@ -294,7 +306,10 @@ async fn refuse_credentialed_export(
     matched: &rgw_core::RouteMatch,
 ) -> Result<(), Failure> {
     let (Some(app), Some(build)) = (matched.app(), matched.build_id()) else {
-        return Err(Failure::new(StatusCode::BAD_REQUEST, "no app or build id in the path"));
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "no app or build id in the path",
+        ));
     };
     let value = rack_json(rack, &format!("/apps/{app}/builds/{build}"), "the build").await?;
     let repo = value
@@ -366,7 +381,8 @@ async fn rack_json(
         .map_err(|e| fail(format!("reading {what} failed: {e}")))?
         .to_bytes();
     let decoded = filter::decode(&bytes, encoding.as_deref()).map_err(|e| fail(e.to_string()))?;
-    serde_json::from_slice(&decoded).map_err(|e| fail(format!("{what} from the rack is not JSON: {e}")))
+    serde_json::from_slice(&decoded)
+        .map_err(|e| fail(format!("{what} from the rack is not JSON: {e}")))
 }
 
 fn env_view(principal: &Principal) -> EnvView {

@@ -98,7 +98,10 @@ async fn a_viewer_or_cicd_token_cannot_read_env_secrets_through_system_releases(
             assert_no_secret(&text);
             let v: Value = serde_json::from_str(&text).unwrap();
             assert_eq!(v[0]["app"], APP, "{text}");
-            assert_eq!(v[0]["env"], "", "callers without convox:env:read see no env");
+            assert_eq!(
+                v[0]["env"], "",
+                "callers without convox:env:read see no env"
+            );
         }
         app.cleanup().await;
     }
@@ -109,7 +112,13 @@ async fn an_ops_user_sees_the_apps_listed_secrets_masked_in_system_releases() {
     for app in TestApp::spawn_all_fast(TestOptions::default()).await {
         deploy_with_secrets(&app).await;
         app.store()
-            .put_setting(APP, "secret_env_vars", &json!(["LICENSE"]), None, rgw_store::now_utc())
+            .put_setting(
+                APP,
+                "secret_env_vars",
+                &json!(["LICENSE"]),
+                None,
+                rgw_store::now_utc(),
+            )
             .await
             .unwrap();
         app.create_user("ops@example.com", "ops", None).await;
@@ -129,11 +138,20 @@ async fn a_broken_secret_env_vars_setting_refuses_release_reads_instead_of_maski
         let release = release_with_secrets(&app).await;
         // Not a list: the setting cannot be read, so the gateway does not know what to mask.
         app.store()
-            .put_setting(APP, "secret_env_vars", &json!(42), None, rgw_store::now_utc())
+            .put_setting(
+                APP,
+                "secret_env_vars",
+                &json!(42),
+                None,
+                rgw_store::now_utc(),
+            )
             .await
             .unwrap();
         app.create_user("ops@example.com", "ops", None).await;
-        let ops = proxy(&app, &app.create_token("ops@example.com", "ops-tok", "ops").await);
+        let ops = proxy(
+            &app,
+            &app.create_token("ops@example.com", "ops-tok", "ops").await,
+        );
         for path in [
             format!("/apps/{APP}/releases"),
             format!("/apps/{APP}/releases/{release}"),
@@ -216,7 +234,10 @@ async fn a_release_answer_the_gateway_cannot_read_is_refused_not_passed_through(
     };
     for app in TestApp::spawn_all_with(options.clone()).await {
         app.create_user("ops@example.com", "ops", None).await;
-        let ops = proxy(&app, &app.create_token("ops@example.com", "ops-tok", "ops").await);
+        let ops = proxy(
+            &app,
+            &app.create_token("ops@example.com", "ops-tok", "ops").await,
+        );
         for path in ["/system/releases", "/apps/myapp/releases/RAAAAAAAAAA"] {
             let r = ops.get(path).await;
             assert_eq!(r.status(), 502, "{path}");
@@ -231,7 +252,10 @@ async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_
     for app in TestApp::spawn_all().await {
         release_with_secrets(&app).await;
         // May create releases but may not read the env, so may not write one either.
-        let writer = proxy(&app, &token_with(&app, "writer", &["convox:release:create"]).await);
+        let writer = proxy(
+            &app,
+            &token_with(&app, "writer", &["convox:release:create"]).await,
+        );
         app.rack.clear_requests();
 
         let r = writer
@@ -272,6 +296,12 @@ async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_
             .unwrap();
         assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
 
+        // An empty env is an env too: it would remove every variable the caller cannot see.
+        let r = writer
+            .post_form(&format!("/apps/{APP}/releases"), &[("env", "")])
+            .await;
+        assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+
         assert!(
             app.rack
                 .requests()
@@ -279,6 +309,10 @@ async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_
                 .all(|r| r.line() != format!("POST /apps/{APP}/releases")),
             "a refused release create reached the rack"
         );
+        let latest = rack(&app)
+            .get_json(&format!("/apps/{APP}/releases?limit=1"))
+            .await;
+        assert_eq!(latest[0]["env"], SECRET_ENV);
         app.cleanup().await;
     }
 }
@@ -287,7 +321,8 @@ async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_
 async fn a_lowercase_percent_encoded_mask_cannot_overwrite_a_stored_secret() {
     for app in TestApp::spawn_all().await {
         release_with_secrets(&app).await;
-        app.create_user("deployer@example.com", "deployer", None).await;
+        app.create_user("deployer@example.com", "deployer", None)
+            .await;
         let deployer = proxy(
             &app,
             &app.create_token("deployer@example.com", "dep-tok", "deployer")
@@ -319,7 +354,8 @@ async fn a_lowercase_percent_encoded_mask_cannot_overwrite_a_stored_secret() {
 async fn a_parent_release_that_is_not_a_release_id_never_reaches_the_rack_path() {
     for app in TestApp::spawn_all().await {
         release_with_secrets(&app).await;
-        app.create_user("deployer@example.com", "deployer", None).await;
+        app.create_user("deployer@example.com", "deployer", None)
+            .await;
         let deployer = proxy(
             &app,
             &app.create_token("deployer@example.com", "dep-tok", "deployer")
@@ -385,7 +421,9 @@ async fn a_cross_site_page_cannot_read_the_rack_api_with_the_session_cookie() {
                 .header(extra.0, extra.1)
                 .send()
         };
-        let r = get(("origin", "https://evil.example".into())).await.unwrap();
+        let r = get(("origin", "https://evil.example".into()))
+            .await
+            .unwrap();
         assert_eq!(r.status(), 403);
         let r = get(("sec-fetch-site", "cross-site".into())).await.unwrap();
         assert_eq!(r.status(), 403);
@@ -462,7 +500,10 @@ async fn denied_gateway_api_calls_each_leave_one_audit_event() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status, error_code(&body)), (403, "token_scope_exceeds_caller"));
+        assert_eq!(
+            (status, error_code(&body)),
+            (403, "token_scope_exceeds_caller")
+        );
         let r = app
             .get("/api/v1/audit-events")
             .bearer_auth(&cli)
@@ -491,12 +532,19 @@ async fn denied_gateway_api_calls_each_leave_one_audit_event() {
         codes.sort();
         assert_eq!(
             codes,
-            ["permission_denied", "permission_denied", "token_scope_exceeds_caller"]
+            [
+                "permission_denied",
+                "permission_denied",
+                "token_scope_exceeds_caller"
+            ]
         );
         assert!(by_viewer.iter().all(|r| r.resource.is_some()
             && r.details["route"].is_string()
             && r.request_id.is_some()));
-        let anonymous: Vec<_> = denied.iter().filter(|r| r.actor_type == "anonymous").collect();
+        let anonymous: Vec<_> = denied
+            .iter()
+            .filter(|r| r.actor_type == "anonymous")
+            .collect();
         assert_eq!(anonymous.len(), 1, "{denied:#?}");
         assert_eq!(anonymous[0].details["code"], "authentication_required");
         app.cleanup().await;
@@ -506,10 +554,7 @@ async fn denied_gateway_api_calls_each_leave_one_audit_event() {
 #[tokio::test]
 async fn a_refusal_by_the_mfa_layer_is_audited() {
     let options = TestOptions {
-        env: vec![(
-            "RGW_SETTING_MFA_REQUIRE_ALL_USERS".into(),
-            "true".into(),
-        )],
+        env: vec![("RGW_SETTING_MFA_REQUIRE_ALL_USERS".into(), "true".into())],
     };
     for app in TestApp::spawn_all_with(options.clone()).await {
         app.create_user("viewer@example.com", "viewer", None).await;
@@ -522,7 +567,10 @@ async fn a_refusal_by_the_mfa_layer_is_audited() {
                 .unwrap(),
         )
         .await;
-        assert_eq!((status, error_code(&body)), (403, "mfa_enrollment_required"));
+        assert_eq!(
+            (status, error_code(&body)),
+            (403, "mfa_enrollment_required")
+        );
         let r = proxy(&app, &cli).get("/apps").await;
         assert_eq!(r.status(), 403);
 
@@ -559,11 +607,18 @@ async fn a_client_chosen_request_id_cannot_pose_as_another_call() {
             .unwrap();
         assert_eq!(r.status(), 200);
         let ours = r.headers()["x-request-id"].to_str().unwrap().to_owned();
-        assert_ne!(ours, victim, "the gateway answered with the client's request id");
+        assert_ne!(
+            ours, victim,
+            "the gateway answered with the client's request id"
+        );
         let at_rack = app.rack.requests()[0]
             .header("x-request-id")
             .map(str::to_owned);
-        assert_eq!(at_rack.as_deref(), Some(ours.as_str()), "the rack gets the gateway's id");
+        assert_eq!(
+            at_rack.as_deref(),
+            Some(ours.as_str()),
+            "the rack gets the gateway's id"
+        );
 
         let r = app
             .get("/api/v1/auth/whoami")
@@ -624,7 +679,10 @@ async fn a_token_or_user_change_is_not_acknowledged_when_its_audit_event_cannot_
             .unwrap();
         assert_eq!(r.status(), 500, "{}", r.text().await.unwrap());
         assert!(
-            app.store().get_api_token_by_name("unaudited").await.is_err(),
+            app.store()
+                .get_api_token_by_name("unaudited")
+                .await
+                .is_err(),
             "a token exists whose creation was never audited"
         );
         let r = app
@@ -635,7 +693,10 @@ async fn a_token_or_user_change_is_not_acknowledged_when_its_audit_event_cannot_
             .unwrap();
         assert_eq!(r.status(), 500);
         let victim_now = app.store().get_user(victim.id).await.unwrap();
-        assert!(victim_now.suspended_at.is_none(), "an unaudited suspension was stored");
+        assert!(
+            victim_now.suspended_at.is_none(),
+            "an unaudited suspension was stored"
+        );
 
         app.raw_execute(drop).await.unwrap();
         app.cleanup().await;
