@@ -364,11 +364,18 @@ async fn rack_json(
         .body(Body::empty())
         .map_err(|e| fail(e.to_string()))?;
     let resp = rack.send(req).await.map_err(|e| unreachable(rack, &e))?;
-    if !resp.status().is_success() {
-        return Err(fail(format!(
-            "reading {what} from the rack failed with {}",
-            resp.status()
-        )));
+    let status = resp.status();
+    if !status.is_success() {
+        // A 4xx (no such release or build) is the caller's to fix: pass the status on.
+        let answer = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        return Err(Failure::new(
+            answer,
+            format!("reading {what} from the rack failed with {status}"),
+        ));
     }
     let encoding = resp
         .headers()

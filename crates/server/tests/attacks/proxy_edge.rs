@@ -248,6 +248,58 @@ async fn a_release_answer_the_gateway_cannot_read_is_refused_not_passed_through(
 }
 
 #[tokio::test]
+async fn a_build_export_cannot_carry_the_rack_password_out() {
+    let external = r#"{"id":"BAAAAAAAAAA","app":"myapp","status":"complete","repository":"https://convox:upstream-password-123@api.rack.example/myapp"}"#;
+    let plain = r#"{"id":"BBBBBBBBBBB","app":"myapp","status":"complete","repository":""}"#;
+    let json = |body: &'static str| {
+        axum::routing::get(move || async move {
+            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+        })
+    };
+    // Larger than anything the gateway buffers: exports must stream.
+    let big = vec![7u8; 17 << 20];
+    let router = axum::Router::new()
+        .route("/apps/myapp/builds/BAAAAAAAAAA", json(external))
+        .route("/apps/myapp/builds/BBBBBBBBBBB", json(plain))
+        .route(
+            "/apps/myapp/builds/BAAAAAAAAAA.tgz",
+            axum::routing::get(move || async move {
+                rgw_testkit::convox::tarball(&[("build.json", external)]).into_response()
+            }),
+        )
+        .route(
+            "/apps/myapp/builds/BBBBBBBBBBB.tgz",
+            axum::routing::get(move || {
+                let big = big.clone();
+                async move { big.into_response() }
+            }),
+        );
+    let options = TestOptions {
+        env: vec![("RGW_RACK_URL".into(), upstream(router).await)],
+    };
+    for app in TestApp::spawn_all_with(options.clone()).await {
+        app.create_user("deployer@example.com", "deployer", None)
+            .await;
+        let deployer = proxy(
+            &app,
+            &app.create_token("deployer@example.com", "dep-tok", "deployer")
+                .await,
+        );
+        let r = deployer.get("/apps/myapp/builds/BAAAAAAAAAA.tgz").await;
+        assert_eq!(r.status(), 403);
+        let bytes = r.bytes().await.unwrap();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains("upstream-password-123"),
+            "the export carried the rack password"
+        );
+        let r = deployer.get("/apps/myapp/builds/BBBBBBBBBBB.tgz").await;
+        assert_eq!(r.status(), 200, "an export without credentials streams");
+        assert_eq!(r.bytes().await.unwrap().len(), 17 << 20);
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_create_checks() {
     for app in TestApp::spawn_all().await {
         release_with_secrets(&app).await;
