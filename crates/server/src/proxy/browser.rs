@@ -5,12 +5,13 @@
 //! - `Origin`, when sent, must be the gateway's own (`RGW_PUBLIC_URL`); it is required on
 //!   unsafe methods and on websocket upgrades, which browsers open cross-site with cookies and
 //!   without any way to add a CSRF header.
-//! - `Sec-Fetch-Site: cross-site` is refused outright.
 //! - Unsafe methods carry the session's `X-CSRF-Token`.
 //!
-//! Bearer and Basic callers (the convox CLI, CI) are not subject to these: a browser never
-//! attaches those headers on its own (and web session tokens are refused in Basic credentials,
-//! see `auth::extract`).
+//! Bearer and Basic callers (the convox CLI, CI) are not subject to these (the CLI's websocket
+//! `Origin` is whatever host it dialled): a browser never attaches those headers on its own,
+//! web session tokens are refused in Basic credentials (see `auth::extract`) and no 401 sends a
+//! Basic challenge. A browser request marked `Sec-Fetch-Site: cross-site` is refused whatever
+//! its credential.
 
 use axum::http::{HeaderMap, Method, header};
 
@@ -26,24 +27,26 @@ pub fn check(
     headers: &HeaderMap,
     is_upgrade: bool,
 ) -> Result<(), ApiError> {
-    let Principal::User(user) = principal else {
-        return Ok(());
-    };
-    if !user.via_cookie {
-        return Ok(());
-    }
     let expected = state.config.public_url.origin().ascii_serialization();
     let fetch_site = headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
         .map(str::trim);
+    // Only browsers send `Sec-Fetch-*`: a cross-site one is refused whatever credential it
+    // carries (a browser may replay cached Basic credentials on its own too).
     if fetch_site.is_some_and(|s| s.eq_ignore_ascii_case("cross-site")) {
         return Err(ApiError::forbidden(
             "cross_site_request",
             format!(
-                "cross-site requests with the session cookie are refused; open {expected} or use an API token"
+                "cross-site browser requests to the rack proxy are refused; open {expected} or use the convox CLI"
             ),
         ));
+    }
+    let Principal::User(user) = principal else {
+        return Ok(());
+    };
+    if !user.via_cookie {
+        return Ok(());
     }
     match headers.get(header::ORIGIN).map(|v| v.to_str()) {
         Some(Ok(origin)) if origin.trim().eq_ignore_ascii_case(&expected) => {}

@@ -519,9 +519,18 @@ async fn a_web_session_token_is_refused_as_basic_credentials() {
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
-        // CLI sessions (and API tokens) keep working as Basic credentials.
+        // CLI sessions (and API tokens) keep working as Basic credentials, but not from a
+        // cross-site page that a browser attached them to.
         let cli = app.session_for("viewer@example.com", Channel::Cli).await;
         assert_eq!(proxy(&app, &cli).get("/apps").await.status(), 200);
+        let r = proxy(&app, &cli)
+            .request(reqwest::Method::GET, "/apps")
+            .header("sec-fetch-site", "cross-site")
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403);
         app.cleanup().await;
     }
 }
