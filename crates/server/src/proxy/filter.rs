@@ -1,6 +1,6 @@
-//! Response and request rewriting for secrets: release environments (masked for non-admins,
-//! hidden without `convox:env:read`), external build repositories (which embed the rack
-//! password), and env writes that send a masked value back.
+//! Response rewriting for secrets: release environments (masked for non-admins, hidden without
+//! `convox:env:read`) and external build repositories (which embed the rack password). Env
+//! writes are guarded in `release_create`.
 //!
 //! Filtering goes by what a response *contains*, not by its path: every JSON object with an
 //! `env` member is treated as a release (whatever route returned it: `/apps/{app}/releases`,
@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use rgw_core::envmask::{Env, MASKED_VALUE, UnmaskError, is_secret_name};
+use rgw_core::envmask::{Env, MASKED_VALUE, is_secret_name};
 use serde_json::{Map, Value};
 
 /// Largest rack response we buffer to filter (release and build JSON is small).
@@ -307,74 +307,6 @@ fn redact_userinfo(repo: &str) -> String {
     }
 }
 
-/// A release-create form, parsed once so every check sees the same fields the rack will.
-#[derive(Debug)]
-pub struct ReleaseForm {
-    pairs: Vec<(String, String)>,
-}
-
-/// Why a release-create form is refused (400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormError {
-    #[error("the release form sends {0} more than once; send it once")]
-    Duplicate(&'static str),
-}
-
-impl ReleaseForm {
-    /// Parses an `application/x-www-form-urlencoded` body; `env` and `parent-release` may
-    /// appear at most once (the rack would take the first, our checks must see the same one).
-    pub fn parse(form: &[u8]) -> Result<ReleaseForm, FormError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
-        for name in ["env", "parent-release"] {
-            if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(FormError::Duplicate(name));
-            }
-        }
-        Ok(ReleaseForm { pairs })
-    }
-
-    /// A field's value, if present (possibly empty: `env=` is an env that removes every
-    /// variable, not an absent one).
-    pub fn field(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// Whether the `env` field carries the mask placeholder anywhere.
-    pub fn env_has_masked_values(&self) -> bool {
-        self.field("env")
-            .is_some_and(|e| Env::parse(e).has_masked_values())
-    }
-
-    /// Restores stored values where `env` carries masked placeholders; returns the new body.
-    pub fn unmask(&self, stored_env: &str) -> Result<Vec<u8>, UnmaskError> {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &self.pairs {
-            if k == "env" {
-                let restored = Env::parse(v).unmask(&Env::parse(stored_env))?.render();
-                ser.append_pair(k, &restored);
-            } else {
-                ser.append_pair(k, v);
-            }
-        }
-        Ok(ser.finish().into_bytes())
-    }
-}
-
-/// Whether a query string or header set names a release-create field that must only travel
-/// in the form body (`env`, `parent-release`). Go's `FormValue` reads the query string too,
-/// so the rack would honour them there.
-pub fn query_names_release_field(query: &str) -> Option<&'static str> {
-    let keys: Vec<String> = url::form_urlencoded::parse(query.as_bytes())
-        .map(|(k, _)| k.into_owned())
-        .collect();
-    ["env", "parent-release"]
-        .into_iter()
-        .find(|name| keys.iter().any(|k| k.eq_ignore_ascii_case(name)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,29 +440,6 @@ mod tests {
             decode(b"x", Some("br")),
             Err(FilterError::UnsupportedEncoding(_))
         ));
-    }
-
-    #[test]
-    fn an_env_write_with_masked_values_keeps_the_stored_ones() {
-        let form =
-            ReleaseForm::parse(b"env=DB_PASSWORD%3D%2a%2A*%2A*%2A**%0APORT%3D2&parent-release=RA")
-                .unwrap();
-        assert!(form.env_has_masked_values());
-        let out = ReleaseForm::parse(&form.unmask("DB_PASSWORD=hunter2\nPORT=1").unwrap()).unwrap();
-        assert_eq!(out.field("env").unwrap(), "DB_PASSWORD=hunter2\nPORT=2");
-        assert_eq!(out.field("parent-release").unwrap(), "RA");
-        assert!(
-            !ReleaseForm::parse(b"env=PORT%3D2")
-                .unwrap()
-                .env_has_masked_values()
-        );
-        assert_eq!(ReleaseForm::parse(b"env=").unwrap().field("env"), Some(""));
-        assert_eq!(
-            ReleaseForm::parse(b"env=A%3D1&env=B%3D2").unwrap_err(),
-            FormError::Duplicate("env")
-        );
-        assert_eq!(query_names_release_field("limit=1&ENV=x"), Some("env"));
-        assert_eq!(query_names_release_field("limit=1"), None);
     }
 
     #[test]

@@ -8,8 +8,6 @@ use axum::http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use secrecy::ExposeSecret;
 
-use rgw_core::ReleaseId;
-
 use super::filter::{self, EnvView, Filter};
 use super::headers::{downstream_response_headers, upstream_request_headers};
 use super::idle::IdleBody;
@@ -25,16 +23,13 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Failure {
             status,
             message: message.into(),
         }
     }
 }
-
-/// Largest env-write form we buffer to restore masked values.
-const MAX_FORM: usize = 1024 * 1024;
 
 /// Whether deploy approvals are enforced for `app` (setting `deploy_approvals_enabled`).
 pub async fn approvals_enabled(state: &AppState, app: Option<&str>) -> bool {
@@ -112,7 +107,7 @@ pub async fn forward(
         let app = app
             .as_deref()
             .ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "no app in the path"))?;
-        guard_release_create(&rack, principal, app, &parts, body).await?
+        super::release_create::guard(&rack, principal, app, &parts, body).await?
     } else {
         Body::new(IdleBody::new(body, idle))
     };
@@ -204,100 +199,6 @@ const RELEASES_PATTERN: &str = "/apps/{app:app}/releases";
 /// `GET /apps/{app}/builds/{id}.tgz`.
 const EXPORT_PATTERN: &str = "/apps/{app:app}/builds/{id:build}.tgz";
 
-/// `POST /apps/{app}/releases`: a caller who read a masked env and writes it back must not
-/// overwrite secrets with the placeholder, and callers who may not read the env may not
-/// write one either (they would wipe values they never saw). The rack reads `env` and
-/// `parent-release` from a urlencoded form *or* the query string (Go's `FormValue`) *or* a
-/// multipart body: only the first is handled here, so the others are refused.
-async fn guard_release_create(
-    rack: &RackClient,
-    principal: &Principal,
-    app: &str,
-    parts: &axum::http::request::Parts,
-    body: Body,
-) -> Result<Body, Failure> {
-    let bad = |m: String| Failure::new(StatusCode::BAD_REQUEST, m);
-    if let Some(name) = parts
-        .uri
-        .query()
-        .and_then(filter::query_names_release_field)
-    {
-        return Err(bad(format!(
-            "send {name} as a form field in the body of POST /apps/{app}/releases, not in the query string"
-        )));
-    }
-    if let Some(name) = ["env", "parent-release"]
-        .into_iter()
-        .find(|n| parts.headers.contains_key(*n))
-    {
-        return Err(bad(format!(
-            "send {name} as a form field in the body of POST /apps/{app}/releases, not as a header"
-        )));
-    }
-    let unsupported = |m: &str| Failure::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, m.to_string());
-    if parts
-        .headers
-        .get(header::CONTENT_ENCODING)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
-    {
-        return Err(unsupported(
-            "release create bodies must not be compressed; send a plain application/x-www-form-urlencoded form",
-        ));
-    }
-    let form = http_body_util::Limited::new(body, MAX_FORM)
-        .collect()
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "release create bodies are limited to 1 MiB",
-            )
-        })?
-        .to_bytes();
-    let form_typed = match parts.headers.get(header::CONTENT_TYPE) {
-        None => true,
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|t| t.split(';').next())
-            .is_some_and(|t| {
-                t.trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            }),
-    };
-    // An empty body carries no fields whatever its type (the SDK labels empty bodies
-    // application/octet-stream).
-    if !form_typed && !form.is_empty() {
-        return Err(unsupported(
-            "release create takes an application/x-www-form-urlencoded form (multipart and other bodies are refused)",
-        ));
-    }
-    let parsed = filter::ReleaseForm::parse(&form).map_err(|e| bad(e.to_string()))?;
-    let parent = parsed
-        .field("parent-release")
-        .filter(|p| !p.is_empty())
-        .map(ReleaseId::parse)
-        .transpose()
-        .map_err(|e| bad(format!("parent-release: {e}")))?;
-    if parsed.field("env").is_none() {
-        return Ok(Body::from(form));
-    }
-    if !env_view(principal).can_read {
-        return Err(Failure::new(
-            StatusCode::FORBIDDEN,
-            "writing a release env requires convox:env:read, so that values you cannot see are not wiped",
-        ));
-    }
-    if !parsed.env_has_masked_values() {
-        return Ok(Body::from(form));
-    }
-    let stored = stored_env(rack, app, parent.as_ref()).await?;
-    parsed
-        .unmask(&stored)
-        .map(Body::from)
-        .map_err(|e| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-}
-
 /// A build export is a gzip tarball whose `build.json` is the raw build, `repository`
 /// included; the gateway does not rewrite tarballs, so it refuses to export a build whose
 /// repository carries credentials (external builds on k8s embed the rack password there).
@@ -327,30 +228,8 @@ async fn refuse_credentialed_export(
     Ok(())
 }
 
-/// The env of the parent release (or the newest release) straight from the rack.
-async fn stored_env(
-    rack: &RackClient,
-    app: &str,
-    parent: Option<&ReleaseId>,
-) -> Result<String, Failure> {
-    let path = match parent {
-        Some(id) => format!("/apps/{app}/releases/{id}"),
-        None => format!("/apps/{app}/releases?limit=1"),
-    };
-    let value = rack_json(rack, &path, "the current env").await?;
-    let release = match &value {
-        serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
-        other => other.clone(),
-    };
-    Ok(release
-        .get("env")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string())
-}
-
 /// A JSON document read from the rack with the gateway's own credentials.
-async fn rack_json(
+pub(super) async fn rack_json(
     rack: &RackClient,
     path: &str,
     what: &str,
@@ -392,7 +271,7 @@ async fn rack_json(
         .map_err(|e| fail(format!("{what} from the rack is not JSON: {e}")))
 }
 
-fn env_view(principal: &Principal) -> EnvView {
+pub(super) fn env_view(principal: &Principal) -> EnvView {
     EnvView {
         can_read: principal.allows(&rgw_core::rbac::Permission::ENV_READ),
         is_admin: super::is_admin(principal),

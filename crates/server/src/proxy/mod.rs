@@ -9,6 +9,7 @@ mod filter;
 mod forward;
 mod headers;
 mod idle;
+mod release_create;
 mod respond;
 mod websocket;
 
