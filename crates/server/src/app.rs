@@ -114,6 +114,12 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::mfa::enforce::layer,
         ))
+        // Outside the MFA layer, so that its refusals happen inside the request's audit
+        // context too (one audit event per denial; gateway request ids on every event).
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::audit::request::layer,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
         .layer(
@@ -129,6 +135,11 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        // Runs first: SetRequestIdLayer keeps an incoming id, so take the client's off the
+        // request (it is kept as `ClientRequestId`) and always mint the gateway's own.
+        .layer(axum::middleware::from_fn(
+            crate::audit::request::strip_client_request_id,
+        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             http::header::AUTHORIZATION,
             http::header::COOKIE,

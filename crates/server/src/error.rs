@@ -122,9 +122,34 @@ impl From<rgw_store::StoreError> for ApiError {
     }
 }
 
+/// Response extension on every 401/403 the JSON API answers, so that the audit layer
+/// (`audit::request::layer`) can record the denial when no handler did.
+#[derive(Debug, Clone)]
+pub struct Denied {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// An audit event that could not be stored fails the request with a 500 (never a policy
+/// answer such as 409, whatever the store reported), so a change is never acknowledged
+/// without its event.
+impl From<crate::audit::AuditError> for ApiError {
+    fn from(e: crate::audit::AuditError) -> Self {
+        ApiError::Internal(anyhow::Error::new(e))
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        let denied = matches!(
+            self,
+            ApiError::Unauthorized { .. } | ApiError::Forbidden { .. }
+        )
+        .then(|| Denied {
+            code: self.code(),
+            message: self.to_string(),
+        });
         let message = match &self {
             ApiError::Internal(err) => {
                 tracing::error!(error = %format!("{err:#}"), "request failed");
@@ -133,7 +158,11 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let body = ApiErrorBody::new(self.code(), message);
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let Some(d) = denied {
+            resp.extensions_mut().insert(d);
+        }
+        resp
     }
 }
 

@@ -79,6 +79,7 @@ macro_rules! token_columns_plain {
          expires_at, last_used_at, revoked_at, created_at"
     };
 }
+pub(crate) use token_columns_plain;
 
 macro_rules! token_columns {
     () => {

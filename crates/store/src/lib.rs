@@ -20,6 +20,7 @@ mod db;
 mod deploy_chain;
 mod error;
 mod identity;
+mod identity_tx;
 mod jobs;
 mod login_flows;
 mod mfa;

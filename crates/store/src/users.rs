@@ -96,6 +96,7 @@ macro_rules! user_columns {
          created_at, updated_at, deleted_at"
     };
 }
+pub(crate) use user_columns;
 
 impl Store {
     /// Creates a user. A duplicate email is [`StoreError::Conflict`] on `uq_users_email`.

@@ -92,9 +92,28 @@ impl TestApp {
         apps
     }
 
+    /// Like [`TestApp::spawn_all_with`], with a fake rack on [`fake_rack::Timing::fast`], so
+    /// builds and promotes settle in well under a second.
+    pub async fn spawn_all_fast(options: TestOptions) -> Vec<TestApp> {
+        let mut apps = Vec::new();
+        for store in test_stores().await {
+            let rack = Arc::new(spawn_rack(fake_rack::Timing::fast()).await);
+            apps.push(Self::spawn_with_rack(store, options.clone(), rack).await);
+        }
+        apps
+    }
+
     /// A gateway on a given fresh test store.
     pub async fn spawn_on(test_store: TestStore, options: TestOptions) -> TestApp {
-        let rack = Arc::new(spawn_rack().await);
+        let rack = Arc::new(spawn_rack(fake_rack::Timing::default()).await);
+        Self::spawn_with_rack(test_store, options, rack).await
+    }
+
+    async fn spawn_with_rack(
+        test_store: TestStore,
+        options: TestOptions,
+        rack: Arc<fake_rack::FakeRack>,
+    ) -> TestApp {
         let clock = ManualClock::new(SystemClock.now());
         let store = test_store.store.clone();
         let url = test_store.url.clone();
@@ -130,6 +149,18 @@ impl TestApp {
         } else {
             self.state.store.close().await;
         }
+    }
+
+    /// Runs raw SQL on the gateway's database (e.g. a trigger that makes a write fail).
+    ///
+    /// # Panics
+    /// On a replica (which has no test store of its own).
+    pub async fn raw_execute(&self, sql: &str) -> Result<u64, rgw_store::StoreError> {
+        self.test_store
+            .as_ref()
+            .expect("raw SQL runs on the primary test app")
+            .raw_execute(sql)
+            .await
     }
 
     /// The store (same database as the gateway).
@@ -256,7 +287,7 @@ impl TestApp {
     }
 }
 
-async fn spawn_rack() -> fake_rack::FakeRack {
+async fn spawn_rack(timing: fake_rack::Timing) -> fake_rack::FakeRack {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind the fake rack");
@@ -265,6 +296,7 @@ async fn spawn_rack() -> fake_rack::FakeRack {
         fake_rack::Options {
             password: RACK_PASSWORD.into(),
             apps: vec![RACK_APP.into()],
+            timing,
             ..Default::default()
         },
     )

@@ -25,7 +25,7 @@ use super::ApiTokenView;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::auth::principal::NEVER_FOR_TOKENS;
-use crate::auth::{Principal, RequestMeta, audit_event, tokens};
+use crate::auth::{Principal, RequestMeta, tokens};
 use crate::error::ApiError;
 
 /// Longest token lifetime accepted.
@@ -146,7 +146,8 @@ pub struct TokenSpec<'a> {
     pub created_by: Option<i64>,
 }
 
-/// Stores a new token and audits it; returns the secret (once) and the row.
+/// Stores a new token and its audit event in one transaction; returns the secret (once) and
+/// the row. A failed audit write stores no token.
 pub async fn create_and_audit(
     state: &AppState,
     actor: Actor,
@@ -171,24 +172,27 @@ pub async fn create_and_audit(
         permissions: scope.stored_permissions(),
         expires_at: expires_in.map(|d| now + d),
     };
-    let row = state
-        .store
-        .create_api_token(&new, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::conflict(
-                "token_name_taken",
-                format!("a token named {name} already exists"),
-            ),
-            other => other.into(),
-        })?;
+    // The token and its audit event commit together: a token is never usable unaudited.
+    let mut tx = state.store.begin().await?;
+    let row = tx.create_api_token(&new, now).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict(
+            "token_name_taken",
+            format!("a token named {name} already exists"),
+        ),
+        other => other.into(),
+    })?;
     let event = AuditEvent::new(now, actor, "api_token.create", Outcome::Success)
         .resource(row.public_id.to_string())
         .details(json!({
             "name": row.name, "owner": owner.email, "role": row.role,
             "permissions": row.permissions.0, "expires_at": super::ts_opt(row.expires_at),
         }));
-    audit_event(state, meta.apply(event)).await;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
+    tx.commit().await?;
+    logged.log();
     Ok((secret, row))
 }
 
@@ -307,7 +311,8 @@ pub async fn revoke_token(
         principal.require(&Permission::API_TOKEN_MANAGE)?;
     }
     let now = state.clock.now();
-    if state.store.revoke_api_token(token.id, now).await? {
+    let mut tx = state.store.begin().await?;
+    if tx.revoke_api_token(token.id, now).await? {
         let event = AuditEvent::new(
             now,
             principal.audit_actor(),
@@ -316,7 +321,14 @@ pub async fn revoke_token(
         )
         .resource(token.public_id.to_string())
         .details(json!({ "name": token.name }));
-        audit_event(&state, meta.apply(event)).await;
+        let logged = state
+            .auditor
+            .append_in_tx(&mut tx, meta.apply(event))
+            .await?;
+        tx.commit().await?;
+        logged.log();
+    } else {
+        tx.rollback().await?;
     }
     let row = state.store.get_api_token(token.id).await?;
     let owner = state.store.get_user(row.owner_user_id).await?;

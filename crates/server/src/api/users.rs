@@ -1,6 +1,6 @@
 //! User administration (admins): list, invite/create, suspend, reinstate, unlock, delete.
 //! Every handler checks its permission first (`gateway:user:read` / `gateway:user:manage`) and
-//! every change is audited. Suspension and deletion revoke the user's sessions; their API
+//! every change is stored in the same transaction as its audit event (both or neither). Suspension and deletion revoke the user's sessions; their API
 //! tokens stop at once because each request re-reads the owner's status.
 
 use axum::Json;
@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use rgw_core::Email;
 use rgw_core::rbac::{Permission, Role};
-use rgw_store::{NewUser, StoreError, User};
+use rgw_store::{NewUser, StoreError, StoreTx, User};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::UserView;
 use crate::app::AppState;
 use crate::audit::{AuditEvent, Outcome};
-use crate::auth::{Principal, RequestMeta, audit_event, password, throttle};
+use crate::auth::{Principal, RequestMeta, password, throttle};
 use crate::error::ApiError;
 
 /// 400 for an unknown or token-only role, naming the valid ones.
@@ -88,17 +88,14 @@ pub async fn create_user(
         is_service: false,
         mfa_enforced: true,
     };
-    let user = state
-        .store
-        .create_user(&new, now)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict { .. } => ApiError::conflict(
-                "user_exists",
-                format!("a user with email {email} already exists"),
-            ),
-            other => other.into(),
-        })?;
+    let mut tx = state.store.begin().await?;
+    let user = tx.create_user(&new, now).await.map_err(|e| match e {
+        StoreError::Conflict { .. } => ApiError::conflict(
+            "user_exists",
+            format!("a user with email {email} already exists"),
+        ),
+        other => other.into(),
+    })?;
     let event = AuditEvent::new(
         now,
         principal.audit_actor(),
@@ -107,7 +104,12 @@ pub async fn create_user(
     )
     .resource(user.public_id.to_string())
     .details(json!({ "email": user.email, "role": user.role }));
-    audit_event(&state, meta.apply(event)).await;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
+    tx.commit().await?;
+    logged.log();
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
@@ -137,13 +139,16 @@ fn not_self(principal: &Principal, user: &User, what: &str) -> Result<(), ApiErr
     Ok(())
 }
 
-async fn audited(
+/// Appends the change's audit event to `tx` and commits both: a user change is never stored
+/// without its event (a failed audit write rolls the change back and answers 500).
+async fn commit_audited(
     state: &AppState,
+    mut tx: StoreTx,
     principal: &Principal,
     meta: &RequestMeta,
     action: &str,
     user: &User,
-) {
+) -> Result<(), ApiError> {
     let event = AuditEvent::new(
         state.clock.now(),
         principal.audit_actor(),
@@ -152,7 +157,13 @@ async fn audited(
     )
     .resource(user.public_id.to_string())
     .details(json!({ "email": user.email }));
-    audit_event(state, meta.apply(event)).await;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
+    tx.commit().await?;
+    logged.log();
+    Ok(())
 }
 
 /// Suspends a user: their sessions end and their API tokens stop working.
@@ -167,15 +178,11 @@ pub async fn suspend_user(
     let user = target(&state, &principal, public_id).await?;
     not_self(&principal, &user, "suspend")?;
     let now = state.clock.now();
-    state
-        .store
-        .set_user_suspended(user.id, Some(now), now)
+    let mut tx = state.store.begin().await?;
+    tx.set_user_suspended(user.id, Some(now), now).await?;
+    tx.revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
         .await?;
-    state
-        .store
-        .revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
-        .await?;
-    audited(&state, &principal, &meta, "user.suspend", &user).await;
+    commit_audited(&state, tx, &principal, &meta, "user.suspend", &user).await?;
     Ok(Json(UserView::from(&state.store.get_user(user.id).await?)))
 }
 
@@ -190,8 +197,9 @@ pub async fn unsuspend_user(
 ) -> Result<Json<UserView>, ApiError> {
     let user = target(&state, &principal, public_id).await?;
     let now = state.clock.now();
-    state.store.set_user_suspended(user.id, None, now).await?;
-    audited(&state, &principal, &meta, "user.unsuspend", &user).await;
+    let mut tx = state.store.begin().await?;
+    tx.set_user_suspended(user.id, None, now).await?;
+    commit_audited(&state, tx, &principal, &meta, "user.unsuspend", &user).await?;
     Ok(Json(UserView::from(&state.store.get_user(user.id).await?)))
 }
 
@@ -205,9 +213,10 @@ pub async fn unlock_user(
     Path(public_id): Path<Uuid>,
 ) -> Result<Json<UserView>, ApiError> {
     let user = target(&state, &principal, public_id).await?;
-    state.store.unlock_user(user.id, state.clock.now()).await?;
+    let mut tx = state.store.begin().await?;
+    tx.unlock_user(user.id, state.clock.now()).await?;
+    commit_audited(&state, tx, &principal, &meta, "user.unlock", &user).await?;
     throttle::clear(&state, &throttle::password_key(&user.email)).await?;
-    audited(&state, &principal, &meta, "user.unlock", &user).await;
     Ok(Json(UserView::from(&state.store.get_user(user.id).await?)))
 }
 
@@ -223,11 +232,10 @@ pub async fn delete_user(
     let user = target(&state, &principal, public_id).await?;
     not_self(&principal, &user, "delete")?;
     let now = state.clock.now();
-    state.store.soft_delete_user(user.id, now).await?;
-    state
-        .store
-        .revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
+    let mut tx = state.store.begin().await?;
+    tx.soft_delete_user(user.id, now).await?;
+    tx.revoke_user_sessions(user.id, Some(principal.acting_user_id()), now)
         .await?;
-    audited(&state, &principal, &meta, "user.delete", &user).await;
+    commit_audited(&state, tx, &principal, &meta, "user.delete", &user).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,10 @@
 //!   the database; it only waits when the queue is full (backpressure), so events are never
 //!   dropped to keep a request fast.
 //! - [`Auditor::record_and_wait`] also waits until the event is committed, for decisions that
-//!   must be durable before the response (approval state changes, token creation).
+//!   must be durable before the response (approval state changes).
+//! - [`Auditor::append_in_tx`] writes the event inside the caller's transaction instead, for
+//!   changes that must never be stored without their event (API tokens, users): the change
+//!   and its event commit together or not at all, so a failed audit write fails the request.
 //! - The writer takes up to `batch_max` events or whatever arrives within `batch_window`,
 //!   appends them in one transaction, and logs each stored event (already redacted) as a
 //!   `tracing` line with target `audit`. When the database is down it keeps the batch, retries
@@ -15,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rgw_core::audit::{AuditRecord, StoredEvent, canonical_json, redact, redact_text};
-use rgw_store::Store;
+use rgw_store::{Store, StoreError, StoreTx};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -58,6 +61,8 @@ pub enum AuditError {
     Closed,
     #[error("the audit event was queued but not committed within {0:?}")]
     Timeout(Duration),
+    #[error("the audit event could not be stored: {0}")]
+    Store(#[from] StoreError),
 }
 
 #[expect(
@@ -78,6 +83,30 @@ enum Msg {
 pub struct Auditor {
     tx: mpsc::Sender<Msg>,
     options: Arc<AuditorOptions>,
+    /// The chain MAC key, for appends inside a caller's transaction.
+    key: Arc<[u8; 32]>,
+}
+
+/// An event appended inside a transaction; call [`Committed::log`] once it committed.
+#[derive(Debug)]
+#[must_use = "log the event once the transaction committed"]
+pub struct Committed {
+    record: AuditRecord,
+    seq: i64,
+}
+
+impl Committed {
+    /// Writes the stored event's `audit` log line (as the writer does for queued events).
+    pub fn log(self) {
+        let mut stored = StoredEvent {
+            seq: self.seq,
+            prev_mac: [0; 32],
+            mac: [0; 32],
+            record: self.record,
+        };
+        rgw_core::audit::sanitize_for_storage(&mut stored.record);
+        log_stored(&stored);
+    }
 }
 
 impl std::fmt::Debug for Auditor {
@@ -113,13 +142,37 @@ impl Auditor {
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let options = Arc::new(options);
         tokio::spawn(run_writer(store, key, options.clone(), rx));
-        Auditor { tx, options }
+        Auditor {
+            tx,
+            options,
+            key: Arc::new(key),
+        }
     }
 
     fn prepare(&self, event: AuditEvent) -> AuditRecord {
         let mut record = event.into_record();
+        super::request::annotate(&mut record);
         redact_record(&mut record, &self.options.secret_names);
         record
+    }
+
+    /// Appends an event inside `tx` (redacted and chained like every other), so it commits or
+    /// rolls back with the change it records. Commit `tx`, then [`Committed::log`].
+    ///
+    /// # Errors
+    /// [`AuditError::Store`] when the append fails; roll the transaction back (the HTTP edge
+    /// answers it with a 500, whatever the store error was).
+    pub async fn append_in_tx(
+        &self,
+        tx: &mut StoreTx,
+        event: AuditEvent,
+    ) -> Result<Committed, AuditError> {
+        let record = self.prepare(event);
+        let seqs = tx
+            .append_audit_events(std::slice::from_ref(&record), &self.key)
+            .await?;
+        let seq = seqs.first().copied().unwrap_or_default();
+        Ok(Committed { record, seq })
     }
 
     /// Queues an event. Returns at once unless the queue is full, in which case it waits for

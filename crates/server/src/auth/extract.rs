@@ -1,7 +1,8 @@
 //! Turning request credentials into a [`Principal`]: `Authorization: Bearer <token>`,
 //! `Authorization: Basic base64(anyuser:<token>)` (how the stock `convox` CLI sends
 //! `RACK_URL=https://convox:<token>@gateway/…`; the username is ignored), and the session
-//! cookie. An `Authorization` header wins over the cookie. Each request reads the credential
+//! cookie. An `Authorization` header wins over the cookie. Web (browser) session tokens are
+//! refused in Basic credentials: browsers replay cached Basic credentials cross-site. Each request reads the credential
 //! joined with its owner's status, so revocation and suspension hold at once on every replica.
 //!
 //! Cookie-authenticated requests must prove they come from our own pages: unsafe methods carry
@@ -75,7 +76,8 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestMeta {
 /// Where the credential came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Source {
-    Header,
+    Bearer,
+    Basic,
     Cookie,
 }
 
@@ -101,8 +103,8 @@ fn presented(
             .map_err(|_| invalid("the Authorization header is not valid text"))?;
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
         let rest = rest.trim();
-        let secret = if scheme.eq_ignore_ascii_case("bearer") {
-            rest.to_owned()
+        let (source, secret) = if scheme.eq_ignore_ascii_case("bearer") {
+            (Source::Bearer, rest.to_owned())
         } else if scheme.eq_ignore_ascii_case("basic") {
             let decoded = STANDARD
                 .decode(rest)
@@ -113,13 +115,13 @@ fn presented(
             let (_user, password) = decoded
                 .split_once(':')
                 .ok_or_else(|| invalid("Basic credentials need the token as the password"))?;
-            password.to_owned()
+            (Source::Basic, password.to_owned())
         } else {
             return Err(invalid(
                 "use Authorization: Bearer <token> or Basic with the token as password",
             ));
         };
-        return Ok(Some((Source::Header, SecretString::from(secret))));
+        return Ok(Some((source, SecretString::from(secret))));
     }
     let jar = CookieJar::from_headers(headers);
     Ok(jar
@@ -162,7 +164,7 @@ async fn authenticate_inner(
     };
     match PresentedToken::parse(secret.expose_secret())? {
         PresentedToken::Session(token) => {
-            let mut user = session_principal(state, &token).await?;
+            let mut user = session_principal(state, &token, source).await?;
             user.via_cookie = source == Source::Cookie;
             if user.via_cookie && rule == CsrfRule::Required {
                 let ok = headers
@@ -207,6 +209,7 @@ fn owner_refusal(o: &rgw_store::OwnerStatus) -> Option<ApiError> {
 async fn session_principal(
     state: &AppState,
     token: &SecretString,
+    source: Source,
 ) -> Result<UserPrincipal, ApiError> {
     let now = state.clock.now();
     let found = state
@@ -230,6 +233,15 @@ async fn session_principal(
     if let Some(refusal) = owner_refusal(&found.owner) {
         return Err(refusal);
     }
+    let channel = Channel::parse(&s.channel).unwrap_or(Channel::Web);
+    if source == Source::Basic && channel == Channel::Web {
+        // Web sessions live in the cookie only. A browser that was ever given Basic
+        // credentials replays them on cross-site requests, so a web session token in Basic
+        // credentials would ride along without CSRF protection.
+        return Err(invalid(
+            "web sessions are cookie-only; send a CLI session (rack-gateway login) or an API token as Basic or Bearer credentials",
+        ));
+    }
     let role = Role::parse_for_user(&found.owner.owner_role)
         .map_err(|e| anyhow::anyhow!("user {} has an invalid stored role: {e}", s.user_id))?;
     session::touch(state, s, now).await?;
@@ -240,7 +252,7 @@ async fn session_principal(
         role,
         session_id: s.id,
         session_public_id: s.public_id,
-        channel: Channel::parse(&s.channel).unwrap_or(Channel::Web),
+        channel,
         mfa_verified_at: s.mfa_verified_at,
         mfa_enrolled: found.owner.owner_mfa_enrolled,
         session_expires_at: s.absolute_expires_at,
@@ -310,9 +322,11 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(p) = parts.extensions.get::<Principal>() {
+            crate::audit::request::note_actor(p.audit_actor());
             return Ok(p.clone());
         }
         let principal = authenticate_for_method(state, &parts.method, &parts.headers).await?;
+        crate::audit::request::note_actor(principal.audit_actor());
         parts.extensions.insert(principal.clone());
         Ok(principal)
     }

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use rgw_core::TokenName;
 use rgw_store::ApiToken;
 use secrecy::ExposeSecret;
@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::api::tokens::{TokenScope, TokenSpec, create_and_audit};
 use crate::audit::{Actor, AuditEvent, Outcome};
-use crate::auth::{RequestMeta, audit_event};
+use crate::auth::RequestMeta;
 use crate::commands::users::{find, state};
 use crate::config::Config;
 
@@ -163,7 +163,12 @@ async fn run_with(state: &crate::app::AppState, cmd: TokensCommand) -> anyhow::R
                     AuditEvent::new(now, Actor::System, "api_token.revoke", Outcome::Success)
                         .resource(token.public_id.to_string())
                         .details(json!({ "name": token.name, "via": "operator_command" }));
-                audit_event(state, event).await;
+                // Revocation is already in effect; exit non-zero if its event is not stored.
+                state
+                    .auditor
+                    .record_and_wait(event)
+                    .await
+                    .context("the token is revoked but its audit event was not stored")?;
                 println!("revoked {} ({})", token.name, token.public_id);
             } else {
                 println!("{} ({}) was already revoked", token.name, token.public_id);

@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::api::users::{parse_email, parse_user_role};
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
-use crate::auth::{audit_event, password, throttle};
+use crate::auth::{password, throttle};
 use crate::config::Config;
 
 /// `users` subcommands.
@@ -66,11 +66,25 @@ pub(crate) fn read_stdin_secret() -> anyhow::Result<SecretString> {
     Ok(SecretString::from(line.to_owned()))
 }
 
-async fn audit(state: &AppState, action: &str, resource: String, details: serde_json::Value) {
+/// Records an operator change and waits until its event is stored: the command exits
+/// non-zero when it is not.
+async fn audit(
+    state: &AppState,
+    action: &str,
+    resource: String,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let event = AuditEvent::new(state.clock.now(), Actor::System, action, Outcome::Success)
         .resource(resource)
         .details(details);
-    audit_event(state, event).await;
+    state
+        .auditor
+        .record_and_wait(event)
+        .await
+        .with_context(|| {
+            format!("the change is made but its audit event ({action}) was not stored")
+        })?;
+    Ok(())
 }
 
 /// Runs a `users` subcommand.
@@ -121,7 +135,7 @@ async fn run_with(state: &AppState, cmd: UsersCommand) -> anyhow::Result<ExitCod
                 user.public_id.to_string(),
                 json!({ "email": user.email, "role": user.role, "via": "operator_command" }),
             )
-            .await;
+            .await?;
             println!("{} {} {}", user.email, user.role, user.public_id);
         }
         UsersCommand::List => {
@@ -152,7 +166,7 @@ async fn run_with(state: &AppState, cmd: UsersCommand) -> anyhow::Result<ExitCod
                 user.public_id.to_string(),
                 json!({ "email": user.email, "via": "operator_command" }),
             )
-            .await;
+            .await?;
             println!(
                 "suspended {} ({ended} session(s) ended; API tokens stop working)",
                 user.email
@@ -170,7 +184,7 @@ async fn run_with(state: &AppState, cmd: UsersCommand) -> anyhow::Result<ExitCod
                 user.public_id.to_string(),
                 json!({ "email": user.email, "via": "operator_command" }),
             )
-            .await;
+            .await?;
             println!("unlocked {}", user.email);
         }
     }

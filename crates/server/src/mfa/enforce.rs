@@ -8,12 +8,14 @@
 //! The decision is the pure [`gate`]; [`check`] loads its inputs for a [`UserPrincipal`]; and
 //! [`layer`] is the middleware that applies it to every non-exempt route (it authenticates
 //! once and leaves the [`Principal`] in the request extensions, where the extractor reuses it).
+//! Every refusal of the layer is audited (`mfa.required`, outcome `denied`).
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::app::AppState;
+use crate::audit::{AuditEvent, Outcome};
 use crate::auth::principal::{Principal, UserPrincipal};
 use crate::error::ApiError;
 
@@ -39,6 +41,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         if let Principal::User(user) = &principal
             && let Err(e) = check(&state, user).await
         {
+            let event = refusal_event(&state, &req, user, &e);
+            state.auditor.record(event).await;
             // Rack proxy callers are the convox CLI: answer in the rack's error convention.
             if req.uri().path().starts_with(crate::proxy::PREFIX) {
                 let json = crate::proxy::wants_json(req.headers());
@@ -49,6 +53,41 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         req.extensions_mut().insert(principal);
     }
     next.run(req).await
+}
+
+/// The audit event of a refusal of this layer (`mfa.required`, outcome `denied`).
+fn refusal_event(
+    state: &AppState,
+    req: &Request,
+    user: &UserPrincipal,
+    e: &ApiError,
+) -> AuditEvent {
+    let path: String = req.uri().path().chars().take(512).collect();
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(512).collect::<String>())
+    };
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|ci| ci.0.ip().to_string());
+    let actor = Principal::User(user.clone()).audit_actor();
+    AuditEvent::new(state.clock.now(), actor, "mfa.required", Outcome::Denied)
+        .resource(format!("{} {path}", req.method()))
+        .request(
+            ip,
+            header("user-agent"),
+            header(crate::app::REQUEST_ID.as_str()),
+        )
+        .http(e.status().as_u16(), 0)
+        .details(serde_json::json!({
+            "method": req.method().as_str(),
+            "route": path,
+            "code": e.code(),
+            "reason": e.to_string(),
+        }))
 }
 
 /// What a session may do with respect to MFA.

@@ -23,16 +23,13 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Failure {
             status,
             message: message.into(),
         }
     }
 }
-
-/// Largest env-write form we buffer to restore masked values.
-const MAX_FORM: usize = 1024 * 1024;
 
 /// Whether deploy approvals are enforced for `app` (setting `deploy_approvals_enabled`).
 pub async fn approvals_enabled(state: &AppState, app: Option<&str>) -> bool {
@@ -65,7 +62,7 @@ pub async fn forward(
     let uri = rack
         .uri(&format!("{path}{query}"))
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
-    let upstream_headers = upstream_request_headers(
+    let mut upstream_headers = upstream_request_headers(
         req.headers(),
         rack.authorization(),
         &principal.actor_label(),
@@ -80,14 +77,37 @@ pub async fn forward(
         return Ok((relayed.response, relayed.status));
     }
 
-    let filter = filter::for_path(path);
-    let app = app_of(path);
+    // The handler matched this route already; matching again keeps this module's interface
+    // to `handle` unchanged (the route decides how strictly the answer is filtered).
+    let method = req.method().as_str().to_owned();
+    let matched = rgw_core::rbac::match_route(&method, false, path);
+    let pattern = matched.as_ref().map(|m| m.rule.pattern).unwrap_or_default();
+    let app = matched
+        .as_ref()
+        .and_then(|m| m.app())
+        .map(|a| a.to_string());
+    let filter = filter::for_route(&method, pattern);
+    if filter != Filter::Raw {
+        // Ask for an answer we can read; `decode` still copes with gzip if the rack sends it.
+        upstream_headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
+    }
+    if pattern == EXPORT_PATTERN
+        && let Some(m) = &matched
+    {
+        refuse_credentialed_export(&rack, m).await?;
+    }
+
     let (parts, body) = req.into_parts();
-    let mut upstream_headers = upstream_headers;
-    let body = if parts.method == Method::POST && filter == Filter::Releases {
+    let body = if parts.method == Method::POST && pattern == RELEASES_PATTERN {
         // The body is buffered and may be rewritten: let hyper set the new length.
         upstream_headers.remove(header::CONTENT_LENGTH);
-        restore_masked_env(state, &rack, principal, app.as_deref(), body).await?
+        let app = app
+            .as_deref()
+            .ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "no app in the path"))?;
+        super::release_create::guard(&rack, principal, app, &parts, body).await?
     } else {
         Body::new(IdleBody::new(body, idle))
     };
@@ -109,27 +129,64 @@ pub async fn forward(
     let (mut head, body) = resp.into_parts();
     downstream_response_headers(&mut head.headers, false);
 
-    if filter == Filter::None || !status.is_success() {
+    let bodiless = parts.method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    if filter == Filter::Raw || !status.is_success() || bodiless {
         return Ok((
             Response::from_parts(head, Body::new(IdleBody::new(body, idle))),
             status,
         ));
     }
-    // Release and build objects are small JSON; buffer them (bounded) to filter secrets.
+    // JSON answers are small; buffer them (bounded) to filter secrets.
     let bytes = http_body_util::Limited::new(IdleBody::new(body, idle), filter::MAX_FILTERED_BODY)
         .collect()
         .await
         .map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_GATEWAY,
-                format!("reading the rack's answer failed: {e}"),
-            )
+            let message = if e.is::<http_body_util::LengthLimitError>() {
+                format!(
+                    "the rack's answer is larger than {} MiB; the gateway refuses to pass on a body it cannot filter for secrets",
+                    filter::MAX_FILTERED_BODY >> 20
+                )
+            } else {
+                format!("reading the rack's answer failed: {e}")
+            };
+            Failure::new(StatusCode::BAD_GATEWAY, message)
         })?
         .to_bytes();
-    let view = env_view(state, principal, app.as_deref()).await;
-    let password = rack_password(state);
-    let out = filter::rewrite_json(&bytes, filter, &view, &password)
-        .unwrap_or_else(|| filter::scrub(&bytes, &password));
+    let header_text = |name: header::HeaderName| {
+        head.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let refused = |e: filter::FilterError| Failure::new(StatusCode::BAD_GATEWAY, e.to_string());
+    let decoded = filter::decode(&bytes, header_text(header::CONTENT_ENCODING).as_deref())
+        .map_err(refused)?;
+    let inspected = filter::inspect(
+        &decoded,
+        header_text(header::CONTENT_TYPE).as_deref(),
+        filter,
+    )
+    .map_err(refused)?;
+    let out = match inspected {
+        filter::Inspected::Text => decoded,
+        filter::Inspected::Json(mut value) => {
+            let view = env_view(principal);
+            let names = if view.needs_secret_names() {
+                secret_names(state, filter::apps_to_mask(&value, app.as_deref())).await?
+            } else {
+                filter::SecretNames::new()
+            };
+            if filter::apply(&mut value, view, app.as_deref(), &names).map_err(refused)? {
+                filter::render(&value)
+            } else {
+                decoded
+            }
+        }
+    };
+    let out = filter::scrub(&out, &rack_password(state));
+    head.headers.remove(header::CONTENT_ENCODING);
     head.headers.remove(header::CONTENT_LENGTH);
     if let Ok(len) = HeaderValue::from_str(&out.len().to_string()) {
         head.headers.insert(header::CONTENT_LENGTH, len);
@@ -137,110 +194,116 @@ pub async fn forward(
     Ok((Response::from_parts(head, Body::from(out)), status))
 }
 
-/// `POST /apps/{app}/releases` with `env=`: a caller who read a masked env and writes it back
-/// must not overwrite secrets with the placeholder. Callers who may not read the env may not
-/// write one either (they would wipe values they never saw).
-async fn restore_masked_env(
-    state: &AppState,
+/// `POST /apps/{app}/releases`.
+const RELEASES_PATTERN: &str = "/apps/{app:app}/releases";
+/// `GET /apps/{app}/builds/{id}.tgz`.
+const EXPORT_PATTERN: &str = "/apps/{app:app}/builds/{id:build}.tgz";
+
+/// A build export is a gzip tarball whose `build.json` is the raw build, `repository`
+/// included; the gateway does not rewrite tarballs, so it refuses to export a build whose
+/// repository carries credentials (external builds on k8s embed the rack password there).
+async fn refuse_credentialed_export(
     rack: &RackClient,
-    principal: &Principal,
-    app: Option<&str>,
-    body: Body,
-) -> Result<Body, Failure> {
-    let form = http_body_util::Limited::new(body, MAX_FORM)
-        .collect()
-        .await
-        .map_err(|_| {
-            Failure::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "release create bodies are limited to 1 MiB",
-            )
-        })?
-        .to_bytes();
-    if filter::form_field(&form, "env").is_none() {
-        return Ok(Body::from(form));
-    }
-    let view = env_view(state, principal, app).await;
-    if !view.can_read {
+    matched: &rgw_core::RouteMatch,
+) -> Result<(), Failure> {
+    let (Some(app), Some(build)) = (matched.app(), matched.build_id()) else {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "no app or build id in the path",
+        ));
+    };
+    let value = rack_json(rack, &format!("/apps/{app}/builds/{build}"), "the build").await?;
+    let repo = value
+        .get("repository")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if filter::has_credentials(repo) {
         return Err(Failure::new(
             StatusCode::FORBIDDEN,
-            "writing a release env requires convox:env:read, so that values you cannot see are not wiped",
+            format!(
+                "build {build} is an external build whose repository URL carries the rack's credentials; the gateway does not export it"
+            ),
         ));
     }
-    if !String::from_utf8_lossy(&form).contains("%2A%2A%2A%2A%2A%2A%2A%2A")
-        && !String::from_utf8_lossy(&form).contains("********")
-    {
-        return Ok(Body::from(form));
-    }
-    let app = app.ok_or_else(|| Failure::new(StatusCode::BAD_REQUEST, "no app in the path"))?;
-    let stored = stored_env(rack, app, filter::form_field(&form, "parent-release")).await?;
-    match filter::unmask_form(&form, &stored) {
-        Ok(Some(rewritten)) => Ok(Body::from(rewritten)),
-        Ok(None) => Ok(Body::from(form)),
-        Err(e) => Err(Failure::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.to_string(),
-        )),
-    }
+    Ok(())
 }
 
-/// The env of the parent release (or the newest release) straight from the rack.
-async fn stored_env(
+/// A JSON document read from the rack with the gateway's own credentials.
+pub(super) async fn rack_json(
     rack: &RackClient,
-    app: &str,
-    parent: Option<String>,
-) -> Result<String, Failure> {
-    let path = match parent {
-        Some(id) => format!("/apps/{app}/releases/{id}"),
-        None => format!("/apps/{app}/releases?limit=1"),
-    };
+    path: &str,
+    what: &str,
+) -> Result<serde_json::Value, Failure> {
     let fail = |m: String| Failure::new(StatusCode::BAD_GATEWAY, m);
-    let uri = rack.uri(&path).map_err(|e| fail(format!("{e:#}")))?;
+    let uri = rack.uri(path).map_err(|e| fail(format!("{e:#}")))?;
     let req = Request::get(uri)
         .header(header::AUTHORIZATION, rack.authorization().clone())
         .header(header::ACCEPT, "application/json")
+        .header(header::ACCEPT_ENCODING, "identity")
         .body(Body::empty())
         .map_err(|e| fail(e.to_string()))?;
     let resp = rack.send(req).await.map_err(|e| unreachable(rack, &e))?;
-    if !resp.status().is_success() {
-        return Err(fail(format!(
-            "reading the current env from the rack failed with {}",
-            resp.status()
-        )));
+    let status = resp.status();
+    if !status.is_success() {
+        // A 4xx (no such release or build) is the caller's to fix: pass the status on.
+        let answer = if status.is_client_error() {
+            status
+        } else {
+            StatusCode::BAD_GATEWAY
+        };
+        return Err(Failure::new(
+            answer,
+            format!("reading {what} from the rack failed with {status}"),
+        ));
     }
+    let encoding = resp
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let bytes = http_body_util::Limited::new(resp.into_body(), filter::MAX_FILTERED_BODY)
         .collect()
         .await
-        .map_err(|e| fail(format!("reading the current env failed: {e}")))?
+        .map_err(|e| fail(format!("reading {what} failed: {e}")))?
         .to_bytes();
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| fail(format!("the rack's release is not JSON: {e}")))?;
-    let release = match &value {
-        serde_json::Value::Array(items) => items.first().cloned().unwrap_or_default(),
-        other => other.clone(),
-    };
-    Ok(release
-        .get("env")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string())
+    let decoded = filter::decode(&bytes, encoding.as_deref()).map_err(|e| fail(e.to_string()))?;
+    serde_json::from_slice(&decoded)
+        .map_err(|e| fail(format!("{what} from the rack is not JSON: {e}")))
 }
 
-async fn env_view(state: &AppState, principal: &Principal, app: Option<&str>) -> EnvView {
-    let can_read = rgw_core::rbac::Permission::parse("convox:env:read")
-        .map(|p| principal.allows(&p))
-        .unwrap_or(false);
-    let extra_secret_names = match app {
-        Some(app) => crate::settings::list_setting(state, "secret_env_vars", Some(app))
-            .await
-            .unwrap_or_default(),
-        None => Vec::new(),
-    };
+pub(super) fn env_view(principal: &Principal) -> EnvView {
     EnvView {
-        can_read,
+        can_read: principal.allows(&rgw_core::rbac::Permission::ENV_READ),
         is_admin: super::is_admin(principal),
-        extra_secret_names,
     }
+}
+
+/// Each app's `secret_env_vars`. A setting that cannot be read refuses the answer rather
+/// than masking less than the operator asked for.
+async fn secret_names(
+    state: &AppState,
+    apps: std::collections::BTreeSet<Option<String>>,
+) -> Result<filter::SecretNames, Failure> {
+    let mut names = filter::SecretNames::new();
+    for app in apps {
+        let list = match &app {
+            // No app known: the name patterns still apply; per-app names cannot.
+            None => Vec::new(),
+            Some(a) => crate::settings::list_setting(state, "secret_env_vars", Some(a))
+                .await
+                .map_err(|e| {
+                    tracing::warn!(app = %a, error = %e, "reading secret_env_vars");
+                    Failure::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!(
+                            "the gateway could not read the secret_env_vars setting of app {a}; it refuses to show release envs rather than mask less"
+                        ),
+                    )
+                })?,
+        };
+        names.insert(app, list);
+    }
+    Ok(names)
 }
 
 fn rack_password(state: &AppState) -> String {
@@ -250,14 +313,6 @@ fn rack_password(state: &AppState) -> String {
         .as_ref()
         .map(|r| r.password.expose_secret().to_string())
         .unwrap_or_default()
-}
-
-fn app_of(path: &str) -> Option<String> {
-    let mut segs = path.trim_start_matches('/').split('/');
-    match (segs.next(), segs.next()) {
-        (Some("apps"), Some(app)) if !app.is_empty() => Some(app.to_string()),
-        _ => None,
-    }
 }
 
 fn unreachable(rack: &RackClient, e: &hyper_util::client::legacy::Error) -> Failure {

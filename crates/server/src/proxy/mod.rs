@@ -4,10 +4,12 @@
 //! (unknown routes are refused), authorized, forwarded with the rack's credentials, streamed in
 //! both directions and audited once.
 
+mod browser;
 mod filter;
 mod forward;
 mod headers;
 mod idle;
+mod release_create;
 mod respond;
 mod websocket;
 
@@ -24,7 +26,7 @@ use rgw_core::rbac::{Decision, decide, match_route};
 
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
-use crate::auth::{Principal, authenticate};
+use crate::auth::{Principal, authenticate_for_method};
 
 pub use filter::{EnvView, Filter};
 pub(crate) use idle::IdleBody;
@@ -119,11 +121,13 @@ async fn handle(
         route: None,
     };
 
-    // The MFA middleware has usually authenticated the caller already; reuse its answer.
+    // The MFA middleware has usually authenticated the caller already; reuse who it found,
+    // but apply the proxy's own browser checks (Origin, CSRF) whatever it decided.
+    let is_upgrade = websocket::is_upgrade(req.headers());
     let known = req.extensions().get::<Principal>().cloned();
     let authenticated = match known {
         Some(p) => Ok(p),
-        None => authenticate(&state, req.headers()).await,
+        None => authenticate_for_method(&state, req.method(), req.headers()).await,
     };
     let principal = match authenticated {
         Ok(p) => p,
@@ -138,8 +142,15 @@ async fn handle(
         }
     };
     trail.actor = principal.audit_actor();
+    if let Err(e) = browser::check(&state, &principal, req.method(), req.headers(), is_upgrade) {
+        let (status, msg) = (e.status(), e.to_string());
+        state
+            .auditor
+            .record(trail.event(&state, Outcome::Denied, status, Some(&msg)))
+            .await;
+        return rack_error(status, &msg, json);
+    }
 
-    let is_upgrade = websocket::is_upgrade(req.headers());
     let Some(matched) = match_route(req.method().as_str(), is_upgrade, &path) else {
         let msg = format!(
             "{} {} is not a rack API route the gateway forwards",

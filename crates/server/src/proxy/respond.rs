@@ -30,11 +30,27 @@ pub fn rack_error(status: StatusCode, message: &str, json: bool) -> Response {
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     if status == StatusCode::UNAUTHORIZED {
-        // The convox CLI only retries credentials on a Basic challenge.
+        // Never a Basic challenge: a browser answers one by caching the credentials and then
+        // attaches them to every later request to this origin, cross-site POSTs included,
+        // which would defeat CSRF protection. The convox CLI does not need a challenge (it
+        // sends its RACK_URL credentials up front and prints any 4xx body; it only reacts to
+        // a Console `Session` challenge), and browsers never prompt for or cache Bearer.
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"rack-gateway\""),
+            HeaderValue::from_static("Bearer realm=\"rack-gateway\""),
         );
     }
     resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_answers_never_send_a_basic_challenge() {
+        let resp = rack_error(StatusCode::UNAUTHORIZED, "log in", false);
+        let challenge = resp.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer "), "{challenge}");
+    }
 }
