@@ -130,9 +130,6 @@ pub struct DeployApprovalRequest {
     /// When the gated promote completed.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub deployed_at: Option<OffsetDateTime>,
-    /// Where an admin reviews it in the web UI.
-    #[serde(default)]
-    pub url: Option<String>,
 }
 
 /// Body of `POST /api/v1/deploy-approval-requests`.
@@ -244,8 +241,7 @@ mod tests {
             "rejected_by": null,
             "rejection_notes": null,
             "expired_reason": null,
-            "deployed_at": null,
-            "url": "http://127.0.0.1:8447/deploy-approvals/123e4567-e89b-12d3-a456-426614174000"
+            "deployed_at": null
         })
     }
 

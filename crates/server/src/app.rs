@@ -42,6 +42,10 @@ pub struct AppState {
     pub auth: Arc<crate::auth::AuthRuntime>,
     /// Queues audit events for the background writer (`state.auditor.record(event)`).
     pub auditor: Auditor,
+    /// Cached database settings (see `settings`).
+    pub settings_cache: Arc<crate::settings::SettingsCache>,
+    /// Wakes event streams when a deploy approval request changes on this gateway.
+    pub approval_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
 }
 
 impl AppState {
@@ -63,6 +67,8 @@ impl AppState {
             clock: Arc::new(SystemClock),
             auth: Arc::default(),
             auditor,
+            settings_cache: Arc::default(),
+            approval_events: tokio::sync::broadcast::channel(1024).0,
         })
     }
 
@@ -88,6 +94,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(crate::health::readyz))
         .merge(crate::api::routes())
         .merge(crate::api::mfa::routes())
+        .merge(crate::approvals::routes())
+        .merge(crate::api::settings::routes())
 }
 
 /// The OpenAPI document of every described route.
@@ -152,13 +160,17 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Background work lives as long as the server: the approval expiry sweeper.
+    let sweeper = tokio::spawn(crate::approvals::sweeper::run(state.clone()));
     let app = router(state);
-    axum::serve(
+    let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
-    .await?;
+    .await;
+    sweeper.abort();
+    served?;
     Ok(())
 }
 

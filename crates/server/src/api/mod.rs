@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod mfa;
 pub mod sessions;
+pub mod settings;
 pub mod tokens;
 pub mod users;
 

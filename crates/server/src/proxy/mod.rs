@@ -6,6 +6,7 @@
 
 mod browser;
 mod filter;
+mod gate;
 mod forward;
 mod headers;
 mod idle;
@@ -22,7 +23,11 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
-use rgw_core::rbac::{Decision, decide, match_route};
+use rgw_core::approval::{check_run_headers, privileged_run_headers};
+use rgw_core::rbac::{
+    CallerKind, Decision, DeployAction, GateSettings, decide, match_route, needs_settings,
+    step_up_is_fresh,
+};
 
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
@@ -56,6 +61,10 @@ struct Trail {
     app: Option<String>,
     permission: Option<String>,
     route: Option<String>,
+    /// The deploy approval the call was bound to, if gated.
+    approval: Option<uuid::Uuid>,
+    /// Gate and run-header details for the event.
+    extra: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Trail {
@@ -74,6 +83,9 @@ impl Trail {
         if let Some(r) = reason {
             details["reason"] = serde_json::Value::String(r.to_string());
         }
+        for (k, v) in &self.extra {
+            details[k.as_str()] = v.clone();
+        }
         let mut ev = AuditEvent::new(
             state.clock.now(),
             self.actor.clone(),
@@ -89,6 +101,7 @@ impl Trail {
         .http(status.as_u16(), self.started.elapsed().as_millis() as i64)
         .details(details);
         ev.app = self.app.clone();
+        ev.deploy_approval_request_id = self.approval;
         ev
     }
 }
@@ -119,6 +132,8 @@ async fn handle(
         app: None,
         permission: None,
         route: None,
+        approval: None,
+        extra: serde_json::Map::new(),
     };
 
     // The MFA middleware has usually authenticated the caller already; reuse who it found,
@@ -167,44 +182,75 @@ async fn handle(
     trail.route = Some(matched.rule.display_pattern());
     trail.permission = matched.rule.access.permission().map(|p| p.to_string());
 
-    // `decide` reads `approvals_enabled` only for approval-gated callers on approval steps: skip
-    // the settings lookup (a database round trip) on every other proxied call.
-    let approvals_enabled = if principal.allows(&rgw_core::rbac::Permission::DEPLOY_WITH_APPROVAL)
-        && matched.rule.deploy_action.is_approval_step()
-    {
-        crate::proxy::forward::approvals_enabled(&state, trail.app.as_deref()).await
+    let action = matched.rule.deploy_action;
+    let now = state.clock.now();
+    let run_headers = if matches!(action, DeployAction::ProcessRun | DeployAction::ProcessExec) {
+        privileged_run_headers(req.headers().keys().map(|k| k.as_str()))
     } else {
-        true
+        Vec::new()
     };
-    match decide(matched.rule, |p| principal.allows(p), approvals_enabled) {
-        Decision::Allow => {}
-        Decision::Deny(denial) => {
-            let msg = denial.to_string();
-            state
-                .auditor
-                .record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg)))
-                .await;
-            return rack_error(StatusCode::FORBIDDEN, &msg, json);
+    // Settings cost a lookup (cached): read them only when the decision can use them.
+    let probe = match &principal {
+        Principal::User(_) => CallerKind::Human { mfa_fresh: false },
+        Principal::Token(_) => CallerKind::Token,
+    };
+    let settings = if needs_settings(matched.rule, probe) || !run_headers.is_empty() {
+        match crate::settings::gate_settings(&state, trail.app.as_deref()).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the gate's settings failed");
+                let msg = "the gateway cannot read its deploy settings; refusing the call rather than guessing, retry shortly";
+                return deny(&state, &trail, StatusCode::SERVICE_UNAVAILABLE, msg, json).await;
+            }
         }
-        Decision::RequiresApproval(_) => {
-            // The approval workflow (requests, approvals, the deploy chain) lands separately;
-            // until a live approval can exist, every approval-gated step is refused.
-            let msg = match (&trail.app, matched.rule.deploy_action) {
-                (Some(app), _) => format!(
-                    "deploy approval required on app {app}: no live deploy approval targets token {}",
-                    principal.actor_label()
-                ),
-                (None, _) => "deploy approval required".to_string(),
-            };
-            state
-                .auditor
-                .record(trail.event(&state, Outcome::Denied, StatusCode::FORBIDDEN, Some(&msg)))
-                .await;
-            return rack_error(StatusCode::FORBIDDEN, &msg, json);
-        }
+    } else {
+        GateSettings::default()
+    };
+    let caller = match &principal {
+        Principal::User(u) => CallerKind::Human {
+            mfa_fresh: step_up_is_fresh(u.mfa_verified_at, now, settings.step_up_window_minutes),
+        },
+        Principal::Token(_) => CallerKind::Token,
+    };
+    if let Some((status, msg)) = run_header_refusal(&principal, caller, &run_headers, &settings) {
+        return deny(&state, &trail, status, &msg, json).await;
     }
+    if !run_headers.is_empty() {
+        trail.extra.insert("run_headers".into(), serde_json::json!(run_headers));
+    }
+    let gated = match decide(matched.rule, caller, |p| principal.allows(p), &settings) {
+        Decision::Allow => None,
+        Decision::Deny(denial) => {
+            let status = StatusCode::from_u16(denial.status()).unwrap_or(StatusCode::FORBIDDEN);
+            trail.extra.insert("code".into(), denial.code().into());
+            return deny(&state, &trail, status, &denial.to_string(), json).await;
+        }
+        Decision::RequiresApproval(action) => Some(action),
+    };
 
-    let outcome = forward::forward(&state, &principal, req, &path, is_upgrade, json).await;
+    let outcome = match gated {
+        None => forward::forward(&state, &principal, req, &path, is_upgrade, json).await,
+        Some(action) => {
+            let mut gate_trail = gate::GateTrail::default();
+            let result = gate::run(
+                &state, &principal, &matched, action, req, &path, is_upgrade, json, &mut gate_trail,
+            )
+            .await;
+            trail.approval = gate_trail.approval;
+            if let Some(step) = gate_trail.step {
+                trail.extra.insert("step".into(), step.into());
+            }
+            match result {
+                Ok(ok) => Ok(ok),
+                Err(gate::GateError::Failed(f)) => Err(f),
+                Err(gate::GateError::Denied(d)) => {
+                    let status = StatusCode::from_u16(d.status()).unwrap_or(StatusCode::FORBIDDEN);
+                    trail.extra.insert("code".into(), d.code().into());
+                    return deny(&state, &trail, status, &d.to_string(), json).await;
+                }
+            }
+        }
+    };
     let (response, status, reason) = match outcome {
         Ok((resp, status)) => (resp, status, None),
         Err(failure) => {
@@ -223,6 +269,44 @@ async fn handle(
         .record(trail.event(&state, outcome, status, reason.as_deref()))
         .await;
     response
+}
+
+/// Audits a refusal and answers it in the rack's error convention.
+async fn deny(state: &AppState, trail: &Trail, status: StatusCode, msg: &str, json: bool) -> Response {
+    state
+        .auditor
+        .record(trail.event(state, Outcome::Denied, status, Some(msg)))
+        .await;
+    rack_error(status, msg, json)
+}
+
+/// Run headers that change what runs (`Image`, `Privileged`, `Volumes`, `Environment`,
+/// `Release`): refused to every non-admin human, and to API tokens except `Release` (the gate
+/// checks it names the approved release); admins need fresh MFA to use them.
+fn run_header_refusal(
+    principal: &Principal,
+    caller: CallerKind,
+    headers: &[&'static str],
+    settings: &GateSettings,
+) -> Option<(StatusCode, String)> {
+    let first = *headers.first()?;
+    match (principal, caller) {
+        (Principal::Token(_), _) => check_run_headers(headers.iter().copied())
+            .err()
+            .map(|d| (StatusCode::FORBIDDEN, d.to_string())),
+        (Principal::User(_), _) if !is_admin(principal) => Some((
+            StatusCode::FORBIDDEN,
+            format!("the {first} run header is only allowed for admins; run the process without it"),
+        )),
+        (Principal::User(_), CallerKind::Human { mfa_fresh: false }) => Some((
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the {first} run header needs MFA verified within the last {} minutes; verify again and retry",
+                settings.step_up_window_minutes
+            ),
+        )),
+        _ => None,
+    }
 }
 
 fn header_text(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {

@@ -1,0 +1,419 @@
+//! One function per gated step: bind, check, claim, forward, record.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, Response, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use rgw_core::approval::{ChainStep, DeployDenial, normalize_command};
+use rgw_core::rbac::DeployAction;
+use rgw_core::{BuildId, GitSha, ReleaseId, RouteMatch};
+use rgw_store::{Claim, ClaimExpect};
+use serde_json::{Value, json};
+
+use super::bind::{Bound, approved, live, none_found, refuse_with_newest};
+use super::manifest;
+use super::{Ctx, GateError, GateTrail};
+use crate::approvals::sweeper::STALE_CLAIM;
+use crate::audit::{AuditEvent, Outcome};
+
+type Forwarded = Result<(Response<Body>, StatusCode), GateError>;
+
+/// Largest build-create form and largest rack answer the gate reads.
+const MAX_FORM: usize = 64 * 1024;
+const MAX_ANSWER: usize = 1024 * 1024;
+
+async fn forward(ctx: &Ctx<'_>, req: Request<Body>) -> Forwarded {
+    crate::proxy::forward::forward(ctx.state, ctx.principal, req, ctx.path, ctx.is_upgrade, ctx.json)
+        .await
+        .map_err(GateError::from)
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn commands(ctx: &Ctx<'_>) -> Result<Vec<String>, GateError> {
+    Ok(crate::settings::list_setting(ctx.state, "approved_deploy_commands", Some(ctx.app.as_str())).await?)
+}
+
+async fn claim(ctx: &Ctx<'_>, bound: &Bound, expect: ClaimExpect<'_>) -> Result<Claim, GateError> {
+    use rgw_core::approval::Step;
+    let step = match expect {
+        ClaimExpect::Object { .. } => Step::ObjectUpload,
+        ClaimExpect::Build { .. } => Step::Build,
+        ClaimExpect::Promote { .. } => Step::Promote,
+    };
+    let now = ctx.state.clock.now();
+    // `None`: another call won the claim, or the state moved on since the check.
+    ctx.state
+        .store
+        .claim_step(bound.row.id, expect, now, now - STALE_CLAIM)
+        .await?
+        .ok_or_else(|| DeployDenial::InProgress { id: bound.id, step }.into())
+}
+
+async fn release(ctx: &Ctx<'_>, claim: &Claim) {
+    if let Err(e) = ctx.state.store.release_claim(claim, ctx.state.clock.now()).await {
+        tracing::warn!(error = %e, "releasing a deploy chain claim failed; it lapses after 15 minutes");
+    }
+}
+
+fn lost_claim(bound: &Bound) -> GateError {
+    GateError::failed(
+        StatusCode::CONFLICT,
+        format!(
+            "deploy approval {} ended or its step was taken over while the call was in flight; nothing was recorded, request a new approval",
+            bound.id
+        ),
+    )
+}
+
+async fn collect(resp: Response<Body>) -> Result<(http::response::Parts, Bytes), GateError> {
+    let (head, body) = resp.into_parts();
+    let bytes = http_body_util::Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map_err(|e| GateError::failed(StatusCode::BAD_GATEWAY, format!("reading the rack's answer failed: {e}")))?
+        .to_bytes();
+    Ok((head, bytes))
+}
+
+fn id_field(bytes: &[u8]) -> Option<String> {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
+}
+
+fn rack(ctx: &Ctx<'_>) -> Result<&crate::rack::RackClient, GateError> {
+    ctx.state.rack.as_ref().ok_or_else(|| {
+        GateError::failed(StatusCode::SERVICE_UNAVAILABLE, "the gateway has no rack configured; set RGW_RACK_URL")
+    })
+}
+
+async fn rack_json(ctx: &Ctx<'_>, path: &str) -> Result<Value, GateError> {
+    rack(ctx)?.get_json(path).await.map_err(|e| {
+        GateError::failed(StatusCode::BAD_GATEWAY, format!("checking the deploy against the rack failed: {e}"))
+    })
+}
+
+/// Records the release a completed build produced, when the approval has none yet.
+async fn ensure_release(ctx: &Ctx<'_>, bound: &mut Bound) -> Result<(), GateError> {
+    let (Some(build), None) = (bound.build.clone(), bound.release.as_ref()) else {
+        return Ok(());
+    };
+    let b = rack_json(ctx, &format!("/apps/{}/builds/{build}", ctx.app)).await?;
+    let release = b.get("release").and_then(Value::as_str).unwrap_or_default();
+    if b.get("status").and_then(Value::as_str) != Some("complete") || release.is_empty() {
+        return Ok(());
+    }
+    let release = ReleaseId::parse(release).map_err(|e| {
+        GateError::failed(StatusCode::BAD_GATEWAY, format!("the rack reported a malformed release for build {build}: {e}"))
+    })?;
+    bound.check(ctx, &ChainStep::RecordRelease { build: &build, release: &release }, &[], false)?;
+    ctx.state
+        .store
+        .set_release_id(bound.row.id, release.as_str(), ctx.state.clock.now())
+        .await?;
+    bound.release = Some(release);
+    Ok(())
+}
+
+/// `POST /apps/{app}/objects/{key}`.
+pub(super) async fn upload(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let key = matched
+        .object_key()
+        .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the object key is missing"))?;
+    let url = key.object_url(ctx.app);
+    let step = ChainStep::ObjectUpload { app: ctx.app, key };
+    let live = approved(live(ctx).await?);
+    let same: Vec<&Bound> = live.iter().filter(|b| b.row.object_url.as_deref() == Some(url.as_str())).collect();
+    let fresh: Vec<&Bound> = live
+        .iter()
+        .filter(|b| b.row.object_url.is_none() && b.row.build_id.is_none())
+        .collect();
+    let bound = match (same.as_slice(), fresh.as_slice()) {
+        ([b], _) | ([], [b]) => *b,
+        ([], []) => return Err(refuse_with_newest(ctx, &live, &step, &[], None).await),
+        (s, f) => {
+            return Err(DeployDenial::Ambiguous {
+                app: ctx.app.clone(),
+                count: s.len() + f.len(),
+            }
+            .into());
+        }
+    };
+    trail.approval = Some(bound.row.public_id);
+    bound.check(ctx, &step, &[], false)?;
+    let claim = claim(ctx, bound, ClaimExpect::Object { url: &url }).await?;
+    match forward(ctx, req).await {
+        Ok((resp, status)) if status.is_success() => {
+            if !ctx.state.store.confirm_object(&claim, &url, ctx.state.clock.now()).await? {
+                return Err(lost_claim(bound));
+            }
+            Ok((resp, status))
+        }
+        other => {
+            release(ctx, &claim).await;
+            other
+        }
+    }
+}
+
+/// The build-create form, refusing what the gate cannot check.
+struct BuildForm {
+    fields: Vec<(String, String)>,
+}
+
+impl BuildForm {
+    async fn read(headers: &HeaderMap, body: Body) -> Result<(Self, Bytes), GateError> {
+        let ct = header(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
+        if !ct.starts_with("application/x-www-form-urlencoded") {
+            return Err(GateError::failed(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "build create under a deploy approval must be a form (application/x-www-form-urlencoded) with url and git-sha; the legacy multipart upload is not accepted",
+            ));
+        }
+        let bytes = http_body_util::Limited::new(body, MAX_FORM)
+            .collect()
+            .await
+            .map_err(|_| GateError::failed(StatusCode::PAYLOAD_TOO_LARGE, format!("the build form is larger than {MAX_FORM} bytes")))?
+            .to_bytes();
+        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+        for name in ["url", "git-sha", "manifest", "external"] {
+            if fields.iter().filter(|(n, _)| n == name).count() > 1 {
+                return Err(GateError::failed(
+                    StatusCode::BAD_REQUEST,
+                    format!("the build form has the field {name} twice; send it once"),
+                ));
+            }
+        }
+        Ok((BuildForm { fields }, bytes))
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// `POST /apps/{app}/builds`.
+pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let (parts, body) = req.into_parts();
+    let (form, bytes) = BuildForm::read(&parts.headers, body).await?;
+    if form.get("external").is_some_and(|v| v != "false") {
+        return Err(GateError::failed(
+            StatusCode::FORBIDDEN,
+            "external builds are not allowed under deploy approvals: their images are pushed outside the checked chain; build from the uploaded source",
+        ));
+    }
+    let sent_sha = form.get("git-sha");
+    let step = ChainStep::BuildCreate {
+        app: ctx.app,
+        url: form.get("url"),
+        git_sha: sent_sha,
+    };
+    let live = approved(live(ctx).await?);
+    let commit = sent_sha.and_then(|s| GitSha::parse(s).ok());
+    let Some(bound) = commit.as_ref().and_then(|c| live.iter().find(|b| &b.commit == c)) else {
+        return Err(refuse_with_newest(ctx, &live, &step, &[], commit.as_ref()).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    let build_failed = match &bound.build {
+        Some(b) => {
+            let v = rack_json(ctx, &format!("/apps/{}/builds/{b}", ctx.app)).await?;
+            v.get("status").and_then(Value::as_str) == Some("failed")
+        }
+        None => false,
+    };
+    bound.check(ctx, &step, &[], build_failed)?;
+    let object_url = form.get("url").unwrap_or_default();
+    let replacing = if build_failed { bound.row.build_id.as_deref() } else { None };
+    let claim = claim(ctx, bound, ClaimExpect::Build { object_url, replacing }).await?;
+    let checked = match manifest::patterns(ctx).await {
+        Ok(Some(p)) => manifest::check_upload(ctx, bound, object_url, form.get("manifest"), &p).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
+        release(ctx, &claim).await;
+        return Err(e);
+    }
+    match forward(ctx, Request::from_parts(parts, Body::from(bytes))).await {
+        Ok((resp, status)) if status.is_success() => {
+            let (head, answer) = match collect(resp).await {
+                Ok(x) => x,
+                Err(e) => {
+                    release(ctx, &claim).await;
+                    return Err(e);
+                }
+            };
+            let Some(id) = id_field(&answer).and_then(|s| BuildId::parse(&s).ok()) else {
+                release(ctx, &claim).await;
+                return Err(GateError::failed(StatusCode::BAD_GATEWAY, "the rack answered build create without a build id"));
+            };
+            if !ctx.state.store.confirm_build(&claim, id.as_str(), ctx.state.clock.now()).await? {
+                return Err(lost_claim(bound));
+            }
+            Ok((Response::from_parts(head, Body::from(answer)), status))
+        }
+        other => {
+            release(ctx, &claim).await;
+            other
+        }
+    }
+}
+
+/// `GET builds/{id}` and the build log socket: the approved build only.
+pub(super) async fn build_read(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let build = matched
+        .build_id()
+        .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the build id is missing"))?;
+    let step = ChainStep::BuildRead { app: ctx.app, build };
+    let live = approved(live(ctx).await?);
+    let Some(bound) = live.iter().find(|b| b.build.as_ref() == Some(build)) else {
+        return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    bound.check(ctx, &step, &[], false)?;
+    forward(ctx, req).await
+}
+
+/// The app log socket, while an approval of the token for the app is live (or just deployed).
+pub(super) async fn app_logs(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let step = ChainStep::AppLogs { app: ctx.app };
+    let live = live(ctx).await?;
+    let Some(bound) = live.iter().find(|b| b.check(ctx, &step, &[], false).is_ok()) else {
+        return Err(none_found(ctx, None).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    forward(ctx, req).await
+}
+
+/// `POST releases/{id}/promote`: the approved build's release only; re-checked on the rack.
+pub(super) async fn promote(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let release_id = matched
+        .release_id()
+        .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the release id is missing"))?;
+    let step = ChainStep::ReleasePromote { app: ctx.app, release: release_id };
+    let mut live = approved(live(ctx).await?);
+    for b in &mut live {
+        ensure_release(ctx, b).await?;
+    }
+    let Some(bound) = live.iter().find(|b| b.release.as_ref() == Some(release_id)) else {
+        return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    bound.check(ctx, &step, &[], false)?;
+    let claim = claim(ctx, bound, ClaimExpect::Promote { release: release_id.as_str() }).await?;
+    if let Err(e) = recheck_release(ctx, bound, release_id).await {
+        release(ctx, &claim).await;
+        return Err(e);
+    }
+    match forward(ctx, req).await {
+        Ok((resp, status)) if status.is_success() => {
+            let now = ctx.state.clock.now();
+            if !ctx.state.store.confirm_deployed(&claim, now).await? {
+                return Err(lost_claim(bound));
+            }
+            let mut ev = AuditEvent::new(now, ctx.principal.audit_actor(), "deploy_approval.deploy", Outcome::Success)
+                .resource(bound.row.public_id.to_string())
+                .app(ctx.app.to_string())
+                .details(json!({
+                    "git_commit_hash": bound.row.git_commit_hash,
+                    "build_id": bound.row.build_id,
+                    "release_id": release_id.as_str(),
+                    "promote_allowed_at": rgw_core::wire::rfc3339(claim.at),
+                }));
+            ev.deploy_approval_request_id = Some(bound.row.public_id);
+            ctx.state.auditor.record(ev).await;
+            crate::approvals::notify(ctx.state, bound.row.public_id);
+            Ok((resp, status))
+        }
+        other => {
+            release(ctx, &claim).await;
+            other
+        }
+    }
+}
+
+/// The release on the rack must still come from the approved build, and its manifest (the
+/// exact text that will run) must pass the image rules.
+async fn recheck_release(ctx: &Ctx<'_>, bound: &Bound, release_id: &ReleaseId) -> Result<(), GateError> {
+    let rel = rack_json(ctx, &format!("/apps/{}/releases/{release_id}", ctx.app)).await?;
+    let build = rel.get("build").and_then(Value::as_str).unwrap_or_default();
+    if Some(build) != bound.row.build_id.as_deref() {
+        return Err(DeployDenial::DifferentArtefact {
+            id: bound.id,
+            step: rgw_core::approval::Step::Promote,
+            recorded: format!("build {}", bound.row.build_id.as_deref().unwrap_or("(none)")),
+            attempted: format!("release {release_id} of build {build}"),
+        }
+        .into());
+    }
+    if let Some(patterns) = manifest::patterns(ctx).await? {
+        let text = rel.get("manifest").and_then(Value::as_str).unwrap_or_default();
+        manifest::check_text(bound, text, &patterns, &bound.commit)?;
+    }
+    Ok(())
+}
+
+/// `POST services/{service}/processes`: on the approved release, allow-listed commands only.
+pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    let release_hdr = header(req.headers(), "release").map(str::to_owned);
+    let command = header(req.headers(), "command").unwrap_or_default().to_owned();
+    let commands = commands(ctx).await?;
+    let step = ChainStep::ProcessRun {
+        app: ctx.app,
+        release: release_hdr.as_deref(),
+        command: Some(&command),
+    };
+    let mut live = approved(live(ctx).await?);
+    for b in &mut live {
+        ensure_release(ctx, b).await?;
+    }
+    let Some(bound) = live
+        .iter()
+        .find(|b| b.release.as_ref().map(ReleaseId::as_str) == release_hdr.as_deref() && release_hdr.is_some())
+    else {
+        return Err(refuse_with_newest(ctx, &live, &step, &commands, None).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    bound.check(ctx, &step, &commands, false)?;
+    let (resp, status) = forward(ctx, req).await?;
+    if !status.is_success() {
+        return Ok((resp, status));
+    }
+    let (head, answer) = collect(resp).await?;
+    if let Some(pid) = id_field(&answer) {
+        ctx.state
+            .store
+            .record_process(bound.row.id, &pid, &normalize_command(&command), ctx.state.clock.now())
+            .await?;
+    }
+    Ok((Response::from_parts(head, Body::from(answer)), status))
+}
+
+/// Exec into or stop a process started under the approval.
+pub(super) async fn process(
+    ctx: &Ctx<'_>,
+    matched: &RouteMatch,
+    action: DeployAction,
+    req: Request<Body>,
+    trail: &mut GateTrail,
+) -> Forwarded {
+    let pid = matched
+        .pid()
+        .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the process id is missing"))?;
+    let command = header(req.headers(), "command").map(str::to_owned);
+    let commands = commands(ctx).await?;
+    let step = match action {
+        DeployAction::ProcessExec => ChainStep::ProcessExec { app: ctx.app, pid, command: command.as_deref() },
+        _ => ChainStep::ProcessStop { app: ctx.app, pid },
+    };
+    let live = approved(live(ctx).await?);
+    let Some(bound) = live.iter().find(|b| b.pids.iter().any(|p| p == pid)) else {
+        return Err(refuse_with_newest(ctx, &live, &step, &commands, None).await);
+    };
+    trail.approval = Some(bound.row.public_id);
+    bound.check(ctx, &step, &commands, false)?;
+    forward(ctx, req).await
+}
