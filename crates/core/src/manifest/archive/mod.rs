@@ -19,8 +19,8 @@ use std::io::{self, Read};
 use flate2::read::MultiGzDecoder;
 
 use self::meter::{Meter, Metered, read_up_to};
-use self::names::{Candidate, Names, Pax, Relation, printable};
-use super::ManifestPath;
+use self::names::{Candidate, Names, Pax, Relation};
+use super::{ManifestPath, printable};
 pub use error::{ArchiveError, EntryKind};
 
 /// Bounds on the work [`read_manifest`] does for one upload.

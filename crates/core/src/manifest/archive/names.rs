@@ -7,7 +7,7 @@
 //! prefers PAX `path`. Rather than guess one, [`Names`] keeps every candidate and the caller
 //! refuses an entry whose candidates disagree about anything that touches the manifest.
 
-use super::super::ManifestPath;
+use super::super::{ManifestPath, printable};
 
 /// Where a normalised entry name lies relative to the manifest path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,21 +196,6 @@ impl Names {
     }
 }
 
-/// Escapes control characters and invalid UTF-8 and truncates to 200 characters, so a hostile
-/// name cannot forge lines in the CLI's output.
-pub(super) fn printable(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
-    let mut out: String = text
-        .chars()
-        .take(200)
-        .flat_map(char::escape_debug)
-        .collect();
-    if text.chars().count() > 200 {
-        out.push('…');
-    }
-    out
-}
-
 /// The records of a PAX extended header that matter here.
 #[derive(Debug, Default)]
 pub(super) struct Pax {
@@ -359,11 +344,5 @@ mod tests {
     fn gnu_sparse_records_are_noticed() {
         let pax = Pax::parse(&rec("GNU.sparse.name", "convox.yml")).unwrap();
         assert!(pax.sparse && pax.affects_entries());
-    }
-
-    #[test]
-    fn printable_names_escape_control_characters() {
-        assert_eq!(printable(b"a\nb"), "a\\nb");
-        assert!(printable("x".repeat(300).as_bytes()).ends_with('…'));
     }
 }
