@@ -9,6 +9,7 @@ pub mod audit;
 pub mod clock;
 pub mod envmask;
 pub mod ids;
+pub mod manifest;
 pub mod mfa;
 pub mod rbac;
 pub mod settings;
