@@ -473,7 +473,7 @@ async fn audit_in_process(dir: &Path) -> anyhow::Result<InProcess> {
             unblocked = start.elapsed();
         }
         let event = AuditEvent::new(
-            rgw_store::now_utc(),
+            rgw_core::Clock::now(&rgw_core::SystemClock),
             actor.clone(),
             "rack.request",
             Outcome::Success,

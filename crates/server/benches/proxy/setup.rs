@@ -49,7 +49,7 @@ pub async fn mint_token(
     let store = Store::connect(&sqlite_url(db))
         .await
         .context("opening the bench database")?;
-    let now = rgw_store::now_utc();
+    let now = rgw_core::Clock::now(&rgw_core::SystemClock);
     let owner = store
         .create_user(
             &NewUser {

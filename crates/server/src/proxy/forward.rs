@@ -31,13 +31,6 @@ impl Failure {
     }
 }
 
-/// Whether deploy approvals are enforced for `app` (setting `deploy_approvals_enabled`).
-pub async fn approvals_enabled(state: &AppState, app: Option<&str>) -> bool {
-    crate::settings::bool_setting(state, "deploy_approvals_enabled", app)
-        .await
-        .unwrap_or(true)
-}
-
 /// Forwards the request; returns the response and its status for the audit trail.
 pub async fn forward(
     state: &AppState,

@@ -117,7 +117,7 @@ async fn an_ops_user_sees_the_apps_listed_secrets_masked_in_system_releases() {
                 "secret_env_vars",
                 &json!(["LICENSE"]),
                 None,
-                rgw_store::now_utc(),
+                rgw_core::Clock::now(&rgw_core::SystemClock),
             )
             .await
             .unwrap();
@@ -143,7 +143,7 @@ async fn a_broken_secret_env_vars_setting_refuses_release_reads_instead_of_maski
                 "secret_env_vars",
                 &json!(42),
                 None,
-                rgw_store::now_utc(),
+                rgw_core::Clock::now(&rgw_core::SystemClock),
             )
             .await
             .unwrap();

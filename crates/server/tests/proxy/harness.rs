@@ -111,7 +111,7 @@ impl Gateway {
     }
 
     pub async fn token_with(&self, name: &str, role: Option<&str>, permissions: &[&str]) -> String {
-        let now = rgw_store::now_utc();
+        let now = rgw_core::Clock::now(&rgw_core::SystemClock);
         let owner = self
             .store
             .create_user(

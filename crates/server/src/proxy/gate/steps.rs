@@ -84,7 +84,7 @@ fn id_field(bytes: &[u8]) -> Option<String> {
         .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
 }
 
-fn rack(ctx: &Ctx<'_>) -> Result<&crate::rack::RackClient, GateError> {
+fn rack<'a>(ctx: &Ctx<'a>) -> Result<&'a crate::rack::RackClient, GateError> {
     ctx.state.rack.as_ref().ok_or_else(|| {
         GateError::failed(StatusCode::SERVICE_UNAVAILABLE, "the gateway has no rack configured; set RGW_RACK_URL")
     })
