@@ -234,6 +234,11 @@ impl FakeRack {
         self.certificate.as_ref()
     }
 
+    /// Starts stopping without waiting (the rack "goes down" for tests of an unreachable rack).
+    pub fn stop(&self) {
+        self.state.begin_shutdown();
+    }
+
     /// Stops accepting, ends open streams and waits (up to 5 s) for the server to finish.
     pub async fn shutdown(mut self) {
         self.state.begin_shutdown();

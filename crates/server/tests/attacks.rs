@@ -7,3 +7,9 @@ mod support_proxy;
 
 #[path = "attacks/proxy_edge.rs"]
 mod proxy_edge;
+
+#[path = "attacks/approvals.rs"]
+mod approvals;
+
+#[path = "attacks/gating.rs"]
+mod gating;

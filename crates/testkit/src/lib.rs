@@ -16,6 +16,7 @@
 //! # }
 //! ```
 
+pub mod approvals;
 pub mod convox;
 pub mod oidc;
 mod requests;
@@ -275,6 +276,26 @@ impl TestApp {
             channel,
             &RequestMeta::default(),
             None,
+        )
+        .await
+        .expect("issue a test session");
+        issued.token.expose_secret().to_owned()
+    }
+
+    /// Issues a session for `email` whose MFA was verified just now (by TOTP), as after
+    /// `rack-gateway login --mfa-code`; deploy actions need this step-up.
+    pub async fn session_with_mfa(&self, email: &str, channel: Channel) -> String {
+        let user = self
+            .store()
+            .get_user_by_email(email)
+            .await
+            .expect("session user exists");
+        let issued = rgw_server::auth::session::issue(
+            &self.state,
+            user.id,
+            channel,
+            &RequestMeta::default(),
+            Some(("totp", self.clock.now())),
         )
         .await
         .expect("issue a test session");

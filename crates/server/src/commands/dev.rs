@@ -43,13 +43,14 @@ pub struct DevCredentials {
 
 /// Runs `dev` until SIGTERM or Ctrl-C.
 pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = shutdown_signal();
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding --listen {}", args.listen))?;
     let env: Vec<(String, String)> = std::env::vars().collect();
     let dev = start(listener, &args, env).await?;
     println!("{}", dev.banner());
-    dev.serve_until(shutdown_signal()).await?;
+    dev.serve_until(shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -20,13 +20,14 @@ pub async fn run(config: Config) -> anyhow::Result<ExitCode> {
             "RGW_RACK_URL is not set: the rack proxy is disabled and /readyz reports not_ready"
         );
     }
+    let shutdown = shutdown_signal();
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding RGW_LISTEN {}", config.listen))?;
     let state = AppState::new(config, store.clone())?;
     let auditor = state.auditor.clone();
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    let served = serve(listener, state, shutdown_signal()).await;
+    let served = serve(listener, state, shutdown).await;
     // After the HTTP server drains: write every queued audit event before exiting.
     auditor.shutdown().await;
     served?;

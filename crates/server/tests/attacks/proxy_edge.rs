@@ -280,9 +280,10 @@ async fn a_build_export_cannot_carry_the_rack_password_out() {
     for app in TestApp::spawn_all_with(options.clone()).await {
         app.create_user("deployer@example.com", "deployer", None)
             .await;
+        // Release create is a human deploy action: a deployer's CLI session with fresh MFA.
         let deployer = proxy(
             &app,
-            &app.create_token("deployer@example.com", "dep-tok", "deployer")
+            &app.session_with_mfa("deployer@example.com", Channel::Cli)
                 .await,
         );
         let r = deployer.get("/apps/myapp/builds/BAAAAAAAAAA.tgz").await;
@@ -303,8 +304,16 @@ async fn a_build_export_cannot_carry_the_rack_password_out() {
 async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_create_checks() {
     for app in TestApp::spawn_all().await {
         release_with_secrets(&app).await;
-        // May create releases but may not read the env, so may not write one either.
+        app.create_user("deployer@example.com", "deployer", None)
+            .await;
         let writer = proxy(
+            &app,
+            &app.session_with_mfa("deployer@example.com", Channel::Cli)
+                .await,
+        );
+        // A token that may create releases but not read the env (refused outright now: API
+        // tokens never create releases).
+        let token_writer = proxy(
             &app,
             &token_with(&app, "writer", &["convox:release:create"]).await,
         );
@@ -349,7 +358,7 @@ async fn an_env_in_the_query_string_or_a_multipart_body_cannot_skip_the_release_
         assert_eq!(r.status(), 400, "{}", r.text().await.unwrap());
 
         // An empty env is an env too: it would remove every variable the caller cannot see.
-        let r = writer
+        let r = token_writer
             .post_form(&format!("/apps/{APP}/releases"), &[("env", "")])
             .await;
         assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
@@ -375,9 +384,10 @@ async fn a_lowercase_percent_encoded_mask_cannot_overwrite_a_stored_secret() {
         release_with_secrets(&app).await;
         app.create_user("deployer@example.com", "deployer", None)
             .await;
+        // Release create is a human deploy action: a deployer's CLI session with fresh MFA.
         let deployer = proxy(
             &app,
-            &app.create_token("deployer@example.com", "dep-tok", "deployer")
+            &app.session_with_mfa("deployer@example.com", Channel::Cli)
                 .await,
         );
         // `convox env set PORT=4000` after reading the masked env, with `*` escaped as `%2a`.
@@ -408,9 +418,10 @@ async fn a_parent_release_that_is_not_a_release_id_never_reaches_the_rack_path()
         release_with_secrets(&app).await;
         app.create_user("deployer@example.com", "deployer", None)
             .await;
+        // Release create is a human deploy action: a deployer's CLI session with fresh MFA.
         let deployer = proxy(
             &app,
-            &app.create_token("deployer@example.com", "dep-tok", "deployer")
+            &app.session_with_mfa("deployer@example.com", Channel::Cli)
                 .await,
         );
         app.rack.clear_requests();

@@ -11,7 +11,8 @@ use crate::harness::{APP, Gateway, MANIFEST, RACK_PASSWORD, each_backend};
 async fn convox_deploy_runs_end_to_end_through_the_gateway() {
     each_backend(|ts| async move {
         let gw = Gateway::start(ts).await;
-        let token = gw.token("deployer-token", "deployer").await;
+        // Humans deploy with a login session and fresh MFA (API tokens only through approvals).
+        let token = gw.session("deployer", "deployer").await;
         let cx = gw.convox(&token);
 
         let system = cx.get_json("/system").await;
@@ -61,7 +62,10 @@ async fn convox_deploy_runs_end_to_end_through_the_gateway() {
         // The rack saw the human-readable actor and its own password, never the caller's token.
         let seen = gw.rack.requests();
         let promote_req = seen.iter().find(|r| r.path.ends_with("/promote")).unwrap();
-        assert_eq!(promote_req.header("convox-actor"), Some("deployer-token"));
+        assert_eq!(
+            promote_req.header("convox-actor"),
+            Some("deployer@example.com")
+        );
         let auth = promote_req.header("authorization").unwrap();
         assert_eq!(auth, rgw_testkit::convox::basic("convox", RACK_PASSWORD));
         assert!(
@@ -77,18 +81,10 @@ async fn convox_deploy_runs_end_to_end_through_the_gateway() {
 async fn env_set_keeps_secrets_the_caller_only_saw_masked() {
     each_backend(|ts| async move {
         let gw = Gateway::start(ts).await;
-        let admin = gw.convox(&gw.token("admin-token", "admin").await);
-        let deployer = gw.convox(&gw.token("deployer-token", "deployer").await);
-        // Admin-role tokens are approval-gated like cicd ones, so seed the env with a token
-        // scoped to exactly what `convox env set` needs.
-        let setter = gw.convox(
-            &gw.token_with(
-                "env-setter",
-                None,
-                &["convox:release:create", "convox:env:read", "convox:env:set"],
-            )
-            .await,
-        );
+        let admin = gw.convox(&gw.session("admin", "admin").await);
+        let deployer = gw.convox(&gw.session("deployer", "deployer").await);
+        // Release create is a human deploy action (API tokens never create releases).
+        let setter = admin.clone();
 
         let r = setter
             .post_form(
@@ -255,7 +251,7 @@ async fn logs_stream_with_and_without_follow() {
 async fn a_large_upload_streams_through_unchanged() {
     each_backend(|ts| async move {
         let gw = Gateway::start(ts).await;
-        let cx = gw.convox(&gw.token("deployer-token", "deployer").await);
+        let cx = gw.convox(&gw.session("deployer", "deployer").await);
         let body = vec![7u8; 24 * 1024 * 1024];
         let r = cx
             .post_bytes(&format!("/apps/{APP}/objects/tmp/big.bin"), body)

@@ -148,9 +148,40 @@ impl Gateway {
         token
     }
 
+    /// A human with `role` and a CLI session whose MFA was verified just now (deploy actions
+    /// by humans need this step-up); returns the session token, usable as the Basic password.
+    pub async fn session(&self, name: &str, role: &str) -> String {
+        let now = rgw_core::Clock::now(&rgw_core::SystemClock);
+        let user = self
+            .store
+            .create_user(
+                &NewUser {
+                    email: format!("{name}@example.com"),
+                    name: name.into(),
+                    role: role.into(),
+                    password_hash: None,
+                    is_service: false,
+                    mfa_enforced: false,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let issued = rgw_server::auth::session::issue(
+            &self.state,
+            user.id,
+            rgw_server::auth::Channel::Cli,
+            &rgw_server::auth::RequestMeta::default(),
+            Some(("totp", now)),
+        )
+        .await
+        .unwrap();
+        secrecy::ExposeSecret::expose_secret(&issued.token).to_owned()
+    }
+
     /// Builds and promotes [`MANIFEST`] so the app has a release and running processes.
     pub async fn deploy(&self) -> String {
-        let cx = self.convox(&self.token("bootstrap-deployer", "deployer").await);
+        let cx = self.convox(&self.session("bootstrap-deployer", "deployer").await);
         let url = cx
             .upload(
                 APP,

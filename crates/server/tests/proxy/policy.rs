@@ -9,7 +9,8 @@ use crate::harness::{APP, Gateway, MANIFEST, each_backend};
 async fn roles_are_allowed_and_denied_on_real_routes() {
     each_backend(|ts| async move {
         let gw = Gateway::start(ts).await;
-        // (role, method, path, allowed)
+        // (caller, method, path, allowed). Humans use CLI sessions with fresh MFA; `*-tok` are
+        // API tokens of that role, which never deploy outside an approval.
         let cases: &[(&str, &str, &str, bool)] = &[
             ("viewer", "GET", "/apps", true),
             ("viewer", "GET", "/apps/myapp/processes", true),
@@ -19,37 +20,44 @@ async fn roles_are_allowed_and_denied_on_real_routes() {
             ("ops", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
             ("deployer", "POST", "/apps/myapp/objects/tmp/a.tgz", true),
             ("deployer", "DELETE", "/apps/myapp", false),
+            ("deployer-tok", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
             ("admin", "GET", "/system", true),
-            ("cicd", "GET", "/apps", true),
-            ("cicd", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
-            ("cicd", "PUT", "/apps/myapp/services/web", false),
+            ("admin-tok", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            ("cicd-tok", "GET", "/apps", true),
+            ("cicd-tok", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            ("cicd-tok", "PUT", "/apps/myapp/services/web", false),
         ];
-        let mut tokens = std::collections::BTreeMap::new();
-        for role in ["viewer", "ops", "deployer", "admin", "cicd"] {
-            tokens.insert(role, gw.token(&format!("{role}-tok"), role).await);
+        let mut creds = std::collections::BTreeMap::new();
+        for role in ["viewer", "ops", "deployer", "admin"] {
+            creds.insert(role.to_string(), gw.session(role, role).await);
         }
-        for (role, method, path, allowed) in cases {
-            let cx = gw.convox(&tokens[role]);
-            let r = cx
-                .request(method.parse().unwrap(), path)
-                .header("content-type", "application/octet-stream")
-                .body(tarball(&[("convox.yml", MANIFEST)]))
-                .send()
-                .await
-                .unwrap();
-            let status = r.status();
-            let text = r.text().await.unwrap();
+        for role in ["deployer", "admin", "cicd"] {
+            creds.insert(format!("{role}-tok"), gw.token(&format!("{role}-tok"), role).await);
+        }
+        let direct = rgw_testkit::convox::Convox::new(gw.rack.url(), crate::harness::RACK_PASSWORD);
+        for (who, method, path, allowed) in cases {
+            let send = |cx: rgw_testkit::convox::Convox| async move {
+                let r = cx
+                    .request(method.parse().unwrap(), path)
+                    .header("content-type", "application/octet-stream")
+                    .body(tarball(&[("convox.yml", MANIFEST)]))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status(), r.text().await.unwrap())
+            };
+            let (status, text) = send(gw.convox(&creds[*who])).await;
             if *allowed {
-                assert!(
-                    status != StatusCode::FORBIDDEN && status != StatusCode::UNAUTHORIZED,
-                    "{role} {method} {path}: {status} {text}"
-                );
+                // Allowed means the rack's own answer, exactly: the same call made directly.
+                let (want_status, want_text) = send(direct.clone()).await;
+                assert_eq!(status, want_status, "{who} {method} {path}: {text}");
+                let as_json = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+                match (as_json(&text), as_json(&want_text)) {
+                    (Some(got), Some(want)) => assert_eq!(got, want, "{who} {method} {path}"),
+                    _ => assert_eq!(text, want_text, "{who} {method} {path}"),
+                }
             } else {
-                assert_eq!(
-                    status,
-                    StatusCode::FORBIDDEN,
-                    "{role} {method} {path}: {text}"
-                );
+                assert_eq!(status, StatusCode::FORBIDDEN, "{who} {method} {path}: {text}");
                 assert!(
                     text.ends_with('\n') && !text.starts_with('{'),
                     "plain-text denial for the CLI: {text:?}"

@@ -164,8 +164,41 @@ struct BuildForm {
     fields: Vec<(String, String)>,
 }
 
+/// Build options the rack also reads from the query string or a header (Go's `FormValue` and
+/// stdapi's `Value`): under a gate they must come from the one form the gate checked.
+const BUILD_FIELDS: &[&str] = &[
+    "url", "git-sha", "manifest", "external", "development", "no-cache", "build-args",
+    "wildcard-domain", "description",
+];
+
+/// Refuses a query string and option headers: the rack would read them where the gate did not.
+fn only_in_body(uri: &http::Uri, headers: &HeaderMap, what: &str, fields: &[&str]) -> Result<(), GateError> {
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return Err(GateError::failed(
+            StatusCode::BAD_REQUEST,
+            format!("{what} under a deploy approval takes no query string; send its options in the body"),
+        ));
+    }
+    if let Some(name) = fields.iter().find(|f| headers.contains_key(**f)) {
+        return Err(GateError::failed(
+            StatusCode::BAD_REQUEST,
+            format!("{what} under a deploy approval takes {name} only as a form field, not as a header"),
+        ));
+    }
+    Ok(())
+}
+
 impl BuildForm {
     async fn read(headers: &HeaderMap, body: Body) -> Result<(Self, Bytes), GateError> {
+        if headers
+            .get(header::CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            return Err(GateError::failed(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "build create bodies must not be compressed; send a plain form",
+            ));
+        }
         let ct = header(headers, header::CONTENT_TYPE.as_str()).unwrap_or("");
         if !ct.starts_with("application/x-www-form-urlencoded") {
             return Err(GateError::failed(
@@ -198,6 +231,7 @@ impl BuildForm {
 /// `POST /apps/{app}/builds`.
 pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
     let (parts, body) = req.into_parts();
+    only_in_body(&parts.uri, &parts.headers, "build create", BUILD_FIELDS)?;
     let (form, bytes) = BuildForm::read(&parts.headers, body).await?;
     if form.get("external").is_some_and(|v| v != "false") {
         return Err(GateError::failed(
@@ -358,6 +392,21 @@ async fn recheck_release(ctx: &Ctx<'_>, bound: &Bound, release_id: &ReleaseId) -
 
 /// `POST services/{service}/processes`: on the approved release, allow-listed commands only.
 pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+    // The command and release travel as headers; a query string or a body could carry other
+    // values the rack might read instead.
+    only_in_body(req.uri(), &HeaderMap::new(), "a one-off process", &[])?;
+    let has_body = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v != "0")
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if has_body {
+        return Err(GateError::failed(
+            StatusCode::BAD_REQUEST,
+            "a one-off process under a deploy approval takes no body; send Command and Release as headers",
+        ));
+    }
     let release_hdr = header(req.headers(), "release").map(str::to_owned);
     let command = header(req.headers(), "command").unwrap_or_default().to_owned();
     let commands = commands(ctx).await?;
