@@ -38,7 +38,7 @@ impl TestApp {
             .expect("enrol TOTP");
         Approver {
             email: email.to_owned(),
-            session: self.session_for(email, Channel::Cli).await,
+            session: self.session_with_mfa(email, Channel::Cli).await,
             secret: enrolment.secret_base32,
         }
     }
