@@ -20,10 +20,13 @@ use crate::error::ApiError;
 /// How long another replica's change may take to be seen here.
 pub const CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// `(scope, key)` → when it was read and the stored value (`None`: not set in the database).
+type Entries = HashMap<(String, &'static str), (Instant, Option<Value>)>;
+
 /// Stored setting values, cached for [`CACHE_TTL`].
 #[derive(Debug, Default)]
 pub struct SettingsCache {
-    entries: Mutex<HashMap<(String, &'static str), (Instant, Option<Value>)>>,
+    entries: Mutex<Entries>,
 }
 
 impl SettingsCache {
@@ -60,9 +63,11 @@ fn definition(key: &str) -> Result<&'static SettingDef, ApiError> {
 
 fn scope_for(def: &SettingDef, app: Option<&str>) -> Result<Option<AppName>, ApiError> {
     match (def.scope, app) {
-        (Scope::App, Some(a)) => Ok(Some(
-            AppName::parse(a).map_err(|e| ApiError::bad_request("invalid_app", e.to_string()))?,
-        )),
+        (Scope::App, Some(a)) => {
+            Ok(Some(AppName::parse(a).map_err(|e| {
+                ApiError::bad_request("invalid_app", e.to_string())
+            })?))
+        }
         (Scope::App, None) => Err(ApiError::bad_request(
             "app_required",
             format!("{} is a per-app setting; name the app", def.key),
@@ -109,11 +114,7 @@ pub async fn bool_setting(
 }
 
 /// An integer setting.
-pub async fn int_setting(
-    state: &AppState,
-    key: &str,
-    app: Option<&str>,
-) -> Result<i64, ApiError> {
+pub async fn int_setting(state: &AppState, key: &str, app: Option<&str>) -> Result<i64, ApiError> {
     let r = resolve(state, key, app).await?;
     r.as_i64()
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("setting {key} is not an integer")))

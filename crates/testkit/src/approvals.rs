@@ -83,10 +83,17 @@ impl TestApp {
     /// Approves request `id` as `a` with a fresh TOTP code and the digest it reads first.
     pub async fn approve(&self, a: &Approver, id: &str) -> (u16, Value) {
         let (_, current) = self.get_approval(&a.session, id).await;
-        let digest = current["intent_digest"].as_str().unwrap_or_default().to_owned();
+        let digest = current["intent_digest"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
         let code = self.totp_code(a);
-        self.approve_with(a, id, json!({"notes": "LGTM", "intent_digest": digest, "mfa": {"totp": code}}))
-            .await
+        self.approve_with(
+            a,
+            id,
+            json!({"notes": "LGTM", "intent_digest": digest, "mfa": {"totp": code}}),
+        )
+        .await
     }
 
     /// Approves with an explicit body.
@@ -104,7 +111,12 @@ impl TestApp {
     /// A CI token (cicd role, owned by a service user) and its request approved by a new admin:
     /// returns `(token, request id)`.
     pub async fn approved_deploy(&self, commit: &str) -> (String, String) {
-        if self.store().get_user_by_email("ci@example.com").await.is_err() {
+        if self
+            .store()
+            .get_user_by_email("ci@example.com")
+            .await
+            .is_err()
+        {
             self.create_service_user("ci@example.com").await;
         }
         let name = format!("ci-{}", &commit[34..]);
@@ -112,7 +124,9 @@ impl TestApp {
         let (status, req) = self.request_approval(&token, commit).await;
         assert_eq!(status, 201, "{req}");
         let id = req["public_id"].as_str().expect("public id").to_owned();
-        let admin = self.approver(&format!("approver-{}@example.com", &commit[34..])).await;
+        let admin = self
+            .approver(&format!("approver-{}@example.com", &commit[34..]))
+            .await;
         let (status, body) = self.approve(&admin, &id).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["status"], "approved");
@@ -128,7 +142,9 @@ impl TestApp {
 /// `convox deploy` of `commit` as the CLI does it: upload, build with git-sha, wait, promote.
 /// Returns the release id; panics with the gateway's answer when a step is refused.
 pub async fn convox_deploy(convox: &Convox, commit: &str) -> String {
-    let url = convox.upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(commit))])).await;
+    let url = convox
+        .upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(commit))]))
+        .await;
     let build = convox
         .create_build(RACK_APP, &url, &[("git-sha", commit)])
         .await;
@@ -138,8 +154,16 @@ pub async fn convox_deploy(convox: &Convox, commit: &str) -> String {
     assert_eq!(build["status"], "complete", "{build}");
     let release = build["release"].as_str().expect("release").to_owned();
     let r = convox
-        .post_form(&format!("/apps/{RACK_APP}/releases/{release}/promote"), &[("force", "false")])
+        .post_form(
+            &format!("/apps/{RACK_APP}/releases/{release}/promote"),
+            &[("force", "false")],
+        )
         .await;
-    assert_eq!(r.status(), 200, "promote: {}", r.text().await.unwrap_or_default());
+    assert_eq!(
+        r.status(),
+        200,
+        "promote: {}",
+        r.text().await.unwrap_or_default()
+    );
     release
 }

@@ -27,9 +27,10 @@ enum Who {
     Ops,
 }
 
-fn caller(who: Who) -> (CallerKind, Box<dyn Fn(&Permission) -> bool>) {
-    let role =
-        |r: Role| Box::new(move |p: &Permission| r.allows(p)) as Box<dyn Fn(&Permission) -> bool>;
+type Holds = Box<dyn Fn(&Permission) -> bool>;
+
+fn caller(who: Who) -> (CallerKind, Holds) {
+    let role = |r: Role| Box::new(move |p: &Permission| r.allows(p)) as Holds;
     match who {
         Who::CicdToken => (CallerKind::Token, role(Role::Cicd)),
         Who::AdminToken => (CallerKind::Token, role(Role::Admin)),

@@ -116,7 +116,9 @@ async fn writer(state: &AppState, principal: &Principal) -> Result<i64, ApiError
     if !step_up_is_fresh(u.mfa_verified_at, state.clock.now(), window) {
         return Err(ApiError::unauthorized(
             "mfa_step_up_required",
-            format!("changing settings needs MFA verified within the last {window} minutes; verify again (POST /api/v1/mfa/verify) and retry"),
+            format!(
+                "changing settings needs MFA verified within the last {window} minutes; verify again (POST /api/v1/mfa/verify) and retry"
+            ),
         ));
     }
     Ok(u.user_id)
@@ -130,15 +132,20 @@ async fn audit_change(
     after: &Resolved,
     app: Option<&str>,
 ) -> Result<(), ApiError> {
-    let mut ev = AuditEvent::new(state.clock.now(), principal.audit_actor(), "setting.change", Outcome::Success)
-        .resource(after.def.key)
-        .details(json!({
-            "key": after.def.key,
-            "app": app,
-            "from": before.value,
-            "to": after.value,
-            "source": after.source,
-        }));
+    let mut ev = AuditEvent::new(
+        state.clock.now(),
+        principal.audit_actor(),
+        "setting.change",
+        Outcome::Success,
+    )
+    .resource(after.def.key)
+    .details(json!({
+        "key": after.def.key,
+        "app": app,
+        "from": before.value,
+        "to": after.value,
+        "source": after.source,
+    }));
     if let Some(a) = app {
         ev = ev.app(a);
     }

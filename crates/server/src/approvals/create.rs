@@ -10,10 +10,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use rgw_core::RequestId;
 use rgw_core::approval::{ApprovalPolicy, DeployIntent};
 use rgw_core::rbac::Permission;
 use rgw_core::wire::CreateDeployApprovalRequest;
-use rgw_core::RequestId;
 use rgw_store::{NewDeployApprovalRequest, StoreError};
 use serde_json::{Value, json};
 
@@ -46,7 +46,9 @@ fn parse_body(body: Value) -> Result<CreateDeployApprovalRequest, ApiError> {
         if meta.to_string().len() > MAX_CI_METADATA {
             return Err(bad(
                 "invalid_ci_metadata",
-                format!("ci_metadata is larger than {MAX_CI_METADATA} bytes; send only what an approver needs"),
+                format!(
+                    "ci_metadata is larger than {MAX_CI_METADATA} bytes; send only what an approver needs"
+                ),
             ));
         }
     }
@@ -60,10 +62,16 @@ fn parse_body(body: Value) -> Result<CreateDeployApprovalRequest, ApiError> {
     })?;
     let message = req.message.trim();
     if message.is_empty() {
-        return Err(bad("message_required", "message is required: say what is being deployed and why"));
+        return Err(bad(
+            "message_required",
+            "message is required: say what is being deployed and why",
+        ));
     }
     if message.len() > MAX_MESSAGE {
-        return Err(bad("invalid_message", format!("message is longer than {MAX_MESSAGE} bytes")));
+        return Err(bad(
+            "invalid_message",
+            format!("message is longer than {MAX_MESSAGE} bytes"),
+        ));
     }
     if let Some(b) = &req.git_branch
         && (b.is_empty() || b.len() > MAX_BRANCH || b.chars().any(char::is_control))
@@ -146,11 +154,10 @@ async fn target_token(
 
 /// Checks the app exists on the rack; fails closed when the rack cannot say.
 async fn app_exists(state: &AppState, app: &rgw_core::AppName) -> Result<(), ApiError> {
-    let rack = state.rack.as_ref().ok_or_else(|| {
-        ApiError::Unavailable {
-            code: "rack_unavailable",
-            message: "the gateway has no rack configured (RGW_RACK_URL), so it cannot check the app".into(),
-        }
+    let rack = state.rack.as_ref().ok_or_else(|| ApiError::Unavailable {
+        code: "rack_unavailable",
+        message: "the gateway has no rack configured (RGW_RACK_URL), so it cannot check the app"
+            .into(),
     })?;
     match rack.get_json(&format!("/apps/{app}")).await {
         Ok(_) => Ok(()),
@@ -160,7 +167,9 @@ async fn app_exists(state: &AppState, app: &rgw_core::AppName) -> Result<(), Api
         )),
         Err(e) => Err(ApiError::Unavailable {
             code: "rack_unavailable",
-            message: format!("cannot check app {app} on the rack ({e}); retry when the rack is reachable"),
+            message: format!(
+                "cannot check app {app} on the rack ({e}); retry when the rack is reachable"
+            ),
         }),
     }
 }
@@ -263,19 +272,27 @@ pub async fn create(
         }
         Err(e) => return Err(e.into()),
     };
-    let mut event = AuditEvent::new(now, principal.audit_actor(), "deploy_approval.create", Outcome::Success)
-        .resource(row.public_id.to_string())
-        .app(row.app.clone())
-        .details(json!({
-            "git_commit_hash": row.git_commit_hash,
-            "git_branch": row.git_branch,
-            "target_api_token_id": target_public,
-            "required_approvals": row.required_approvals,
-            "intent_digest": row.intent_digest,
-            "message": row.message,
-        }));
+    let mut event = AuditEvent::new(
+        now,
+        principal.audit_actor(),
+        "deploy_approval.create",
+        Outcome::Success,
+    )
+    .resource(row.public_id.to_string())
+    .app(row.app.clone())
+    .details(json!({
+        "git_commit_hash": row.git_commit_hash,
+        "git_branch": row.git_branch,
+        "target_api_token_id": target_public,
+        "required_approvals": row.required_approvals,
+        "intent_digest": row.intent_digest,
+        "message": row.message,
+    }));
     event.deploy_approval_request_id = Some(row.public_id);
-    let logged = state.auditor.append_in_tx(&mut tx, meta.apply(event)).await?;
+    let logged = state
+        .auditor
+        .append_in_tx(&mut tx, meta.apply(event))
+        .await?;
     tx.commit().await?;
     logged.log();
     super::notify(&state, row.public_id);

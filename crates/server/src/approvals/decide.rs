@@ -73,11 +73,20 @@ async fn ineligible(
         (None, Some(t)) => Some(state.store.get_api_token(t).await?.owner_user_id),
         (None, None) => None,
     };
-    let owner = if crate::settings::bool_setting(state, "forbid_token_owner_approval", Some(&row.app)).await? {
-        Some(state.store.get_api_token(row.target_api_token_id).await?.owner_user_id)
-    } else {
-        None
-    };
+    let owner =
+        if crate::settings::bool_setting(state, "forbid_token_owner_approval", Some(&row.app))
+            .await?
+        {
+            Some(
+                state
+                    .store
+                    .get_api_token(row.target_api_token_id)
+                    .await?
+                    .owner_user_id,
+            )
+        } else {
+            None
+        };
     Ok((creator, owner))
 }
 
@@ -120,7 +129,9 @@ fn transition_error(e: rgw_core::approval::TransitionError) -> ApiError {
         T::InvalidQuorum | T::NotYetExpired(_) | T::MissingApprovalExpiry => "invalid_state",
     };
     match e {
-        T::CreatorCannotApprove | T::TokenOwnerCannotApprove => ApiError::forbidden(code, e.to_string()),
+        T::CreatorCannotApprove | T::TokenOwnerCannotApprove => {
+            ApiError::forbidden(code, e.to_string())
+        }
         _ => ApiError::conflict(code, e.to_string()),
     }
 }
@@ -128,7 +139,9 @@ fn transition_error(e: rgw_core::approval::TransitionError) -> ApiError {
 async fn wire(state: &AppState, id: i64) -> Result<Json<Wire>, ApiError> {
     let row = state.store.get_request(id).await?;
     let approvals = state.store.list_approvals(row.id).await?;
-    Ok(Json(to_wire(state, &mut Names::default(), &row, &approvals).await?))
+    Ok(Json(
+        to_wire(state, &mut Names::default(), &row, &approvals).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/deploy-approval-requests/{id}/approve", tag = "deploy-approvals",
@@ -156,15 +169,34 @@ pub async fn approve(
         .iter()
         .map(|a| a.user_id)
         .collect();
-    check_approve(&row, user.user_id, &prior, excluded, &body.intent_digest, state.clock.now())?;
+    check_approve(
+        &row,
+        user.user_id,
+        &prior,
+        excluded,
+        &body.intent_digest,
+        state.clock.now(),
+    )?;
     let bound = binding(&row);
     let method = verify_for_action(&state, user, &bound, &parse_proof(body.mfa)?).await?;
 
     let now = state.clock.now();
     let mut tx = state.store.begin().await?;
     let locked = tx.lock_request(row.id).await?;
-    let prior: Vec<i64> = tx.list_approvals(row.id).await?.iter().map(|a| a.user_id).collect();
-    let to = check_approve(&locked, user.user_id, &prior, excluded, &body.intent_digest, now)?;
+    let prior: Vec<i64> = tx
+        .list_approvals(row.id)
+        .await?
+        .iter()
+        .map(|a| a.user_id)
+        .collect();
+    let to = check_approve(
+        &locked,
+        user.user_id,
+        &prior,
+        excluded,
+        &body.intent_digest,
+        now,
+    )?;
     tx.add_approval(
         &NewDeployApproval {
             request_id: row.id,
@@ -178,37 +210,53 @@ pub async fn approve(
     )
     .await?;
     let mut events = Vec::new();
-    let mut vote = AuditEvent::new(now, principal.audit_actor(), "deploy_approval.approve", Outcome::Success)
-        .resource(row.public_id.to_string())
-        .app(row.app.clone())
-        .details(json!({
-            "git_commit_hash": row.git_commit_hash,
-            "intent_digest": body.intent_digest,
-            "mfa_method": method.as_str(),
-            "mfa_binding": bound.describe(),
-            "approvals": prior.len() + 1,
-            "required_approvals": row.required_approvals,
-            "status": to.as_str(),
-            "notes": notes,
-        }));
+    let mut vote = AuditEvent::new(
+        now,
+        principal.audit_actor(),
+        "deploy_approval.approve",
+        Outcome::Success,
+    )
+    .resource(row.public_id.to_string())
+    .app(row.app.clone())
+    .details(json!({
+        "git_commit_hash": row.git_commit_hash,
+        "intent_digest": body.intent_digest,
+        "mfa_method": method.as_str(),
+        "mfa_binding": bound.describe(),
+        "approvals": prior.len() + 1,
+        "required_approvals": row.required_approvals,
+        "status": to.as_str(),
+        "notes": notes,
+    }));
     vote.deploy_approval_request_id = Some(row.public_id);
     events.push(meta.apply(vote));
     let mut changed = vec![row.public_id];
     if to == ApprovalStatus::Approved {
         let window = time::Duration::minutes(locked.approval_window_minutes.unwrap_or(15));
-        if !tx.approve_request(row.id, now.saturating_add(window), now).await? {
-            return Err(ApiError::conflict("invalid_state", "the request changed while you approved it; reload it"));
+        if !tx
+            .approve_request(row.id, now.saturating_add(window), now)
+            .await?
+        {
+            return Err(ApiError::conflict(
+                "invalid_state",
+                "the request changed while you approved it; reload it",
+            ));
         }
         let approved = tx.lock_request(row.id).await?;
         for old in tx.supersede_unused_approvals(&approved, now).await? {
-            let mut ev = AuditEvent::new(now, Actor::System, "deploy_approval.expire", Outcome::Success)
-                .resource(old.public_id.to_string())
-                .app(old.app.clone())
-                .details(json!({
-                    "reason": "superseded",
-                    "superseded_by": row.public_id,
-                    "git_commit_hash": old.git_commit_hash,
-                }));
+            let mut ev = AuditEvent::new(
+                now,
+                Actor::System,
+                "deploy_approval.expire",
+                Outcome::Success,
+            )
+            .resource(old.public_id.to_string())
+            .app(old.app.clone())
+            .details(json!({
+                "reason": "superseded",
+                "superseded_by": row.public_id,
+                "git_commit_hash": old.git_commit_hash,
+            }));
             ev.deploy_approval_request_id = Some(old.public_id);
             events.push(ev);
             changed.push(old.public_id);
@@ -253,7 +301,10 @@ pub async fn reject(
         .reject_request(row.id, locked.status, user.user_id, notes.as_deref(), now)
         .await?
     {
-        return Err(ApiError::conflict("invalid_state", "the request changed meanwhile; reload it"));
+        return Err(ApiError::conflict(
+            "invalid_state",
+            "the request changed meanwhile; reload it",
+        ));
     }
     // Rejecting an approved request revokes its (unused or partly used) approval.
     let action = if locked.status == ApprovalStatus::Approved {
@@ -293,7 +344,10 @@ pub async fn webauthn_start(
     if row.status != ApprovalStatus::Pending {
         return Err(ApiError::conflict(
             "invalid_state",
-            format!("only a pending request can be approved; this one is {}", row.status),
+            format!(
+                "only a pending request can be approved; this one is {}",
+                row.status
+            ),
         ));
     }
     let (ceremony_id, options) = start_bound_assertion(&state, user, &binding(&row)).await?;

@@ -81,7 +81,11 @@ impl Follow {
         self.done = row.status.is_terminal();
         Event::default()
             .event("deploy_approval_request")
-            .id(format!("{}-{}", row.status, row.updated_at.unix_timestamp_nanos()))
+            .id(format!(
+                "{}-{}",
+                row.status,
+                row.updated_at.unix_timestamp_nanos()
+            ))
             .json_data(&wire)
             .ok()
     }

@@ -60,7 +60,10 @@ pub async fn list(
         .map_err(|e| bad("invalid_git_commit_hash", e.to_string()))?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
-        return Err(bad("invalid_limit", "limit must be between 1 and 200".into()));
+        return Err(bad(
+            "invalid_limit",
+            "limit must be between 1 and 200".into(),
+        ));
     }
     let before_id = q
         .cursor
@@ -69,7 +72,12 @@ pub async fn list(
             c.strip_prefix("r")
                 .and_then(|n| n.parse::<i64>().ok())
                 .filter(|n| *n > 0)
-                .ok_or_else(|| bad("invalid_cursor", "cursor must be a next_cursor value from a previous page".into()))
+                .ok_or_else(|| {
+                    bad(
+                        "invalid_cursor",
+                        "cursor must be a next_cursor value from a previous page".into(),
+                    )
+                })
         })
         .transpose()?;
     let mut filter = RequestFilter {
@@ -116,5 +124,7 @@ pub async fn get(
     principal.require(&Permission::DEPLOY_APPROVAL_REQUEST_READ)?;
     let row = load_visible(&state, &principal, &id).await?;
     let approvals = state.store.list_approvals(row.id).await?;
-    Ok(Json(to_wire(&state, &mut Names::default(), &row, &approvals).await?))
+    Ok(Json(
+        to_wire(&state, &mut Names::default(), &row, &approvals).await?,
+    ))
 }

@@ -32,15 +32,20 @@ pub async fn sweep_once(state: &AppState) -> Result<Vec<Uuid>, ApiError> {
     }
     let mut logged = Vec::with_capacity(expired.len());
     for row in &expired {
-        let mut ev = AuditEvent::new(now, Actor::System, "deploy_approval.expire", Outcome::Success)
-            .resource(row.public_id.to_string())
-            .app(row.app.clone())
-            .details(json!({
-                "reason": row.expired_reason,
-                "git_commit_hash": row.git_commit_hash,
-                "pending_expires_at": rgw_core::wire::rfc3339(row.pending_expires_at),
-                "approval_expires_at": row.approval_expires_at.map(rgw_core::wire::rfc3339),
-            }));
+        let mut ev = AuditEvent::new(
+            now,
+            Actor::System,
+            "deploy_approval.expire",
+            Outcome::Success,
+        )
+        .resource(row.public_id.to_string())
+        .app(row.app.clone())
+        .details(json!({
+            "reason": row.expired_reason,
+            "git_commit_hash": row.git_commit_hash,
+            "pending_expires_at": rgw_core::wire::rfc3339(row.pending_expires_at),
+            "approval_expires_at": row.approval_expires_at.map(rgw_core::wire::rfc3339),
+        }));
         ev.deploy_approval_request_id = Some(row.public_id);
         logged.push(state.auditor.append_in_tx(&mut tx, ev).await?);
     }

@@ -44,7 +44,9 @@ impl Names {
 }
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> ApiError {
-    ApiError::Internal(anyhow::anyhow!("stored deploy approval request has a bad {what}: {e}"))
+    ApiError::Internal(anyhow::anyhow!(
+        "stored deploy approval request has a bad {what}: {e}"
+    ))
 }
 
 /// The wire form of `row` with its approvals.
@@ -152,7 +154,11 @@ pub async fn load_visible(
         )
     };
     let public = RequestId::parse(id).map_err(|_| not_found())?;
-    let row = match state.store.get_request_by_public_id(*public.as_uuid()).await {
+    let row = match state
+        .store
+        .get_request_by_public_id(*public.as_uuid())
+        .await
+    {
         Ok(r) => r,
         Err(rgw_store::StoreError::NotFound) => return Err(not_found()),
         Err(e) => return Err(e.into()),

@@ -6,8 +6,8 @@
 
 mod browser;
 mod filter;
-mod gate;
 mod forward;
+mod gate;
 mod headers;
 mod idle;
 mod release_create;
@@ -216,7 +216,9 @@ async fn handle(
         return deny(&state, &trail, status, &msg, json).await;
     }
     if !run_headers.is_empty() {
-        trail.extra.insert("run_headers".into(), serde_json::json!(run_headers));
+        trail
+            .extra
+            .insert("run_headers".into(), serde_json::json!(run_headers));
     }
     let gated = match decide(matched.rule, caller, |p| principal.allows(p), &settings) {
         Decision::Allow => None,
@@ -232,10 +234,15 @@ async fn handle(
         None => forward::forward(&state, &principal, req, &path, is_upgrade, json).await,
         Some(action) => {
             let mut gate_trail = gate::GateTrail::default();
-            let result = gate::run(
-                &state, &principal, &matched, action, req, &path, is_upgrade, json, &mut gate_trail,
-            )
-            .await;
+            let call = gate::Call {
+                matched: &matched,
+                action,
+                req,
+                path: &path,
+                is_upgrade,
+                json,
+            };
+            let result = gate::run(&state, &principal, call, &mut gate_trail).await;
             trail.approval = gate_trail.approval;
             if let Some(step) = gate_trail.step {
                 trail.extra.insert("step".into(), step.into());
@@ -272,7 +279,13 @@ async fn handle(
 }
 
 /// Audits a refusal and answers it in the rack's error convention.
-async fn deny(state: &AppState, trail: &Trail, status: StatusCode, msg: &str, json: bool) -> Response {
+async fn deny(
+    state: &AppState,
+    trail: &Trail,
+    status: StatusCode,
+    msg: &str,
+    json: bool,
+) -> Response {
     state
         .auditor
         .record(trail.event(state, Outcome::Denied, status, Some(msg)))
@@ -296,7 +309,9 @@ fn run_header_refusal(
             .map(|d| (StatusCode::FORBIDDEN, d.to_string())),
         (Principal::User(_), _) if !is_admin(principal) => Some((
             StatusCode::FORBIDDEN,
-            format!("the {first} run header is only allowed for admins; run the process without it"),
+            format!(
+                "the {first} run header is only allowed for admins; run the process without it"
+            ),
         )),
         (Principal::User(_), CallerKind::Human { mfa_fresh: false }) => Some((
             StatusCode::UNAUTHORIZED,

@@ -39,7 +39,11 @@ pub enum RackReadError {
 }
 
 impl RackClient {
-    async fn get(&self, path: &str, timeout: Duration) -> Result<http::Response<hyper::body::Incoming>, RackReadError> {
+    async fn get(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<http::Response<hyper::body::Incoming>, RackReadError> {
         let uri = self
             .uri(path)
             .map_err(|e| RackReadError::Unreachable(format!("{e:#}")))?;
@@ -51,7 +55,9 @@ impl RackClient {
             .map_err(|e| RackReadError::Unreachable(e.to_string()))?;
         let resp = tokio::time::timeout(timeout, self.send(req))
             .await
-            .map_err(|_| RackReadError::Unreachable(format!("no answer within {} s", timeout.as_secs())))?
+            .map_err(|_| {
+                RackReadError::Unreachable(format!("no answer within {} s", timeout.as_secs()))
+            })?
             .map_err(|e| RackReadError::Unreachable(e.to_string()))?;
         if !resp.status().is_success() {
             return Err(RackReadError::Status {
@@ -88,6 +94,9 @@ impl RackClient {
     /// Unreachable, Status.
     pub async fn get_stream(&self, path: &str, idle: Duration) -> Result<Body, RackReadError> {
         let resp = self.get(path, idle).await?;
-        Ok(Body::new(crate::proxy::IdleBody::new(resp.into_body(), idle)))
+        Ok(Body::new(crate::proxy::IdleBody::new(
+            resp.into_body(),
+            idle,
+        )))
     }
 }

@@ -23,7 +23,12 @@ impl Events {
             .await
             .unwrap();
         assert_eq!(resp.status(), 200);
-        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            resp.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         Events {
             stream: resp.bytes_stream().boxed(),
             buf: String::new(),
@@ -35,7 +40,10 @@ impl Events {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let frame: String = self.buf.drain(..end + 2).collect();
-                if let Some(data) = frame.lines().find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:"))) {
+                if let Some(data) = frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                {
                     return serde_json::from_str(data).unwrap();
                 }
                 continue;
@@ -58,10 +66,16 @@ async fn a_waiter_sees_the_approval_within_a_second_and_the_stream_ends_when_fin
         let (_, req) = app.request_approval(&token, &sha(40)).await;
         let id = req["public_id"].as_str().unwrap().to_owned();
         let mut events = Events::open(&app, &token, &id).await;
-        assert_eq!(events.next(Duration::from_secs(2)).await["status"], "pending");
+        assert_eq!(
+            events.next(Duration::from_secs(2)).await["status"],
+            "pending"
+        );
         let admin = app.approver("admin@example.com").await;
         app.approve(&admin, &id).await;
-        assert_eq!(events.next(Duration::from_secs(1)).await["status"], "approved");
+        assert_eq!(
+            events.next(Duration::from_secs(1)).await["status"],
+            "approved"
+        );
         let r = app
             .post(&format!("/api/v1/deploy-approval-requests/{id}/reject"))
             .bearer_auth(&admin.session)
@@ -90,7 +104,10 @@ async fn a_change_made_through_another_gateway_reaches_the_stream() {
         let admin = replica.approver("admin@example.com").await;
         let (status, _) = replica.approve(&admin, &id).await;
         assert_eq!(status, 200);
-        assert_eq!(events.next(Duration::from_secs(3)).await["status"], "approved");
+        assert_eq!(
+            events.next(Duration::from_secs(3)).await["status"],
+            "approved"
+        );
         replica.cleanup().await;
         app.cleanup().await;
     }

@@ -16,7 +16,10 @@ async fn spawn() -> Vec<TestApp> {
 /// Uploads `manifest` as the source tarball; returns (status, body).
 async fn upload(cx: &Convox, key: &str, manifest: &str) -> (u16, String) {
     let r = cx
-        .post_bytes(&format!("/apps/{RACK_APP}/objects/{key}"), tarball(&[("convox.yml", manifest)]))
+        .post_bytes(
+            &format!("/apps/{RACK_APP}/objects/{key}"),
+            tarball(&[("convox.yml", manifest)]),
+        )
         .await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
@@ -24,7 +27,9 @@ async fn upload(cx: &Convox, key: &str, manifest: &str) -> (u16, String) {
 async fn build(cx: &Convox, url: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let mut all = vec![("url", url)];
     all.extend_from_slice(fields);
-    let r = cx.post_form(&format!("/apps/{RACK_APP}/builds"), &all).await;
+    let r = cx
+        .post_form(&format!("/apps/{RACK_APP}/builds"), &all)
+        .await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -47,9 +52,18 @@ async fn a_cicd_token_cannot_deploy_without_an_approval() {
         refused(
             build(&cx, "object://myapp/tmp/a.tgz", &[("git-sha", &sha(1))]).await,
             403,
-            &format!("deploy approval required for commit {} on app myapp", sha(1)),
+            &format!(
+                "deploy approval required for commit {} on app myapp",
+                sha(1)
+            ),
         );
-        assert!(app.rack.requests().iter().all(|r| r.method != reqwest::Method::POST), "nothing reached the rack");
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.method != reqwest::Method::POST),
+            "nothing reached the rack"
+        );
         app.cleanup().await;
     }
 }
@@ -67,7 +81,11 @@ async fn a_rejected_approval_cannot_be_used_to_deploy() {
             .await
             .unwrap();
         let (status, body) = body_json(r).await;
-        assert_eq!((status, body["status"].as_str()), (200, Some("rejected")), "{body}");
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("rejected")),
+            "{body}"
+        );
         refused(
             upload(&app.convox(&token), "tmp/a.tgz", &manifest_for(&sha(2))).await,
             403,
@@ -89,7 +107,9 @@ async fn an_expired_approval_cannot_be_used_to_deploy() {
             "expired at",
         );
         // ...and after it.
-        rgw_server::approvals::sweeper::sweep_once(&app.state).await.unwrap();
+        rgw_server::approvals::sweeper::sweep_once(&app.state)
+            .await
+            .unwrap();
         let got = upload(&app.convox(&token), "tmp/a.tgz", &manifest_for(&sha(3))).await;
         refused(got, 403, &format!("deploy approval {id} expired at"));
         app.cleanup().await;
@@ -115,14 +135,28 @@ async fn an_already_deployed_approval_cannot_deploy_again() {
 async fn an_approval_for_one_app_cannot_deploy_another() {
     for app in spawn().await {
         let direct = Convox::new(app.rack.url(), rgw_testkit::RACK_PASSWORD);
-        assert_eq!(direct.post_form("/apps", &[("name", "other")]).await.status(), 200);
+        assert_eq!(
+            direct
+                .post_form("/apps", &[("name", "other")])
+                .await
+                .status(),
+            200
+        );
         let (token, _) = app.approved_deploy(&sha(5)).await;
         let r = app
             .convox(&token)
-            .post_bytes("/apps/other/objects/tmp/a.tgz", tarball(&[("convox.yml", &manifest_for(&sha(5)))]))
+            .post_bytes(
+                "/apps/other/objects/tmp/a.tgz",
+                tarball(&[("convox.yml", &manifest_for(&sha(5)))]),
+            )
             .await;
         assert_eq!(r.status(), 403);
-        assert!(r.text().await.unwrap().contains("deploy approval required for app other"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("deploy approval required for app other")
+        );
         app.cleanup().await;
     }
 }
@@ -149,11 +183,18 @@ async fn a_build_with_another_commits_git_sha_or_none_is_refused() {
         let (status, body) = upload(&cx, "tmp/a.tgz", &manifest_for(&sha(7))).await;
         assert_eq!(status, 200, "{body}");
         let url = "object://myapp/tmp/a.tgz";
-        refused(build(&cx, url, &[("git-sha", &sha(8))]).await, 422, "does not match the approved commit");
+        refused(
+            build(&cx, url, &[("git-sha", &sha(8))]).await,
+            422,
+            "does not match the approved commit",
+        );
         refused(build(&cx, url, &[]).await, 422, "must send git-sha");
         // Options smuggled where the rack reads them but the gate does not.
         let r = cx
-            .request(reqwest::Method::POST, &format!("/apps/{RACK_APP}/builds?manifest=evil.yml"))
+            .request(
+                reqwest::Method::POST,
+                &format!("/apps/{RACK_APP}/builds?manifest=evil.yml"),
+            )
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!("url={url}&git-sha={}", sha(7)))
             .send()
@@ -169,7 +210,12 @@ async fn a_build_with_another_commits_git_sha_or_none_is_refused() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
-        assert!(app.rack.requests().iter().all(|r| r.line() != format!("POST /apps/{RACK_APP}/builds")));
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.line() != format!("POST /apps/{RACK_APP}/builds"))
+        );
         app.cleanup().await;
     }
 }
@@ -186,7 +232,12 @@ async fn a_manifest_whose_images_do_not_match_the_approved_commit_is_refused() {
             422,
             &format!("does not match the approved commit {}", sha(9)),
         );
-        assert!(app.rack.requests().iter().all(|r| r.line() != format!("POST /apps/{RACK_APP}/builds")));
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.line() != format!("POST /apps/{RACK_APP}/builds"))
+        );
         app.cleanup().await;
     }
 }
@@ -196,7 +247,12 @@ async fn a_service_built_from_source_is_refused() {
     for app in spawn().await {
         let (token, _) = app.approved_deploy(&sha(11)).await;
         let cx = app.convox(&token);
-        assert_eq!(upload(&cx, "tmp/a.tgz", "services:\n  web:\n    build: .\n").await.0, 200);
+        assert_eq!(
+            upload(&cx, "tmp/a.tgz", "services:\n  web:\n    build: .\n")
+                .await
+                .0,
+            200
+        );
         refused(
             build(&cx, "object://myapp/tmp/a.tgz", &[("git-sha", &sha(11))]).await,
             422,
@@ -213,11 +269,19 @@ async fn a_second_upload_or_build_under_one_approval_is_refused() {
         let cx = app.convox(&token);
         let manifest = manifest_for(&sha(12));
         assert_eq!(upload(&cx, "tmp/a.tgz", &manifest).await.0, 200);
-        refused(upload(&cx, "tmp/b.tgz", &manifest).await, 409, "is bound to object://myapp/tmp/a.tgz");
+        refused(
+            upload(&cx, "tmp/b.tgz", &manifest).await,
+            409,
+            "is bound to object://myapp/tmp/a.tgz",
+        );
         let (status, body) = build(&cx, "object://myapp/tmp/a.tgz", &[("git-sha", &sha(12))]).await;
         assert_eq!(status, 200, "{body}");
         // The tarball cannot be swapped once the build was requested...
-        refused(upload(&cx, "tmp/a.tgz", &manifest).await, 409, "already completed object upload");
+        refused(
+            upload(&cx, "tmp/a.tgz", &manifest).await,
+            409,
+            "already completed object upload",
+        );
         // ...and a second build of it is refused while the first did not fail.
         refused(
             build(&cx, "object://myapp/tmp/a.tgz", &[("git-sha", &sha(12))]).await,
@@ -233,25 +297,50 @@ async fn promoting_a_release_that_is_not_the_approved_builds_is_refused() {
     for app in spawn().await {
         // A release made on the rack outside the approval (e.g. by an old deploy).
         let direct = Convox::new(app.rack.url(), rgw_testkit::RACK_PASSWORD);
-        let r = direct.post_form(&format!("/apps/{RACK_APP}/releases"), &[("env", "A=1")]).await;
+        let r = direct
+            .post_form(&format!("/apps/{RACK_APP}/releases"), &[("env", "A=1")])
+            .await;
         let foreign: serde_json::Value = r.json().await.unwrap();
         let foreign = foreign["id"].as_str().unwrap().to_owned();
         let (token, _) = app.approved_deploy(&sha(13)).await;
         let cx = app.convox(&token);
         let r = cx
-            .post_form(&format!("/apps/{RACK_APP}/releases/{foreign}/promote"), &[("force", "false")])
+            .post_form(
+                &format!("/apps/{RACK_APP}/releases/{foreign}/promote"),
+                &[("force", "false")],
+            )
             .await;
         assert_eq!(r.status(), 409, "no build yet: out of order");
         // After the approved build exists, the foreign release is still not promotable.
-        let url = cx.upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(&sha(13)))])).await;
-        let b = cx.create_build(RACK_APP, &url, &[("git-sha", &sha(13))]).await;
+        let url = cx
+            .upload(
+                RACK_APP,
+                tarball(&[("convox.yml", &manifest_for(&sha(13)))]),
+            )
+            .await;
+        let b = cx
+            .create_build(RACK_APP, &url, &[("git-sha", &sha(13))])
+            .await;
         cx.wait_build(RACK_APP, b["id"].as_str().unwrap()).await;
         let r = cx
-            .post_form(&format!("/apps/{RACK_APP}/releases/{foreign}/promote"), &[("force", "false")])
+            .post_form(
+                &format!("/apps/{RACK_APP}/releases/{foreign}/promote"),
+                &[("force", "false")],
+            )
             .await;
         assert_eq!(r.status(), 409);
-        assert!(r.text().await.unwrap().contains("a different release promote needs a new approval"));
-        assert!(app.rack.requests().iter().all(|r| !r.path.ends_with("/promote")));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("a different release promote needs a new approval")
+        );
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| !r.path.ends_with("/promote"))
+        );
         app.cleanup().await;
     }
 }
@@ -268,7 +357,11 @@ async fn two_concurrent_uploads_racing_for_one_approval_have_exactly_one_winner(
             async move { upload(&cx, &format!("tmp/race{i}.tgz"), &manifest).await.0 }
         });
         let statuses = futures_util::future::join_all(uploads).await;
-        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?}");
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 200).count(),
+            1,
+            "{statuses:?}"
+        );
         let reached = app
             .rack
             .requests()
@@ -277,7 +370,12 @@ async fn two_concurrent_uploads_racing_for_one_approval_have_exactly_one_winner(
             .count();
         assert_eq!(reached, 1, "exactly one upload reached the rack");
         let (_, req) = app.get_approval(&token, &id).await;
-        assert!(req["object_url"].as_str().unwrap().starts_with("object://myapp/tmp/race"));
+        assert!(
+            req["object_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("object://myapp/tmp/race")
+        );
         app.cleanup().await;
     }
 }
@@ -294,8 +392,15 @@ async fn exec_of_a_command_not_on_the_allow_list_is_refused() {
     {
         let (token, _) = app.approved_deploy(&sha(15)).await;
         let cx = app.convox(&token);
-        let url = cx.upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(&sha(15)))])).await;
-        let b = cx.create_build(RACK_APP, &url, &[("git-sha", &sha(15))]).await;
+        let url = cx
+            .upload(
+                RACK_APP,
+                tarball(&[("convox.yml", &manifest_for(&sha(15)))]),
+            )
+            .await;
+        let b = cx
+            .create_build(RACK_APP, &url, &[("git-sha", &sha(15))])
+            .await;
         let b = cx.wait_build(RACK_APP, b["id"].as_str().unwrap()).await;
         let release = b["release"].as_str().unwrap();
         let run = |command: &'static str, extra: Option<(&'static str, &'static str)>| {
@@ -303,7 +408,10 @@ async fn exec_of_a_command_not_on_the_allow_list_is_refused() {
             let release = release.to_owned();
             async move {
                 let mut req = cx
-                    .request(reqwest::Method::POST, &format!("/apps/{RACK_APP}/services/web/processes"))
+                    .request(
+                        reqwest::Method::POST,
+                        &format!("/apps/{RACK_APP}/services/web/processes"),
+                    )
                     .header("command", command)
                     .header("release", release);
                 if let Some((k, v)) = extra {
@@ -313,18 +421,28 @@ async fn exec_of_a_command_not_on_the_allow_list_is_refused() {
                 (r.status().as_u16(), r.text().await.unwrap())
             }
         };
-        refused(run("rm -rf /", None).await, 403, "command not approved for app myapp");
-        refused(run("bin/migrate", Some(("image", "evil:latest"))).await, 403, "the Image header is not allowed for API tokens");
+        refused(
+            run("rm -rf /", None).await,
+            403,
+            "command not approved for app myapp",
+        );
+        refused(
+            run("bin/migrate", Some(("image", "evil:latest"))).await,
+            403,
+            "the Image header is not allowed for API tokens",
+        );
         let (status, body) = run("bin/migrate", None).await;
         assert_eq!(status, 200, "{body}");
         let pid: serde_json::Value = serde_json::from_str(&body).unwrap();
         let pid = pid["id"].as_str().unwrap();
         // Exec into the approved process: only listed commands.
         let err = cx
-            .socket(&format!("/apps/{RACK_APP}/processes/{pid}/exec"), &[("command", "cat /etc/shadow")])
+            .socket(
+                &format!("/apps/{RACK_APP}/processes/{pid}/exec"),
+                &[("command", "cat /etc/shadow")],
+            )
             .await
-            .err()
-            .expect("the exec socket is refused");
+            .expect_err("the exec socket is refused");
         match err {
             tokio_tungstenite::tungstenite::Error::Http(resp) => assert_eq!(resp.status(), 403),
             other => panic!("unexpected websocket error {other}"),
@@ -339,10 +457,18 @@ async fn build_import_cannot_start_a_chain_under_approvals() {
         let (token, _) = app.approved_deploy(&sha(16)).await;
         let r = app
             .convox(&token)
-            .post_bytes(&format!("/apps/{RACK_APP}/builds/import"), tarball(&[("convox.yml", &manifest_for(&sha(16)))]))
+            .post_bytes(
+                &format!("/apps/{RACK_APP}/builds/import"),
+                tarball(&[("convox.yml", &manifest_for(&sha(16)))]),
+            )
             .await;
         assert_eq!(r.status(), 403);
-        assert!(r.text().await.unwrap().contains("build import is not allowed under deploy approvals"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("build import is not allowed under deploy approvals")
+        );
         app.cleanup().await;
     }
 }
@@ -355,7 +481,9 @@ async fn an_api_token_cannot_approve_a_request_whatever_its_role() {
         let (_, req) = app.request_approval(&ci, &sha(17)).await;
         let id = req["public_id"].as_str().unwrap();
         app.create_user("boss@example.com", "admin", None).await;
-        let admin_token = app.create_token("boss@example.com", "boss-tok", "admin").await;
+        let admin_token = app
+            .create_token("boss@example.com", "boss-tok", "admin")
+            .await;
         let r = app
             .post(&format!("/api/v1/deploy-approval-requests/{id}/approve"))
             .bearer_auth(&admin_token)
@@ -364,7 +492,10 @@ async fn an_api_token_cannot_approve_a_request_whatever_its_role() {
             .await
             .unwrap();
         let (status, body) = body_json(r).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("api_tokens_cannot_approve")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("api_tokens_cannot_approve"))
+        );
         assert_eq!(app.get_approval(&ci, id).await.1["status"], "pending");
         app.cleanup().await;
     }
@@ -375,7 +506,12 @@ async fn the_creator_of_a_request_cannot_approve_it() {
     for app in spawn().await {
         app.create_service_user("ci@example.com").await;
         let ci = app.create_token("ci@example.com", "ci", "cicd").await;
-        let token_id = app.store().get_api_token_by_name("ci").await.unwrap().public_id;
+        let token_id = app
+            .store()
+            .get_api_token_by_name("ci")
+            .await
+            .unwrap()
+            .public_id;
         let admin = app.approver("admin@example.com").await;
         let r = app
             .post("/api/v1/deploy-approval-requests")
@@ -386,8 +522,13 @@ async fn the_creator_of_a_request_cannot_approve_it() {
             .unwrap();
         let (status, req) = body_json(r).await;
         assert_eq!(status, 201, "{req}");
-        let (status, body) = app.approve(&admin, req["public_id"].as_str().unwrap()).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("creator_cannot_approve")));
+        let (status, body) = app
+            .approve(&admin, req["public_id"].as_str().unwrap())
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("creator_cannot_approve"))
+        );
         drop(ci);
         app.cleanup().await;
     }
@@ -403,11 +544,20 @@ async fn a_replayed_totp_code_cannot_approve_a_second_request() {
         let admin = app.approver("admin@example.com").await;
         let code = app.totp_code(&admin);
         let body = |r: &serde_json::Value| json!({"intent_digest": r["intent_digest"], "mfa": {"totp": code}});
-        let (status, _) = app.approve_with(&admin, a["public_id"].as_str().unwrap(), body(&a)).await;
+        let (status, _) = app
+            .approve_with(&admin, a["public_id"].as_str().unwrap(), body(&a))
+            .await;
         assert_eq!(status, 200);
-        let (status, answer) = app.approve_with(&admin, b["public_id"].as_str().unwrap(), body(&b)).await;
+        let (status, answer) = app
+            .approve_with(&admin, b["public_id"].as_str().unwrap(), body(&b))
+            .await;
         assert_eq!(status, 401, "{answer}");
-        assert_eq!(app.get_approval(&ci, b["public_id"].as_str().unwrap()).await.1["status"], "pending");
+        assert_eq!(
+            app.get_approval(&ci, b["public_id"].as_str().unwrap())
+                .await
+                .1["status"],
+            "pending"
+        );
         app.cleanup().await;
     }
 }
@@ -422,9 +572,17 @@ async fn an_approval_of_an_intent_the_reviewer_did_not_see_is_refused() {
         let code = app.totp_code(&admin);
         let stale = format!("sha256:{}", "0".repeat(64));
         let (status, body) = app
-            .approve_with(&admin, req["public_id"].as_str().unwrap(), json!({"intent_digest": stale, "mfa": {"totp": code}}))
+            .approve_with(
+                &admin,
+                req["public_id"].as_str().unwrap(),
+                json!({"intent_digest": stale, "mfa": {"totp": code}}),
+            )
             .await;
-        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("intent_changed")), "{body}");
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (409, Some("intent_changed")),
+            "{body}"
+        );
         app.cleanup().await;
     }
 }
@@ -437,7 +595,9 @@ async fn an_expired_pending_request_cannot_be_approved() {
         let (_, req) = app.request_approval(&ci, &sha(22)).await;
         app.clock.advance(time::Duration::hours(25));
         let admin = app.approver("admin@example.com").await;
-        let (status, body) = app.approve(&admin, req["public_id"].as_str().unwrap()).await;
+        let (status, body) = app
+            .approve(&admin, req["public_id"].as_str().unwrap())
+            .await;
         assert_eq!(status, 409, "{body}");
         assert_eq!(body["error"]["code"], "deploy_approval_expired");
         assert!(app.clock.now() > time::OffsetDateTime::UNIX_EPOCH);
@@ -455,9 +615,17 @@ async fn approving_a_newer_request_leaves_only_one_live_approval_for_the_app_and
         let (_, new) = app.request_approval(&ci, &sha(24)).await;
         let old_id = old["public_id"].as_str().unwrap();
         assert_eq!(app.approve(&admin, old_id).await.0, 200);
-        assert_eq!(app.approve(&admin, new["public_id"].as_str().unwrap()).await.0, 200);
+        assert_eq!(
+            app.approve(&admin, new["public_id"].as_str().unwrap())
+                .await
+                .0,
+            200
+        );
         let (_, old) = app.get_approval(&ci, old_id).await;
-        assert_eq!((old["status"].as_str(), old["expired_reason"].as_str()), (Some("expired"), Some("superseded")));
+        assert_eq!(
+            (old["status"].as_str(), old["expired_reason"].as_str()),
+            (Some("expired"), Some("superseded"))
+        );
         // The old commit can no longer be built.
         refused(
             upload(&app.convox(&ci), "tmp/a.tgz", &manifest_for(&sha(23))).await,
@@ -465,7 +633,12 @@ async fn approving_a_newer_request_leaves_only_one_live_approval_for_the_app_and
             "",
         );
         refused(
-            build(&app.convox(&ci), "object://myapp/tmp/a.tgz", &[("git-sha", &sha(23))]).await,
+            build(
+                &app.convox(&ci),
+                "object://myapp/tmp/a.tgz",
+                &[("git-sha", &sha(23))],
+            )
+            .await,
             422,
             "does not match the approved commit",
         );
@@ -477,7 +650,9 @@ async fn approving_a_newer_request_leaves_only_one_live_approval_for_the_app_and
 async fn an_admin_api_token_cannot_turn_deploy_approvals_off() {
     for app in spawn().await {
         app.create_user("boss@example.com", "admin", None).await;
-        let admin_token = app.create_token("boss@example.com", "boss-tok", "admin").await;
+        let admin_token = app
+            .create_token("boss@example.com", "boss-tok", "admin")
+            .await;
         let r = app
             .client()
             .put(app.at("/api/v1/settings/deploy_approvals_enabled"))
@@ -487,7 +662,10 @@ async fn an_admin_api_token_cannot_turn_deploy_approvals_off() {
             .await
             .unwrap();
         let (status, body) = body_json(r).await;
-        assert_eq!((status, body["error"]["code"].as_str()), (403, Some("api_tokens_cannot_change_settings")));
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("api_tokens_cannot_change_settings"))
+        );
         // A stale admin session cannot either; a fresh one can, and the change is audited.
         let stale = app.session_for("boss@example.com", Channel::Cli).await;
         let put = |cred: String| {
@@ -508,8 +686,16 @@ async fn an_admin_api_token_cannot_turn_deploy_approvals_off() {
         assert_eq!(status, 401);
         let fresh = app.session_with_mfa("boss@example.com", Channel::Cli).await;
         let (status, body) = put(fresh).await;
-        assert_eq!((status, body["source"].as_str()), (200, Some("database")), "{body}");
-        assert!(!rgw_server::settings::bool_setting(&app.state, "deploy_approvals_enabled", None).await.unwrap());
+        assert_eq!(
+            (status, body["source"].as_str()),
+            (200, Some("database")),
+            "{body}"
+        );
+        assert!(
+            !rgw_server::settings::bool_setting(&app.state, "deploy_approvals_enabled", None)
+                .await
+                .unwrap()
+        );
         app.cleanup().await;
     }
 }

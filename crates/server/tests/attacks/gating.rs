@@ -10,7 +10,10 @@ use rgw_testkit::{RACK_APP, TestApp, TestOptions};
 
 async fn spawn_with(env: &[(&str, &str)]) -> Vec<TestApp> {
     TestApp::spawn_all_fast(TestOptions {
-        env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        env: env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     })
     .await
 }
@@ -50,7 +53,10 @@ async fn human_deploys_are_refused_when_the_app_allows_only_ci() {
         let session = app.session_with_mfa("root@example.com", Channel::Cli).await;
         let (status, text) = upload_status(&app.convox(&session)).await;
         assert_eq!(status, 403);
-        assert!(text.contains("human deploys are disabled for this app"), "{text}");
+        assert!(
+            text.contains("human deploys are disabled for this app"),
+            "{text}"
+        );
         app.cleanup().await;
     }
 }
@@ -59,14 +65,30 @@ async fn human_deploys_are_refused_when_the_app_allows_only_ci() {
 async fn a_personal_deployer_token_cannot_deploy_or_scale() {
     for app in spawn_with(&[]).await {
         app.create_user("dev@example.com", "deployer", None).await;
-        let token = app.create_token("dev@example.com", "dev-tok", "deployer").await;
+        let token = app
+            .create_token("dev@example.com", "dev-tok", "deployer")
+            .await;
         let cx = app.convox(&token);
         let (status, text) = upload_status(&cx).await;
         assert_eq!(status, 403);
-        assert!(text.contains("API tokens deploy only through deploy approvals"), "{text}");
-        let r = cx.send_form(reqwest::Method::PUT, &format!("/apps/{RACK_APP}/services/web"), &[("count", "5")]).await;
+        assert!(
+            text.contains("API tokens deploy only through deploy approvals"),
+            "{text}"
+        );
+        let r = cx
+            .send_form(
+                reqwest::Method::PUT,
+                &format!("/apps/{RACK_APP}/services/web"),
+                &[("count", "5")],
+            )
+            .await;
         assert_eq!(r.status(), 403);
-        assert!(r.text().await.unwrap().contains("service scale is not allowed for API tokens"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("service scale is not allowed for API tokens")
+        );
         app.cleanup().await;
     }
 }
@@ -77,7 +99,11 @@ async fn a_token_minted_without_deploy_with_approval_gains_nothing_by_dropping_i
         app.create_service_user("ci@example.com").await;
         // An admin-scoped token minus deploy_with_approval, owned by the service user.
         use rgw_server::api::tokens::{TokenScope, TokenSpec, create_and_audit};
-        let owner = app.store().get_user_by_email("ci@example.com").await.unwrap();
+        let owner = app
+            .store()
+            .get_user_by_email("ci@example.com")
+            .await
+            .unwrap();
         let perms: Vec<String> = rgw_core::Role::Admin
             .permissions()
             .iter()
@@ -90,20 +116,44 @@ async fn a_token_minted_without_deploy_with_approval_gains_nothing_by_dropping_i
         let (secret, _) = create_and_audit(
             &app.state,
             rgw_server::audit::Actor::System,
-            TokenSpec { name: &name, scope: &scope, owner: &owner, expires_in: None, created_by: None },
+            TokenSpec {
+                name: &name,
+                scope: &scope,
+                owner: &owner,
+                expires_in: None,
+                created_by: None,
+            },
             &rgw_server::auth::RequestMeta::default(),
         )
         .await
         .unwrap();
         let cx = app.convox(secrecy::ExposeSecret::expose_secret(&secret));
         assert_eq!(upload_status(&cx).await.0, 403, "no upload");
-        let r = cx.post_form(&format!("/apps/{RACK_APP}/builds"), &[("url", "object://myapp/tmp/a.tgz")]).await;
+        let r = cx
+            .post_form(
+                &format!("/apps/{RACK_APP}/builds"),
+                &[("url", "object://myapp/tmp/a.tgz")],
+            )
+            .await;
         assert_eq!(r.status(), 403, "no build");
-        let r = cx.post_form(&format!("/apps/{RACK_APP}/releases"), &[("env", "A=1")]).await;
+        let r = cx
+            .post_form(&format!("/apps/{RACK_APP}/releases"), &[("env", "A=1")])
+            .await;
         assert_eq!(r.status(), 403, "no release create");
-        let r = cx.post_form(&format!("/apps/{RACK_APP}/releases/RAAAAAAAAAA/promote"), &[("force", "false")]).await;
+        let r = cx
+            .post_form(
+                &format!("/apps/{RACK_APP}/releases/RAAAAAAAAAA/promote"),
+                &[("force", "false")],
+            )
+            .await;
         assert_eq!(r.status(), 403, "no promote");
-        assert!(app.rack.requests().iter().all(|r| r.method == reqwest::Method::GET), "nothing but reads reached the rack");
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.method == reqwest::Method::GET),
+            "nothing but reads reached the rack"
+        );
         app.cleanup().await;
     }
 }
@@ -115,19 +165,38 @@ async fn a_gated_token_cannot_mint_rack_credentials_or_update_the_rack() {
         app.create_user("boss@example.com", "admin", None).await;
         for token in [
             app.create_token("ci@example.com", "ci", "cicd").await,
-            app.create_token("boss@example.com", "boss-tok", "admin").await,
+            app.create_token("boss@example.com", "boss-tok", "admin")
+                .await,
         ] {
             let cx = app.convox(&token);
             let r = cx.post_form("/system/jwt/token", &[]).await;
             assert_eq!(r.status(), 403);
-            assert!(r.text().await.unwrap().contains("not allowed for API tokens"));
-            let r = cx.send_form(reqwest::Method::PUT, "/system", &[("count", "3")]).await;
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("not allowed for API tokens")
+            );
+            let r = cx
+                .send_form(reqwest::Method::PUT, "/system", &[("count", "3")])
+                .await;
             assert_eq!(r.status(), 403);
         }
         // An admin session needs fresh MFA for them.
         let stale = app.session_for("boss@example.com", Channel::Cli).await;
-        assert_eq!(app.convox(&stale).post_form("/system/jwt/token", &[]).await.status(), 401);
-        assert!(app.rack.requests().iter().all(|r| !r.path.starts_with("/system/jwt")));
+        assert_eq!(
+            app.convox(&stale)
+                .post_form("/system/jwt/token", &[])
+                .await
+                .status(),
+            401
+        );
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| !r.path.starts_with("/system/jwt"))
+        );
         app.cleanup().await;
     }
 }
@@ -137,23 +206,43 @@ async fn an_ops_user_cannot_run_an_unapproved_image_privileged_with_host_mounts(
     for app in spawn_with(&[]).await {
         app.create_user("ops@example.com", "ops", None).await;
         let cx = app.convox(&app.session_for("ops@example.com", Channel::Cli).await);
-        for (name, value) in [("image", "evil:latest"), ("privileged", "true"), ("volumes", "/:/host"), ("environment", "A=1"), ("release", "RAAAAAAAAAA")] {
+        for (name, value) in [
+            ("image", "evil:latest"),
+            ("privileged", "true"),
+            ("volumes", "/:/host"),
+            ("environment", "A=1"),
+            ("release", "RAAAAAAAAAA"),
+        ] {
             let r = cx
-                .request(reqwest::Method::POST, &format!("/apps/{RACK_APP}/services/web/processes"))
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/apps/{RACK_APP}/services/web/processes"),
+                )
                 .header("command", "sleep 5")
                 .header(name, value)
                 .send()
                 .await
                 .unwrap();
             assert_eq!(r.status(), 403, "{name}");
-            assert!(r.text().await.unwrap().contains("only allowed for admins"), "{name}");
+            assert!(
+                r.text().await.unwrap().contains("only allowed for admins"),
+                "{name}"
+            );
         }
-        assert!(app.rack.requests().iter().all(|r| r.method != reqwest::Method::POST));
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.method != reqwest::Method::POST)
+        );
         // An admin with fresh MFA may, and the headers used are in the audit event.
         app.create_user("root@example.com", "admin", None).await;
         let root = app.convox(&app.session_with_mfa("root@example.com", Channel::Cli).await);
         let r = root
-            .request(reqwest::Method::POST, &format!("/apps/{RACK_APP}/services/web/processes"))
+            .request(
+                reqwest::Method::POST,
+                &format!("/apps/{RACK_APP}/services/web/processes"),
+            )
             .header("command", "sleep 5")
             .header("image", "debug:latest")
             .send()
@@ -167,7 +256,10 @@ async fn an_ops_user_cannot_run_an_unapproved_image_privileged_with_host_mounts(
             .await
             .unwrap();
         assert!(
-            events.events.iter().any(|e| e.record.details["run_headers"] == serde_json::json!(["Image"])),
+            events
+                .events
+                .iter()
+                .any(|e| e.record.details["run_headers"] == serde_json::json!(["Image"])),
             "the Image header is recorded"
         );
         app.cleanup().await;

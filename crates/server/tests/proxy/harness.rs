@@ -167,6 +167,13 @@ impl Gateway {
             )
             .await
             .unwrap();
+        // Enrolled and verified: the MFA policy of this gateway requires both.
+        rgw_server::mfa::totp::enroll_confirmed(
+            &self.state,
+            &rgw_server::mfa::MfaUser::from(&user),
+        )
+        .await
+        .unwrap();
         let issued = rgw_server::auth::session::issue(
             &self.state,
             user.id,

@@ -20,7 +20,12 @@ async fn roles_are_allowed_and_denied_on_real_routes() {
             ("ops", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
             ("deployer", "POST", "/apps/myapp/objects/tmp/a.tgz", true),
             ("deployer", "DELETE", "/apps/myapp", false),
-            ("deployer-tok", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
+            (
+                "deployer-tok",
+                "POST",
+                "/apps/myapp/objects/tmp/a.tgz",
+                false,
+            ),
             ("admin", "GET", "/system", true),
             ("admin-tok", "POST", "/apps/myapp/objects/tmp/a.tgz", false),
             ("cicd-tok", "GET", "/apps", true),
@@ -32,7 +37,10 @@ async fn roles_are_allowed_and_denied_on_real_routes() {
             creds.insert(role.to_string(), gw.session(role, role).await);
         }
         for role in ["deployer", "admin", "cicd"] {
-            creds.insert(format!("{role}-tok"), gw.token(&format!("{role}-tok"), role).await);
+            creds.insert(
+                format!("{role}-tok"),
+                gw.token(&format!("{role}-tok"), role).await,
+            );
         }
         let direct = rgw_testkit::convox::Convox::new(gw.rack.url(), crate::harness::RACK_PASSWORD);
         for (who, method, path, allowed) in cases {
@@ -57,7 +65,11 @@ async fn roles_are_allowed_and_denied_on_real_routes() {
                     _ => assert_eq!(text, want_text, "{who} {method} {path}"),
                 }
             } else {
-                assert_eq!(status, StatusCode::FORBIDDEN, "{who} {method} {path}: {text}");
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{who} {method} {path}: {text}"
+                );
                 assert!(
                     text.ends_with('\n') && !text.starts_with('{'),
                     "plain-text denial for the CLI: {text:?}"

@@ -74,7 +74,13 @@ impl Bound {
     }
 
     /// Checks `step` against this approval now.
-    pub fn check(&self, ctx: &Ctx<'_>, step: &ChainStep<'_>, commands: &[String], build_failed: bool) -> Result<(), GateError> {
+    pub fn check(
+        &self,
+        ctx: &Ctx<'_>,
+        step: &ChainStep<'_>,
+        commands: &[String],
+        build_failed: bool,
+    ) -> Result<(), GateError> {
         self.chain(commands, build_failed)
             .check(step, ctx.state.clock.now())
             .map(|_| ())
@@ -125,7 +131,10 @@ pub(crate) async fn none_found(ctx: &Ctx<'_>, commit: Option<&GitSha>) -> GateEr
             match (r.status, r.approval_expires_at) {
                 (ApprovalStatus::Expired, _) => DeployDenial::Expired {
                     id,
-                    at: r.approval_expires_at.or(r.expired_at).unwrap_or(r.pending_expires_at),
+                    at: r
+                        .approval_expires_at
+                        .or(r.expired_at)
+                        .unwrap_or(r.pending_expires_at),
                 }
                 .into(),
                 (ApprovalStatus::Approved | ApprovalStatus::Deployed, Some(at)) if at <= now => {

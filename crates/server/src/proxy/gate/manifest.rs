@@ -47,14 +47,21 @@ pub(crate) async fn check_upload(
 ) -> Result<(), GateError> {
     let path = match manifest_path {
         None | Some("") => ManifestPath::default(),
-        Some(p) => ManifestPath::parse(p).map_err(|e| rejected(bound, format!("manifest path {p:?}: {e}")))?,
+        Some(p) => ManifestPath::parse(p)
+            .map_err(|e| rejected(bound, format!("manifest path {p:?}: {e}")))?,
     };
     let prefix = format!("object://{}/", ctx.app);
     let key = object_url.strip_prefix(&prefix).ok_or_else(|| {
-        rejected(bound, format!("object {object_url} is not an object of app {}", ctx.app))
+        rejected(
+            bound,
+            format!("object {object_url} is not an object of app {}", ctx.app),
+        )
     })?;
     let rack = ctx.state.rack.as_ref().ok_or_else(|| {
-        GateError::failed(StatusCode::SERVICE_UNAVAILABLE, "the gateway has no rack configured")
+        GateError::failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway has no rack configured",
+        )
     })?;
     let idle = Duration::from_secs(ctx.state.config.rack_idle_timeout_secs);
     let body = rack
@@ -72,7 +79,12 @@ pub(crate) async fn check_upload(
         read_manifest(bridge, &path, &ArchiveLimits::default())
     })
     .await
-    .map_err(|e| GateError::failed(StatusCode::INTERNAL_SERVER_ERROR, format!("manifest reader: {e}")))?
+    .map_err(|e| {
+        GateError::failed(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("manifest reader: {e}"),
+        )
+    })?
     .map_err(|e| rejected(bound, e))?;
     check_text(bound, &text, patterns, &bound.commit)
 }

@@ -103,18 +103,37 @@ pub(crate) struct Ctx<'a> {
     pub json: bool,
 }
 
+/// One gated call as the proxy matched it.
+pub struct Call<'a> {
+    /// The matched route.
+    pub matched: &'a RouteMatch,
+    /// Its deploy action.
+    pub action: DeployAction,
+    /// The request.
+    pub req: Request<Body>,
+    /// The rack path.
+    pub path: &'a str,
+    /// A websocket upgrade.
+    pub is_upgrade: bool,
+    /// The caller accepts JSON errors.
+    pub json: bool,
+}
+
 /// Runs a gated call: binds it to an approval, checks the chain, claims, forwards, records.
 pub async fn run(
     state: &AppState,
     principal: &Principal,
-    matched: &RouteMatch,
-    action: DeployAction,
-    req: Request<Body>,
-    path: &str,
-    is_upgrade: bool,
-    json: bool,
+    call: Call<'_>,
     trail: &mut GateTrail,
 ) -> Result<(Response<Body>, StatusCode), GateError> {
+    let Call {
+        matched,
+        action,
+        req,
+        path,
+        is_upgrade,
+        json,
+    } = call;
     let Principal::Token(token) = principal else {
         // Humans are never approval-gated (`rgw_core::rbac::decide`).
         return Err(GateError::failed(

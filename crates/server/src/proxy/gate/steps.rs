@@ -23,9 +23,16 @@ const MAX_FORM: usize = 64 * 1024;
 const MAX_ANSWER: usize = 1024 * 1024;
 
 async fn forward(ctx: &Ctx<'_>, req: Request<Body>) -> Forwarded {
-    crate::proxy::forward::forward(ctx.state, ctx.principal, req, ctx.path, ctx.is_upgrade, ctx.json)
-        .await
-        .map_err(GateError::from)
+    crate::proxy::forward::forward(
+        ctx.state,
+        ctx.principal,
+        req,
+        ctx.path,
+        ctx.is_upgrade,
+        ctx.json,
+    )
+    .await
+    .map_err(GateError::from)
 }
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -33,7 +40,12 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 }
 
 async fn commands(ctx: &Ctx<'_>) -> Result<Vec<String>, GateError> {
-    Ok(crate::settings::list_setting(ctx.state, "approved_deploy_commands", Some(ctx.app.as_str())).await?)
+    Ok(crate::settings::list_setting(
+        ctx.state,
+        "approved_deploy_commands",
+        Some(ctx.app.as_str()),
+    )
+    .await?)
 }
 
 async fn claim(ctx: &Ctx<'_>, bound: &Bound, expect: ClaimExpect<'_>) -> Result<Claim, GateError> {
@@ -53,7 +65,12 @@ async fn claim(ctx: &Ctx<'_>, bound: &Bound, expect: ClaimExpect<'_>) -> Result<
 }
 
 async fn release(ctx: &Ctx<'_>, claim: &Claim) {
-    if let Err(e) = ctx.state.store.release_claim(claim, ctx.state.clock.now()).await {
+    if let Err(e) = ctx
+        .state
+        .store
+        .release_claim(claim, ctx.state.clock.now())
+        .await
+    {
         tracing::warn!(error = %e, "releasing a deploy chain claim failed; it lapses after 15 minutes");
     }
 }
@@ -73,7 +90,12 @@ async fn collect(resp: Response<Body>) -> Result<(http::response::Parts, Bytes),
     let bytes = http_body_util::Limited::new(body, MAX_ANSWER)
         .collect()
         .await
-        .map_err(|e| GateError::failed(StatusCode::BAD_GATEWAY, format!("reading the rack's answer failed: {e}")))?
+        .map_err(|e| {
+            GateError::failed(
+                StatusCode::BAD_GATEWAY,
+                format!("reading the rack's answer failed: {e}"),
+            )
+        })?
         .to_bytes();
     Ok((head, bytes))
 }
@@ -86,13 +108,19 @@ fn id_field(bytes: &[u8]) -> Option<String> {
 
 fn rack<'a>(ctx: &Ctx<'a>) -> Result<&'a crate::rack::RackClient, GateError> {
     ctx.state.rack.as_ref().ok_or_else(|| {
-        GateError::failed(StatusCode::SERVICE_UNAVAILABLE, "the gateway has no rack configured; set RGW_RACK_URL")
+        GateError::failed(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the gateway has no rack configured; set RGW_RACK_URL",
+        )
     })
 }
 
 async fn rack_json(ctx: &Ctx<'_>, path: &str) -> Result<Value, GateError> {
     rack(ctx)?.get_json(path).await.map_err(|e| {
-        GateError::failed(StatusCode::BAD_GATEWAY, format!("checking the deploy against the rack failed: {e}"))
+        GateError::failed(
+            StatusCode::BAD_GATEWAY,
+            format!("checking the deploy against the rack failed: {e}"),
+        )
     })
 }
 
@@ -107,9 +135,20 @@ async fn ensure_release(ctx: &Ctx<'_>, bound: &mut Bound) -> Result<(), GateErro
         return Ok(());
     }
     let release = ReleaseId::parse(release).map_err(|e| {
-        GateError::failed(StatusCode::BAD_GATEWAY, format!("the rack reported a malformed release for build {build}: {e}"))
+        GateError::failed(
+            StatusCode::BAD_GATEWAY,
+            format!("the rack reported a malformed release for build {build}: {e}"),
+        )
     })?;
-    bound.check(ctx, &ChainStep::RecordRelease { build: &build, release: &release }, &[], false)?;
+    bound.check(
+        ctx,
+        &ChainStep::RecordRelease {
+            build: &build,
+            release: &release,
+        },
+        &[],
+        false,
+    )?;
     ctx.state
         .store
         .set_release_id(bound.row.id, release.as_str(), ctx.state.clock.now())
@@ -119,14 +158,22 @@ async fn ensure_release(ctx: &Ctx<'_>, bound: &mut Bound) -> Result<(), GateErro
 }
 
 /// `POST /apps/{app}/objects/{key}`.
-pub(super) async fn upload(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+pub(super) async fn upload(
+    ctx: &Ctx<'_>,
+    matched: &RouteMatch,
+    req: Request<Body>,
+    trail: &mut GateTrail,
+) -> Forwarded {
     let key = matched
         .object_key()
         .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the object key is missing"))?;
     let url = key.object_url(ctx.app);
     let step = ChainStep::ObjectUpload { app: ctx.app, key };
     let live = approved(live(ctx).await?);
-    let same: Vec<&Bound> = live.iter().filter(|b| b.row.object_url.as_deref() == Some(url.as_str())).collect();
+    let same: Vec<&Bound> = live
+        .iter()
+        .filter(|b| b.row.object_url.as_deref() == Some(url.as_str()))
+        .collect();
     let fresh: Vec<&Bound> = live
         .iter()
         .filter(|b| b.row.object_url.is_none() && b.row.build_id.is_none())
@@ -147,7 +194,12 @@ pub(super) async fn upload(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Bod
     let claim = claim(ctx, bound, ClaimExpect::Object { url: &url }).await?;
     match forward(ctx, req).await {
         Ok((resp, status)) if status.is_success() => {
-            if !ctx.state.store.confirm_object(&claim, &url, ctx.state.clock.now()).await? {
+            if !ctx
+                .state
+                .store
+                .confirm_object(&claim, &url, ctx.state.clock.now())
+                .await?
+            {
                 return Err(lost_claim(bound));
             }
             Ok((resp, status))
@@ -167,22 +219,38 @@ struct BuildForm {
 /// Build options the rack also reads from the query string or a header (Go's `FormValue` and
 /// stdapi's `Value`): under a gate they must come from the one form the gate checked.
 const BUILD_FIELDS: &[&str] = &[
-    "url", "git-sha", "manifest", "external", "development", "no-cache", "build-args",
-    "wildcard-domain", "description",
+    "url",
+    "git-sha",
+    "manifest",
+    "external",
+    "development",
+    "no-cache",
+    "build-args",
+    "wildcard-domain",
+    "description",
 ];
 
 /// Refuses a query string and option headers: the rack would read them where the gate did not.
-fn only_in_body(uri: &http::Uri, headers: &HeaderMap, what: &str, fields: &[&str]) -> Result<(), GateError> {
+fn only_in_body(
+    uri: &http::Uri,
+    headers: &HeaderMap,
+    what: &str,
+    fields: &[&str],
+) -> Result<(), GateError> {
     if uri.query().is_some_and(|q| !q.is_empty()) {
         return Err(GateError::failed(
             StatusCode::BAD_REQUEST,
-            format!("{what} under a deploy approval takes no query string; send its options in the body"),
+            format!(
+                "{what} under a deploy approval takes no query string; send its options in the body"
+            ),
         ));
     }
     if let Some(name) = fields.iter().find(|f| headers.contains_key(**f)) {
         return Err(GateError::failed(
             StatusCode::BAD_REQUEST,
-            format!("{what} under a deploy approval takes {name} only as a form field, not as a header"),
+            format!(
+                "{what} under a deploy approval takes {name} only as a form field, not as a header"
+            ),
         ));
     }
     Ok(())
@@ -209,9 +277,15 @@ impl BuildForm {
         let bytes = http_body_util::Limited::new(body, MAX_FORM)
             .collect()
             .await
-            .map_err(|_| GateError::failed(StatusCode::PAYLOAD_TOO_LARGE, format!("the build form is larger than {MAX_FORM} bytes")))?
+            .map_err(|_| {
+                GateError::failed(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the build form is larger than {MAX_FORM} bytes"),
+                )
+            })?
             .to_bytes();
-        let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes).into_owned().collect();
+        let fields: Vec<(String, String)> =
+            url::form_urlencoded::parse(&bytes).into_owned().collect();
         for name in ["url", "git-sha", "manifest", "external"] {
             if fields.iter().filter(|(n, _)| n == name).count() > 1 {
                 return Err(GateError::failed(
@@ -224,7 +298,10 @@ impl BuildForm {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -247,7 +324,10 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
     };
     let live = approved(live(ctx).await?);
     let commit = sent_sha.and_then(|s| GitSha::parse(s).ok());
-    let Some(bound) = commit.as_ref().and_then(|c| live.iter().find(|b| &b.commit == c)) else {
+    let Some(bound) = commit
+        .as_ref()
+        .and_then(|c| live.iter().find(|b| &b.commit == c))
+    else {
         return Err(refuse_with_newest(ctx, &live, &step, &[], commit.as_ref()).await);
     };
     trail.approval = Some(bound.row.public_id);
@@ -260,10 +340,24 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
     };
     bound.check(ctx, &step, &[], build_failed)?;
     let object_url = form.get("url").unwrap_or_default();
-    let replacing = if build_failed { bound.row.build_id.as_deref() } else { None };
-    let claim = claim(ctx, bound, ClaimExpect::Build { object_url, replacing }).await?;
+    let replacing = if build_failed {
+        bound.row.build_id.as_deref()
+    } else {
+        None
+    };
+    let claim = claim(
+        ctx,
+        bound,
+        ClaimExpect::Build {
+            object_url,
+            replacing,
+        },
+    )
+    .await?;
     let checked = match manifest::patterns(ctx).await {
-        Ok(Some(p)) => manifest::check_upload(ctx, bound, object_url, form.get("manifest"), &p).await,
+        Ok(Some(p)) => {
+            manifest::check_upload(ctx, bound, object_url, form.get("manifest"), &p).await
+        }
         Ok(None) => Ok(()),
         Err(e) => Err(e),
     };
@@ -282,9 +376,17 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
             };
             let Some(id) = id_field(&answer).and_then(|s| BuildId::parse(&s).ok()) else {
                 release(ctx, &claim).await;
-                return Err(GateError::failed(StatusCode::BAD_GATEWAY, "the rack answered build create without a build id"));
+                return Err(GateError::failed(
+                    StatusCode::BAD_GATEWAY,
+                    "the rack answered build create without a build id",
+                ));
             };
-            if !ctx.state.store.confirm_build(&claim, id.as_str(), ctx.state.clock.now()).await? {
+            if !ctx
+                .state
+                .store
+                .confirm_build(&claim, id.as_str(), ctx.state.clock.now())
+                .await?
+            {
                 return Err(lost_claim(bound));
             }
             Ok((Response::from_parts(head, Body::from(answer)), status))
@@ -297,11 +399,19 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
 }
 
 /// `GET builds/{id}` and the build log socket: the approved build only.
-pub(super) async fn build_read(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+pub(super) async fn build_read(
+    ctx: &Ctx<'_>,
+    matched: &RouteMatch,
+    req: Request<Body>,
+    trail: &mut GateTrail,
+) -> Forwarded {
     let build = matched
         .build_id()
         .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the build id is missing"))?;
-    let step = ChainStep::BuildRead { app: ctx.app, build };
+    let step = ChainStep::BuildRead {
+        app: ctx.app,
+        build,
+    };
     let live = approved(live(ctx).await?);
     let Some(bound) = live.iter().find(|b| b.build.as_ref() == Some(build)) else {
         return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
@@ -312,10 +422,17 @@ pub(super) async fn build_read(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request
 }
 
 /// The app log socket, while an approval of the token for the app is live (or just deployed).
-pub(super) async fn app_logs(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+pub(super) async fn app_logs(
+    ctx: &Ctx<'_>,
+    req: Request<Body>,
+    trail: &mut GateTrail,
+) -> Forwarded {
     let step = ChainStep::AppLogs { app: ctx.app };
     let live = live(ctx).await?;
-    let Some(bound) = live.iter().find(|b| b.check(ctx, &step, &[], false).is_ok()) else {
+    let Some(bound) = live
+        .iter()
+        .find(|b| b.check(ctx, &step, &[], false).is_ok())
+    else {
         return Err(none_found(ctx, None).await);
     };
     trail.approval = Some(bound.row.public_id);
@@ -323,11 +440,19 @@ pub(super) async fn app_logs(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut Gate
 }
 
 /// `POST releases/{id}/promote`: the approved build's release only; re-checked on the rack.
-pub(super) async fn promote(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
+pub(super) async fn promote(
+    ctx: &Ctx<'_>,
+    matched: &RouteMatch,
+    req: Request<Body>,
+    trail: &mut GateTrail,
+) -> Forwarded {
     let release_id = matched
         .release_id()
         .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the release id is missing"))?;
-    let step = ChainStep::ReleasePromote { app: ctx.app, release: release_id };
+    let step = ChainStep::ReleasePromote {
+        app: ctx.app,
+        release: release_id,
+    };
     let mut live = approved(live(ctx).await?);
     for b in &mut live {
         ensure_release(ctx, b).await?;
@@ -337,7 +462,14 @@ pub(super) async fn promote(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Bo
     };
     trail.approval = Some(bound.row.public_id);
     bound.check(ctx, &step, &[], false)?;
-    let claim = claim(ctx, bound, ClaimExpect::Promote { release: release_id.as_str() }).await?;
+    let claim = claim(
+        ctx,
+        bound,
+        ClaimExpect::Promote {
+            release: release_id.as_str(),
+        },
+    )
+    .await?;
     if let Err(e) = recheck_release(ctx, bound, release_id).await {
         release(ctx, &claim).await;
         return Err(e);
@@ -348,15 +480,20 @@ pub(super) async fn promote(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Bo
             if !ctx.state.store.confirm_deployed(&claim, now).await? {
                 return Err(lost_claim(bound));
             }
-            let mut ev = AuditEvent::new(now, ctx.principal.audit_actor(), "deploy_approval.deploy", Outcome::Success)
-                .resource(bound.row.public_id.to_string())
-                .app(ctx.app.to_string())
-                .details(json!({
-                    "git_commit_hash": bound.row.git_commit_hash,
-                    "build_id": bound.row.build_id,
-                    "release_id": release_id.as_str(),
-                    "promote_allowed_at": rgw_core::wire::rfc3339(claim.at),
-                }));
+            let mut ev = AuditEvent::new(
+                now,
+                ctx.principal.audit_actor(),
+                "deploy_approval.deploy",
+                Outcome::Success,
+            )
+            .resource(bound.row.public_id.to_string())
+            .app(ctx.app.to_string())
+            .details(json!({
+                "git_commit_hash": bound.row.git_commit_hash,
+                "build_id": bound.row.build_id,
+                "release_id": release_id.as_str(),
+                "promote_allowed_at": rgw_core::wire::rfc3339(claim.at),
+            }));
             ev.deploy_approval_request_id = Some(bound.row.public_id);
             ctx.state.auditor.record(ev).await;
             crate::approvals::notify(ctx.state, bound.row.public_id);
@@ -371,20 +508,30 @@ pub(super) async fn promote(ctx: &Ctx<'_>, matched: &RouteMatch, req: Request<Bo
 
 /// The release on the rack must still come from the approved build, and its manifest (the
 /// exact text that will run) must pass the image rules.
-async fn recheck_release(ctx: &Ctx<'_>, bound: &Bound, release_id: &ReleaseId) -> Result<(), GateError> {
+async fn recheck_release(
+    ctx: &Ctx<'_>,
+    bound: &Bound,
+    release_id: &ReleaseId,
+) -> Result<(), GateError> {
     let rel = rack_json(ctx, &format!("/apps/{}/releases/{release_id}", ctx.app)).await?;
     let build = rel.get("build").and_then(Value::as_str).unwrap_or_default();
     if Some(build) != bound.row.build_id.as_deref() {
         return Err(DeployDenial::DifferentArtefact {
             id: bound.id,
             step: rgw_core::approval::Step::Promote,
-            recorded: format!("build {}", bound.row.build_id.as_deref().unwrap_or("(none)")),
+            recorded: format!(
+                "build {}",
+                bound.row.build_id.as_deref().unwrap_or("(none)")
+            ),
             attempted: format!("release {release_id} of build {build}"),
         }
         .into());
     }
     if let Some(patterns) = manifest::patterns(ctx).await? {
-        let text = rel.get("manifest").and_then(Value::as_str).unwrap_or_default();
+        let text = rel
+            .get("manifest")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         manifest::check_text(bound, text, &patterns, &bound.commit)?;
     }
     Ok(())
@@ -408,7 +555,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail
         ));
     }
     let release_hdr = header(req.headers(), "release").map(str::to_owned);
-    let command = header(req.headers(), "command").unwrap_or_default().to_owned();
+    let command = header(req.headers(), "command")
+        .unwrap_or_default()
+        .to_owned();
     let commands = commands(ctx).await?;
     let step = ChainStep::ProcessRun {
         app: ctx.app,
@@ -419,10 +568,9 @@ pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail
     for b in &mut live {
         ensure_release(ctx, b).await?;
     }
-    let Some(bound) = live
-        .iter()
-        .find(|b| b.release.as_ref().map(ReleaseId::as_str) == release_hdr.as_deref() && release_hdr.is_some())
-    else {
+    let Some(bound) = live.iter().find(|b| {
+        b.release.as_ref().map(ReleaseId::as_str) == release_hdr.as_deref() && release_hdr.is_some()
+    }) else {
         return Err(refuse_with_newest(ctx, &live, &step, &commands, None).await);
     };
     trail.approval = Some(bound.row.public_id);
@@ -435,7 +583,12 @@ pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail
     if let Some(pid) = id_field(&answer) {
         ctx.state
             .store
-            .record_process(bound.row.id, &pid, &normalize_command(&command), ctx.state.clock.now())
+            .record_process(
+                bound.row.id,
+                &pid,
+                &normalize_command(&command),
+                ctx.state.clock.now(),
+            )
             .await?;
     }
     Ok((Response::from_parts(head, Body::from(answer)), status))
@@ -455,7 +608,11 @@ pub(super) async fn process(
     let command = header(req.headers(), "command").map(str::to_owned);
     let commands = commands(ctx).await?;
     let step = match action {
-        DeployAction::ProcessExec => ChainStep::ProcessExec { app: ctx.app, pid, command: command.as_deref() },
+        DeployAction::ProcessExec => ChainStep::ProcessExec {
+            app: ctx.app,
+            pid,
+            command: command.as_deref(),
+        },
         _ => ChainStep::ProcessStop { app: ctx.app, pid },
     };
     let live = approved(live(ctx).await?);
