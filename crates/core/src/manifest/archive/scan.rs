@@ -306,11 +306,12 @@ fn read_extension<R: Read>(entry: &mut tar::Entry<'_, R>, size: u64) -> Result<V
     read_exact_entry(entry, size)
 }
 
-/// Reads exactly `size` bytes of entry data (already checked to be small).
+/// Reads exactly `size` bytes of entry data (already checked against its limit).
 fn read_exact_entry<R: Read>(entry: &mut tar::Entry<'_, R>, size: u64) -> Result<Vec<u8>, Fail> {
     let capacity =
         usize::try_from(size).map_err(|_| unsupported("an entry too large for this platform"))?;
-    let mut data = Vec::with_capacity(capacity);
+    // Grown as bytes arrive, not trusted to the header: a caller may set a large limit.
+    let mut data = Vec::with_capacity(capacity.min(64 * 1024));
     Read::take(&mut *entry, size).read_to_end(&mut data)?;
     if data.len() != capacity {
         return Err(ArchiveError::Truncated.into());
