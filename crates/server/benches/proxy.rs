@@ -123,13 +123,28 @@ async fn run() -> anyhow::Result<()> {
     let (mut rack_proc, rack_addr) = setup::fake_rack(&rack_bin, dir.path()).await?;
     let db_a = dir.path().join("gateway-a.db");
     let viewer = setup::mint_token(&db_a, "bench-viewer", Some("viewer"), &[]).await?;
+    let (cicd, build_id) = setup::approved_build(&db_a, rack_addr).await?;
     let (mut gw_a, gw_a_addr) =
-        setup::gateway(&gateway_bin, dir.path(), "gateway-a", &db_a, rack_addr).await?;
+        setup::gateway(&gateway_bin, dir.path(), "gateway-a", &db_a, rack_addr, &[]).await?;
     let db_b = dir.path().join("gateway-b.db");
-    let uploader =
-        setup::mint_token(&db_b, "bench-uploader", None, &["convox:object:create"]).await?;
-    let (mut gw_b, gw_b_addr) =
-        setup::gateway(&gateway_bin, dir.path(), "gateway-b", &db_b, sink.addr).await?;
+    // API tokens upload only through the approval chain; with approvals off (as on a staging
+    // rack) a deploy_with_approval token uploads directly, which is what this measures.
+    let uploader = setup::mint_token(
+        &db_b,
+        "bench-uploader",
+        None,
+        &["convox:deploy:deploy_with_approval"],
+    )
+    .await?;
+    let (mut gw_b, gw_b_addr) = setup::gateway(
+        &gateway_bin,
+        dir.path(),
+        "gateway-b",
+        &db_b,
+        sink.addr,
+        &[("RGW_SETTING_DEPLOY_APPROVALS_ENABLED", "false")],
+    )
+    .await?;
     let nginx = setup::nginx(dir.path(), rack_addr, sink.addr).await?;
     if nginx.is_none() {
         println!("nginx not installed: skipping the nginx comparison");
@@ -162,6 +177,19 @@ async fn run() -> anyhow::Result<()> {
         Some(t) => Some(load::latency(t, "/apps", WARMUP, SEQUENTIAL).await?),
         None => None,
     };
+
+    // 1b. The deploy gate: the same build read, ungated (viewer) and gated (cicd token bound
+    // to its live approval).
+    let build_path = format!("/apps/{}/builds/{build_id}", setup::APP);
+    println!("gate: {WARMUP} warm-up + {SEQUENTIAL} sequential GET {build_path}, ungated and gated…");
+    let lat_plain = load::latency(&gateway, &build_path, WARMUP, SEQUENTIAL).await?;
+    let gated_target = Target {
+        name: "gateway (gated)",
+        addr: gw_a_addr,
+        prefix: PROXY.into(),
+        auth: basic(&cicd),
+    };
+    let lat_gated = load::latency(&gated_target, &build_path, WARMUP, SEQUENTIAL).await?;
 
     // 2. Throughput.
     println!("throughput: {CLIENTS} clients, {TP_WARMUP:?} warm-up + {TP_WINDOW:?} per target…");
@@ -234,7 +262,7 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // 4. Audit: stop the gateways (SIGTERM flushes the writer), then count and verify.
-    let sent_a = lat_gw.sent + tp_gw.answered;
+    let sent_a = lat_gw.sent + tp_gw.answered + lat_plain.sent + lat_gated.sent;
     gw_a.terminate(Duration::from_secs(30))
         .context("stopping gateway A")?;
     gw_b.terminate(Duration::from_secs(30))
@@ -252,6 +280,16 @@ async fn run() -> anyhow::Result<()> {
         "## Results ({} cores, load before {load_before}, after {})",
         cores(),
         procs::load_average()
+    );
+    println!();
+    let gate_extra = ms(lat_gated.median()) / ms(lat_plain.median()) - 1.0;
+    println!(
+        "deploy gate, {SEQUENTIAL} sequential GET builds/{{id}} through the gateway (ms): ungated median {:.3} p99 {:.3}; gated median {:.3} p99 {:.3}; gated/ungated {:+.1}% (target ≤ +10%)",
+        ms(lat_plain.median()),
+        ms(lat_plain.pct(0.99)),
+        ms(lat_gated.median()),
+        ms(lat_gated.pct(0.99)),
+        gate_extra * 100.0
     );
     println!();
     println!("latency, {SEQUENTIAL} sequential GET /apps, one keep-alive connection (ms):");

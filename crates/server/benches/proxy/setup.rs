@@ -83,6 +83,104 @@ pub async fn mint_token(
     Ok(token)
 }
 
+/// A build made on the rack, and a `cicd` token whose approved request recorded it (written
+/// through the store's claim protocol, as the gate would): the gated `GET builds/{id}` of the
+/// latency comparison. Returns `(token, build id)`.
+pub async fn approved_build(db: &Path, rack: SocketAddr) -> anyhow::Result<(String, String)> {
+    use rgw_store::{ClaimExpect, NewDeployApproval, NewDeployApprovalRequest};
+    let http = reqwest::Client::new();
+    let base = format!("http://{rack}");
+    let auth = super::load::basic(RACK_PASSWORD);
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let manifest = format!("services:\n  web:\n    image: registry.example.com/myapp:{commit}\n");
+    let tgz = rgw_testkit::convox::tarball(&[("convox.yml", &manifest)]);
+    let object: serde_json::Value = http
+        .post(format!("{base}/apps/{APP}/objects/tmp/bench.tgz"))
+        .header("authorization", auth.clone())
+        .body(tgz)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let url = object["Url"].as_str().context("object url")?.to_owned();
+    let build: serde_json::Value = http
+        .post(format!("{base}/apps/{APP}/builds"))
+        .header("authorization", auth)
+        .form(&[("url", url.as_str()), ("git-sha", commit)])
+        .send()
+        .await?
+        .json()
+        .await?;
+    let build_id = build["id"].as_str().context("build id")?.to_owned();
+
+    let token = mint_token(db, "bench-cicd", Some("cicd"), &[]).await?;
+    let store = Store::connect(&sqlite_url(db)).await?;
+    let now = rgw_core::Clock::now(&rgw_core::SystemClock);
+    let ci = store.get_api_token_by_name("bench-cicd").await?;
+    let admin = store
+        .create_user(
+            &NewUser {
+                email: "bench-admin@bench.example.com".into(),
+                name: "admin".into(),
+                role: "admin".into(),
+                password_hash: None,
+                is_service: false,
+                mfa_enforced: false,
+            },
+            now,
+        )
+        .await?;
+    let req = store
+        .create_request(
+            &NewDeployApprovalRequest {
+                public_id: uuid::Uuid::new_v4(),
+                app: APP.into(),
+                git_commit_hash: commit.into(),
+                git_branch: None,
+                pr_url: None,
+                ci_metadata: serde_json::json!({}),
+                message: "bench".into(),
+                target_api_token_id: ci.id,
+                created_by_user_id: None,
+                created_by_api_token_id: Some(ci.id),
+                required_approvals: 1,
+                pending_expires_at: now + time::Duration::days(1),
+                intent_digest: format!("sha256:{}", "0".repeat(64)),
+                approval_window_minutes: 24 * 60,
+            },
+            now,
+        )
+        .await?;
+    let mut tx = store.begin().await?;
+    tx.add_approval(
+        &NewDeployApproval {
+            request_id: req.id,
+            user_id: admin.id,
+            notes: None,
+            mfa_method: "totp".into(),
+            intent_digest: String::new(),
+            mfa_binding: String::new(),
+        },
+        now,
+    )
+    .await?;
+    tx.approve_request(req.id, now + time::Duration::days(1), now).await?;
+    tx.commit().await?;
+    let stale = now - time::Duration::minutes(15);
+    let c = store
+        .claim_step(req.id, ClaimExpect::Object { url: &url }, now, stale)
+        .await?
+        .context("object claim")?;
+    store.confirm_object(&c, &url, now).await?;
+    let c = store
+        .claim_step(req.id, ClaimExpect::Build { object_url: &url, replacing: None }, now, stale)
+        .await?
+        .context("build claim")?;
+    store.confirm_build(&c, &build_id, now).await?;
+    store.close().await;
+    Ok((token, build_id))
+}
+
 /// `rack-gateway-server serve` against `rack` with database `db`, ready (`/healthz`).
 pub async fn gateway(
     binary: &Path,
@@ -90,6 +188,7 @@ pub async fn gateway(
     name: &str,
     db: &Path,
     rack: SocketAddr,
+    extra_env: &[(&str, &str)],
 ) -> anyhow::Result<(Proc, SocketAddr)> {
     let addr = free_addr()?;
     let mut cmd = Command::new(binary);
@@ -108,6 +207,9 @@ pub async fn gateway(
             format!("http://convox:{RACK_PASSWORD}@{rack}"),
         )
         .env("RGW_LOG", "warn");
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
     let mut p = Proc::spawn(name, cmd, &dir.join(format!("{name}.log")))?;
     wait_http(&mut p, addr, "/healthz", None).await?;
     Ok((p, addr))
