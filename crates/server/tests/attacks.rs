@@ -11,5 +11,8 @@ mod proxy_edge;
 #[path = "attacks/approvals.rs"]
 mod approvals;
 
+#[path = "attacks/approvers.rs"]
+mod approvers;
+
 #[path = "attacks/gating.rs"]
 mod gating;
