@@ -271,16 +271,26 @@ impl Store {
         app: &str,
         commit: Option<&str>,
     ) -> Result<Option<DeployApprovalRequest>, StoreError> {
-        const SQL: &str = concat!(
+        // Two static statements so each uses its index: a commit has few requests
+        // (`ix_…_git_commit_hash`); without one, `ix_…_token_app_id` yields the newest first.
+        const BY_COMMIT: &str = concat!(
+            "SELECT ",
+            request_columns!(),
+            " FROM deploy_approval_requests WHERE git_commit_hash = $3 AND target_api_token_id = $1 \
+             AND app = $2 ORDER BY id DESC LIMIT 1"
+        );
+        const NEWEST: &str = concat!(
             "SELECT ",
             request_columns!(),
             " FROM deploy_approval_requests WHERE target_api_token_id = $1 AND app = $2 \
-             AND ($3 IS NULL OR git_commit_hash = $3) ORDER BY id DESC LIMIT 1"
+             ORDER BY id DESC LIMIT 1"
         );
-        Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(token_id).bind(app).bind(commit).fetch_optional(p).await?),
-        )
+        Ok(match commit {
+            Some(c) => with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(BY_COMMIT)
+                .bind(token_id).bind(app).bind(c).fetch_optional(p).await?),
+            None => with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(NEWEST)
+                .bind(token_id).bind(app).fetch_optional(p).await?),
+        })
     }
 }
 

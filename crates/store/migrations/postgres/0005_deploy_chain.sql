@@ -20,9 +20,12 @@ ALTER TABLE deploy_approval_requests ADD COLUMN revoked BOOLEAN NOT NULL DEFAULT
 ALTER TABLE deploy_approvals ADD COLUMN intent_digest TEXT;
 ALTER TABLE deploy_approvals ADD COLUMN mfa_binding TEXT;
 
--- The gate's lookup: live approvals of one token for one app.
+-- The gate's lookups: live approvals of one token for one app, and its newest request (for
+-- denial messages) without sorting that token's whole history.
 CREATE INDEX ix_deploy_approval_requests_token_app_status
     ON deploy_approval_requests (target_api_token_id, app, status);
+CREATE INDEX ix_deploy_approval_requests_token_app_id
+    ON deploy_approval_requests (target_api_token_id, app, id);
 
 CREATE OR REPLACE FUNCTION rgw_deploy_approval_requests_before_update() RETURNS trigger
 LANGUAGE plpgsql AS $$
