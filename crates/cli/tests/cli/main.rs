@@ -19,6 +19,7 @@ use tokio::process::Command;
 use rgw_testkit::oidc::TestProvider;
 
 mod deploy_approval;
+mod wait_fallback;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rack-gateway");
 const PASSWORD: &str = "correct horse battery staple";

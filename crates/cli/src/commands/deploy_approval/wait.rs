@@ -138,9 +138,11 @@ fn timed_out(last: &DeployApprovalRequest, timeout: Duration) -> anyhow::Error {
     .into()
 }
 
-/// The gateway refused (4xx): waiting longer will not help.
+/// The gateway refused (4xx other than a timeout or rate limit): waiting longer will not help.
 fn fatal(e: &anyhow::Error) -> bool {
-    classify(e).status.is_some_and(|s| (400..500).contains(&s))
+    classify(e)
+        .status
+        .is_some_and(|s| (400..500).contains(&s) && s != 408 && s != 429)
 }
 
 enum StreamEnd {
