@@ -62,7 +62,7 @@ pub enum Command {
     #[command(subcommand)]
     Mfa(mfa::MfaCommand),
     /// Request, approve, reject, list, show and wait for deploy approvals.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = deploy_approval::EXAMPLES)]
     DeployApproval(deploy_approval::DeployApprovalCommand),
 }
 

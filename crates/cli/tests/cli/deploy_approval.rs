@@ -674,3 +674,18 @@ async fn bad_input_exits_2_and_refusals_exit_1() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn help_shows_the_seed_commands_and_exit_codes() {
+    let cli = Cli::new();
+    let out = cli.run(&["deploy-approval", "--help"]).await;
+    out.ok();
+    for line in [
+        "rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m",
+        "rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"",
+        "rack-gateway deploy-approval list --status pending",
+        "3 rejected, 4 expired, 5 timed out",
+    ] {
+        assert!(out.stdout.contains(line), "{line} in {out:#?}");
+    }
+}

@@ -16,6 +16,12 @@ use super::{details, path};
 use crate::context::{Ctx, Source};
 use crate::error::CliError;
 
+/// `--help` examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"
+  rack-gateway deploy-approval approve 3f2a --mfa-code 123456 --yes";
+
 /// Arguments of `deploy-approval approve`.
 #[derive(Debug, Args)]
 pub struct ApproveArgs {

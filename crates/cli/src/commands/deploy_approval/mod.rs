@@ -24,20 +24,38 @@ use crate::context::Ctx;
 use crate::error::{CliError, EXIT_EXPIRED, EXIT_REJECTED};
 use crate::output::or_dash;
 
+/// `--help` examples of the group (the seed's commands).
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway deploy-approval request --app myapp --git-commit \"$SHA\" --branch \"$BRANCH\" \\
+    --ci-metadata '{\"workflow_id\":\"abc-123\",\"pipeline_number\":\"42\"}' --message \"Deploy to production\"
+  rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m
+  rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"
+  rack-gateway deploy-approval list --status pending
+
+Exit codes: 0 success or approved, 1 error, 2 usage, 3 rejected, 4 expired, 5 timed out.";
+
 /// `deploy-approval` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DeployApprovalCommand {
     /// Ask admins to approve deploying a commit (CI runs this).
+    #[command(after_help = request::EXAMPLES)]
     Request(request::RequestArgs),
     /// Approve a request (admin login session + MFA).
+    #[command(after_help = approve::EXAMPLES)]
     Approve(approve::ApproveArgs),
     /// Reject a request (admin login session).
     Reject(reject::RejectArgs),
     /// List requests, newest first.
+    #[command(after_help = "Example:\n  rack-gateway deploy-approval list --status pending")]
     List(list::ListArgs),
     /// Show one request.
     Show(show::ShowArgs),
     /// Wait until a request is approved, rejected or expired.
+    #[command(
+        after_help = "Example:\n  rack-gateway deploy-approval wait 3f2a --timeout 20m\n\n\
+        Exit codes: 0 approved or deployed, 1 error, 3 rejected, 4 expired, 5 timed out."
+    )]
     Wait(wait::WaitArgs),
 }
 

@@ -22,6 +22,15 @@ use super::web_link;
 use crate::context::Ctx;
 use crate::error::CliError;
 
+/// `--help` examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway deploy-approval request --app myapp --git-commit \"$SHA\" --branch \"$BRANCH\" \\
+    --ci-metadata '{\"workflow_id\":\"abc-123\",\"pipeline_number\":\"42\"}' --message \"Deploy to production\"
+  rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m
+
+With --wait, exits 0 approved, 3 rejected, 4 expired, 5 timed out.";
+
 /// Arguments of `deploy-approval request`.
 #[derive(Debug, Args)]
 pub struct RequestArgs {
