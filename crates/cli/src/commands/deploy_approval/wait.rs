@@ -248,9 +248,11 @@ impl Progress {
     }
 
     fn line(&self, r: &DeployApprovalRequest) -> String {
+        let id = r.public_id.to_string();
+        // The live line must fit a narrow terminal, or `\r` cannot redraw it.
+        let id = if self.live { &id[..8] } else { &id[..] };
         let mut s = format!(
-            "deploy approval request {}: {}, {}/{} approvals",
-            r.public_id,
+            "deploy approval request {id}: {}, {}/{} approvals",
             r.status,
             r.approvals.len(),
             r.required_approvals.max(1)
