@@ -22,7 +22,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{api_token, deploy_approval, login, logout, mfa, whoami};
+use crate::commands::{api_token, completions, deploy_approval, login, logout, mfa, whoami};
 use crate::context::Ctx;
 use crate::output::Output;
 
@@ -64,6 +64,8 @@ pub enum Command {
     /// Request, approve, reject, list, show and wait for deploy approvals.
     #[command(subcommand, after_help = deploy_approval::EXAMPLES)]
     DeployApproval(deploy_approval::DeployApprovalCommand),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the CLI with `args` (the first is the program name) and returns its exit code.
@@ -108,5 +110,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ApiToken(cmd) => api_token::run(&ctx, cmd).await,
         Command::Mfa(cmd) => mfa::run(&ctx, cmd).await,
         Command::DeployApproval(cmd) => deploy_approval::run(&ctx, cmd).await,
+        Command::Completions(args) => completions::run(&ctx, &args),
     }
 }

@@ -18,6 +18,7 @@ use tokio::process::Command;
 
 use rgw_testkit::oidc::TestProvider;
 
+mod completions;
 mod deploy_approval;
 mod wait_fallback;
 
