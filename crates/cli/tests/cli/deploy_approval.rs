@@ -689,3 +689,39 @@ async fn help_shows_the_seed_commands_and_exit_codes() {
         assert!(out.stdout.contains(line), "{line} in {out:#?}");
     }
 }
+
+#[tokio::test]
+async fn an_admin_requests_for_a_ci_token_named_with_target_token() {
+    for app in TestApp::spawn_all().await {
+        let w = World::new(&app).await;
+        let me = w
+            .ci(&app, &["whoami", "--output", "json"])
+            .await
+            .ok()
+            .json();
+        let token_id = me["token_public_id"].as_str().unwrap().to_owned();
+        let args = [
+            "deploy-approval",
+            "request",
+            "--app",
+            "myapp",
+            "--git-commit",
+            &sha(8),
+            "--message",
+            "Hotfix",
+            "--output",
+            "json",
+        ];
+        let out = w.admin(&args, &[]).await;
+        out.failed(1);
+        assert_eq!(out.json()["error"]["code"], "target_api_token_required");
+        let created = w
+            .admin(&[&args[..], &["--target-token", &token_id]].concat(), &[])
+            .await
+            .ok()
+            .json();
+        assert_eq!(created["target_api_token_id"], token_id.as_str());
+        assert_eq!(created["created_by"], "alice@example.com");
+        app.cleanup().await;
+    }
+}

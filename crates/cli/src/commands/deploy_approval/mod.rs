@@ -124,6 +124,11 @@ pub async fn resolve(client: &Client, given: &str) -> Result<DeployApprovalReque
             None => break,
         }
     }
+    pick(found, &prefix)
+}
+
+/// The one request among those whose id starts with `prefix`, or an error naming them.
+fn pick(mut found: Vec<DeployApprovalRequest>, prefix: &str) -> Result<DeployApprovalRequest> {
     match found.len() {
         0 => Err(CliError::new(
             "deploy_approval_request_not_found",
@@ -304,5 +309,50 @@ pub fn outcome(r: &DeployApprovalRequest) -> Option<Result<()>> {
         .with_exit(EXIT_EXPIRED)
         .with_json_printed()
         .into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn req(id: &str) -> DeployApprovalRequest {
+        serde_json::from_value(json!({
+            "public_id": id, "app": "myapp",
+            "git_commit_hash": "0123456789abcdef0123456789abcdef01234567",
+            "git_branch": null, "pr_url": null, "ci_metadata": {}, "message": "m",
+            "status": "pending", "target_api_token_id": null, "approvals": [],
+            "approval_expires_at": null, "created_at": "2026-05-01T11:00:00Z",
+            "updated_at": "2026-05-01T11:00:00Z", "object_url": null, "build_id": null,
+            "release_id": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_ambiguous_prefix_is_a_usage_error_listing_the_candidates() {
+        let a = "3f2a0000-0000-4000-8000-000000000001";
+        let b = "3f2a0000-0000-4000-8000-000000000002";
+        let e = crate::error::classify(&pick(vec![req(a), req(b)], "3f2a").unwrap_err());
+        assert_eq!((e.code.as_str(), e.exit), ("ambiguous_request_id", 2));
+        assert!(
+            e.message.contains(a) && e.message.contains(b),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("(myapp, 0123456, pending)"),
+            "{}",
+            e.message
+        );
+
+        let one = pick(vec![req(a)], "3f2a").unwrap();
+        assert_eq!(one.public_id.to_string(), a);
+        let none = crate::error::classify(&pick(vec![], "3f2a").unwrap_err());
+        assert_eq!(
+            (none.code.as_str(), none.exit),
+            ("deploy_approval_request_not_found", 1)
+        );
     }
 }
