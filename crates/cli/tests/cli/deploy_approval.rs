@@ -725,3 +725,41 @@ async fn an_admin_requests_for_a_ci_token_named_with_target_token() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_request_while_approvals_are_disabled_exits_1_with_the_gateways_code() {
+    let options = TestOptions {
+        env: vec![(
+            "RGW_SETTING_DEPLOY_APPROVALS_ENABLED".into(),
+            "false".into(),
+        )],
+    };
+    for app in TestApp::spawn_all_with(options).await {
+        let w = World::new(&app).await;
+        let out = w
+            .ci(
+                &app,
+                &[
+                    "deploy-approval",
+                    "request",
+                    "--app",
+                    "myapp",
+                    "--git-commit",
+                    &sha(9),
+                    "--message",
+                    "Deploy",
+                    "--wait",
+                    "--output",
+                    "json",
+                ],
+            )
+            .await;
+        out.failed(1);
+        assert_eq!(
+            out.json()["error"]["code"],
+            "approvals_disabled",
+            "{out:#?}"
+        );
+        app.cleanup().await;
+    }
+}

@@ -123,17 +123,14 @@ pub async fn run(ctx: &Ctx, args: RequestArgs) -> Result<()> {
         let message = answer["error"]["message"]
             .as_str()
             .unwrap_or("the gateway answered 409 Conflict");
-        CliError::new(code, message).with_json_printed()
+        let mut e = CliError::new(code, message);
+        e.status = Some(409);
+        e
     };
     let req: DeployApprovalRequest = match serde_json::from_value(req_value) {
         Ok(r) => r,
-        // A 409 other than an open request (e.g. approvals_disabled).
-        Err(_) if conflict => {
-            let mut e = conflict_error();
-            e.json_printed = false;
-            e.status = Some(409);
-            return Err(e.into());
-        }
+        // A 409 without a request (e.g. approvals_disabled) is a plain error.
+        Err(_) if conflict => return Err(conflict_error().into()),
         Err(e) => {
             return Err(CliError::new(
                 "invalid_response",
@@ -151,7 +148,7 @@ pub async fn run(ctx: &Ctx, args: RequestArgs) -> Result<()> {
                 println!("{}", req.public_id);
             }
             eprintln!("An open request already exists for this commit: {link}");
-            return Err(conflict_error().into());
+            return Err(conflict_error().with_json_printed().into());
         }
         eprintln!(
             "An open request already exists for this commit ({}); waiting on it.",
