@@ -98,8 +98,53 @@ impl Client {
         decode(self.send(self.request(Method::DELETE, path)).await?.1)
     }
 
+    /// `POST path` with a JSON body; the status and JSON answer of a 2xx or of `allowed`
+    /// (e.g. a 409 whose body the caller reads), an error otherwise.
+    pub async fn post_allowing<B: Serialize + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+        allowed: StatusCode,
+    ) -> Result<(StatusCode, Value)> {
+        let resp = self
+            .execute(self.request(Method::POST, path).json(body))
+            .await?;
+        let status = resp.status();
+        let bytes = self.body(resp).await?;
+        if status.is_success() || status == allowed {
+            return Ok((status, parse_json(status, &bytes)?));
+        }
+        Err(self.api_error(status, &bytes).into())
+    }
+
+    /// `GET path` as a Server-Sent Events stream, open for at most `timeout`; the response
+    /// once the gateway answered 2xx (read it with [`reqwest::Response::chunk`]).
+    pub async fn event_stream(&self, path: &str, timeout: Duration) -> Result<reqwest::Response> {
+        let req = self
+            .request(Method::GET, path)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .timeout(timeout);
+        let resp = self.execute(req).await?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = self.body(resp).await?;
+        Err(self.api_error(status, &bytes).into())
+    }
+
     async fn send(&self, req: RequestBuilder) -> Result<(StatusCode, Value)> {
-        let resp = req.send().await.map_err(|e| {
+        let resp = self.execute(req).await?;
+        let status = resp.status();
+        let bytes = self.body(resp).await?;
+        if status.is_success() {
+            return Ok((status, parse_json(status, &bytes)?));
+        }
+        Err(self.api_error(status, &bytes).into())
+    }
+
+    async fn execute(&self, req: RequestBuilder) -> Result<reqwest::Response> {
+        req.send().await.map_err(|e| {
             let what = if e.is_timeout() {
                 "timed out"
             } else {
@@ -113,28 +158,22 @@ impl Client {
                     error_chain(&e)
                 ),
             )
-        })?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| {
+            .into()
+        })
+    }
+
+    async fn body(&self, resp: reqwest::Response) -> Result<Vec<u8>> {
+        resp.bytes().await.map(|b| b.to_vec()).map_err(|e| {
             CliError::new(
                 "network_error",
                 format!("reading the gateway's answer: {}", error_chain(&e)),
             )
-        })?;
-        if status.is_success() {
-            let value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                serde_json::from_slice(&bytes).map_err(|e| {
-                    CliError::new(
-                        "invalid_response",
-                        format!("the gateway answered {status} with invalid JSON: {e}"),
-                    )
-                })?
-            };
-            return Ok((status, value));
-        }
-        let mut err = match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+            .into()
+        })
+    }
+
+    fn api_error(&self, status: StatusCode, bytes: &[u8]) -> CliError {
+        let mut err = match serde_json::from_slice::<ApiErrorBody>(bytes) {
             Ok(body) => CliError::new(body.error.code, body.error.message),
             Err(_) => CliError::new(
                 format!("http_{}", status.as_u16()),
@@ -142,8 +181,22 @@ impl Client {
             ),
         };
         err.status = Some(status.as_u16());
-        Err(err.into())
+        err
     }
+}
+
+/// The JSON of a body (`null` when empty).
+fn parse_json(status: StatusCode, bytes: &[u8]) -> Result<Value> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        CliError::new(
+            "invalid_response",
+            format!("the gateway answered {status} with invalid JSON: {e}"),
+        )
+        .into()
+    })
 }
 
 fn decode<T: DeserializeOwned>(v: Value) -> Result<T> {

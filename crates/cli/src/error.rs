@@ -1,6 +1,8 @@
 //! Errors the CLI reports: an error carries a `snake_case` code, a human message and the exit
-//! code; gateway errors keep the server's code and message. [`report`] prints one to stderr as
-//! `error: <message> (<code>)` and, in JSON mode, as `{"error":{"code","message"}}` on stdout.
+//! code (1 error, 2 usage, 3 rejected, 4 expired, 5 timed out); gateway errors keep the
+//! server's code and message. [`report`] prints one to stderr as `error: <message> (<code>)`
+//! and, in JSON mode, as `{"error":{"code","message"}}` on stdout unless the command already
+//! printed its document (a rejected request is still a request object).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -13,6 +15,10 @@ use crate::output::Output;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code of usage errors (as clap uses).
 pub const EXIT_USAGE: u8 = 2;
+/// Exit code when a deploy approval request was rejected.
+pub const EXIT_REJECTED: u8 = 3;
+/// Exit code when a deploy approval request expired.
+pub const EXIT_EXPIRED: u8 = 4;
 /// Exit code when waiting timed out.
 pub const EXIT_TIMEOUT: u8 = 5;
 
@@ -27,6 +33,9 @@ pub struct CliError {
     pub exit: u8,
     /// The HTTP status, when the gateway answered.
     pub status: Option<u16>,
+    /// The command already printed its JSON document (e.g. a rejected request), so
+    /// [`report`] adds none.
+    pub json_printed: bool,
 }
 
 impl CliError {
@@ -37,6 +46,7 @@ impl CliError {
             message: message.into(),
             exit: EXIT_ERROR,
             status: None,
+            json_printed: false,
         }
     }
 
@@ -54,6 +64,22 @@ impl CliError {
             exit: EXIT_TIMEOUT,
             ..CliError::new(code, message)
         }
+    }
+}
+
+impl CliError {
+    /// Marks that stdout already carries the command's JSON document.
+    #[must_use]
+    pub fn with_json_printed(mut self) -> Self {
+        self.json_printed = true;
+        self
+    }
+
+    /// The same error with another exit code.
+    #[must_use]
+    pub fn with_exit(mut self, exit: u8) -> Self {
+        self.exit = exit;
+        self
     }
 }
 
@@ -77,7 +103,7 @@ pub fn classify(e: &anyhow::Error) -> CliError {
 pub fn report(e: &anyhow::Error, output: Output) -> ExitCode {
     let c = classify(e);
     eprintln!("error: {} ({})", c.message, c.code);
-    if output == Output::Json {
+    if output == Output::Json && !c.json_printed {
         let body = ApiErrorBody::new(c.code.clone(), c.message.clone());
         crate::output::print_json(&body);
     }

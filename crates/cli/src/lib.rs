@@ -2,24 +2,27 @@
 //! dispatch to one module per subcommand under [`commands`]. [`run`] is the whole program;
 //! `main.rs` only hands it the process arguments.
 //!
-//! Exit codes: 0 success, 1 error (API or network), 2 usage, 5 timed out.
+//! Exit codes: 0 success (or approved), 1 error (API or network), 2 usage, 3 rejected,
+//! 4 expired, 5 timed out.
 
 pub mod api;
 pub mod client;
 pub mod commands;
 pub mod config;
 pub mod context;
+pub mod duration;
 pub mod error;
 pub mod mfa_session;
 pub mod output;
 pub mod prompt;
+pub mod sse;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{api_token, login, logout, mfa, whoami};
+use crate::commands::{api_token, completions, deploy_approval, login, logout, mfa, whoami};
 use crate::context::Ctx;
 use crate::output::Output;
 
@@ -58,6 +61,11 @@ pub enum Command {
     /// Multi-factor authentication: status, TOTP enrolment, backup codes.
     #[command(subcommand)]
     Mfa(mfa::MfaCommand),
+    /// Request, approve, reject, list, show and wait for deploy approvals.
+    #[command(subcommand, after_help = deploy_approval::EXAMPLES)]
+    DeployApproval(deploy_approval::DeployApprovalCommand),
+    /// Print a shell completion script (bash, zsh or fish).
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs the CLI with `args` (the first is the program name) and returns its exit code.
@@ -101,5 +109,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Whoami(args) => whoami::run(&ctx, args).await,
         Command::ApiToken(cmd) => api_token::run(&ctx, cmd).await,
         Command::Mfa(cmd) => mfa::run(&ctx, cmd).await,
+        Command::DeployApproval(cmd) => deploy_approval::run(&ctx, cmd).await,
+        Command::Completions(args) => completions::run(&ctx, &args),
     }
 }

@@ -3,20 +3,20 @@
 //! answers with a new, MFA-verified session token, which replaces the old one.
 
 use anyhow::Result;
+use rgw_core::wire::MfaProof;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
 
 use crate::api::{MfaStatus, Verified};
 use crate::client::Client;
 use crate::error::CliError;
 
-/// The request body proving `code`.
-pub fn proof_body(code: &str) -> Value {
+/// The proof of `code` (the body of `/mfa/verify`, the `mfa` of an approval).
+pub fn proof(code: &str) -> MfaProof {
     let code: String = code.chars().filter(|c| !c.is_whitespace()).collect();
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        json!({ "totp": code })
+        MfaProof::Totp(code)
     } else {
-        json!({ "backup_code": code })
+        MfaProof::BackupCode(code)
     }
 }
 
@@ -53,19 +53,21 @@ pub async fn status(client: &Client) -> Result<MfaStatus> {
 /// session token for CLI sessions).
 pub async fn verify(client: &Client, code: &SecretString) -> Result<Verified> {
     client
-        .post("/api/v1/mfa/verify", &proof_body(code.expose_secret()))
+        .post("/api/v1/mfa/verify", &proof(code.expose_secret()))
         .await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn six_digits_are_a_totp_code_and_anything_else_a_backup_code() {
-        assert_eq!(proof_body("123 456"), json!({"totp": "123456"}));
+        let body = |code| serde_json::to_value(proof(code)).unwrap();
+        assert_eq!(body("123 456"), json!({"totp": "123456"}));
         assert_eq!(
-            proof_body("ABCD-EFGH-JKMN"),
+            body("ABCD-EFGH-JKMN"),
             json!({"backup_code": "ABCD-EFGH-JKMN"})
         );
     }

@@ -3,6 +3,7 @@
 //! Each test runs the binary as a child process with its config in a temp dir and no
 //! terminal, so nothing ever prompts. TOTP codes come from `oathtool` at the gateway's
 //! manual clock, which each new code advances by one 30 s step (codes are single-use per step).
+//! Login, token and MFA tests live here; `deploy_approval.rs` has the deploy-approval commands.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -16,6 +17,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use rgw_testkit::oidc::TestProvider;
+
+mod completions;
+mod deploy_approval;
+mod wait_fallback;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rack-gateway");
 const PASSWORD: &str = "correct horse battery staple";
