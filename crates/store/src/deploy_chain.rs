@@ -252,12 +252,14 @@ impl Store {
             "SELECT ",
             request_columns!(),
             " FROM deploy_approval_requests WHERE target_api_token_id = $1 AND app = $2 \
-             AND status IN ('approved', 'deployed') AND approval_expires_at > $3 ORDER BY id DESC LIMIT 20"
+             AND status IN ('approved', 'deployed') AND approval_expires_at > $3 LIMIT 20"
         );
-        Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
-            .bind(token_id).bind(app).bind(Ts(now)).fetch_all(p).await?),
-        )
+        // No ORDER BY: it would tempt the planner into walking `(token, app, id)` over the
+        // token's whole history; the few live rows are sorted here instead.
+        let mut rows = with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+            .bind(token_id).bind(app).bind(Ts(now)).fetch_all(p).await?);
+        rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        Ok(rows)
     }
 
     /// The newest request of a token for an app (and commit, when given), whatever its state:
