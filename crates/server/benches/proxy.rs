@@ -181,7 +181,9 @@ async fn run() -> anyhow::Result<()> {
     // 1b. The deploy gate: the same build read, ungated (viewer) and gated (cicd token bound
     // to its live approval).
     let build_path = format!("/apps/{}/builds/{build_id}", setup::APP);
-    println!("gate: {WARMUP} warm-up + {SEQUENTIAL} sequential GET {build_path}, ungated and gated…");
+    println!(
+        "gate: {WARMUP} warm-up + {SEQUENTIAL} sequential GET {build_path}, ungated and gated…"
+    );
     let lat_plain = load::latency(&gateway, &build_path, WARMUP, SEQUENTIAL).await?;
     let gated_target = Target {
         name: "gateway (gated)",

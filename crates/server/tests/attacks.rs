@@ -8,8 +8,14 @@ mod support_proxy;
 #[path = "attacks/proxy_edge.rs"]
 mod proxy_edge;
 
+#[path = "attacks/browser_audit.rs"]
+mod browser_audit;
+
 #[path = "attacks/approvals.rs"]
 mod approvals;
+
+#[path = "attacks/side_doors.rs"]
+mod side_doors;
 
 #[path = "attacks/approvers.rs"]
 mod approvers;

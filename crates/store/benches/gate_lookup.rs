@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use rgw_core::Clock;
 use rgw_store::testing::{TestStore, test_stores};
-use rgw_store::{Backend, NewApiToken, NewDeployApproval, NewDeployApprovalRequest, NewUser, Store};
+use rgw_store::{
+    Backend, NewApiToken, NewDeployApproval, NewDeployApprovalRequest, NewUser, Store,
+};
 use time::OffsetDateTime;
 
 const LOOKUPS: usize = 20_000;
@@ -64,18 +66,30 @@ async fn run(t: TestStore, rows: u64) {
     let user = |email: &str, service| NewUser {
         email: email.into(),
         name: String::new(),
-        role: if service { "viewer".into() } else { "admin".into() },
+        role: if service {
+            "viewer".into()
+        } else {
+            "admin".into()
+        },
         password_hash: None,
         is_service: service,
         mfa_enforced: false,
     };
-    let ci = store.create_user(&user("ci@example.com", true), now).await.unwrap();
-    let admin = store.create_user(&user("admin@example.com", false), now).await.unwrap();
+    let ci = store
+        .create_user(&user("ci@example.com", true), now)
+        .await
+        .unwrap();
+    let admin = store
+        .create_user(&user("admin@example.com", false), now)
+        .await
+        .unwrap();
     let a = token(store, ci.id, "ci-a", now).await;
     let b = token(store, ci.id, "ci-b", now).await;
 
     let started = Instant::now();
-    t.raw_execute(&history_sql(t.backend, rows, a, b)).await.expect("history");
+    t.raw_execute(&history_sql(t.backend, rows, a, b))
+        .await
+        .expect("history");
     t.raw_execute(
         "UPDATE deploy_approval_requests SET status = 'expired', expired_reason = 'pending_ttl', \
          expired_at = created_at WHERE message = 'history'",
@@ -83,7 +97,9 @@ async fn run(t: TestStore, rows: u64) {
     .await
     .expect("expire history");
     if t.backend == Backend::Postgres {
-        t.raw_execute("ANALYZE deploy_approval_requests").await.unwrap();
+        t.raw_execute("ANALYZE deploy_approval_requests")
+            .await
+            .unwrap();
     }
     let seeded = started.elapsed();
 
@@ -124,7 +140,11 @@ async fn run(t: TestStore, rows: u64) {
     )
     .await
     .unwrap();
-    assert!(tx.approve_request(req.id, now + time::Duration::minutes(15), now).await.unwrap());
+    assert!(
+        tx.approve_request(req.id, now + time::Duration::minutes(15), now)
+            .await
+            .unwrap()
+    );
     tx.commit().await.unwrap();
 
     for (name, latest) in [("live_requests_for", false), ("latest_request_for", true)] {
@@ -158,7 +178,10 @@ async fn run(t: TestStore, rows: u64) {
 
 #[tokio::main]
 async fn main() {
-    let rows: u64 = std::env::var("ROWS").ok().and_then(|r| r.parse().ok()).unwrap_or(1_000_000);
+    let rows: u64 = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(1_000_000);
     for t in test_stores().await {
         run(t, rows).await;
     }

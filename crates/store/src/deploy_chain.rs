@@ -258,7 +258,7 @@ impl Store {
         // token's whole history; the few live rows are sorted here instead.
         let mut rows = with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(token_id).bind(app).bind(Ts(now)).fetch_all(p).await?);
-        rows.sort_unstable_by(|a, b| b.id.cmp(&a.id));
+        rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
         Ok(rows)
     }
 
@@ -288,8 +288,10 @@ impl Store {
              ORDER BY id DESC LIMIT 1"
         );
         Ok(match commit {
-            Some(c) => with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(BY_COMMIT)
-                .bind(token_id).bind(app).bind(c).fetch_optional(p).await?),
+            Some(c) => {
+                with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(BY_COMMIT)
+                .bind(token_id).bind(app).bind(c).fetch_optional(p).await?)
+            }
             None => with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(NEWEST)
                 .bind(token_id).bind(app).fetch_optional(p).await?),
         })

@@ -4,6 +4,8 @@
 #[path = "store/support.rs"]
 mod support;
 
+#[path = "store/approval_claims.rs"]
+mod approval_claims;
 #[path = "store/approval_invariants.rs"]
 mod approval_invariants;
 #[path = "store/approval_races.rs"]

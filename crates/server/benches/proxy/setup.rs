@@ -164,7 +164,8 @@ pub async fn approved_build(db: &Path, rack: SocketAddr) -> anyhow::Result<(Stri
         now,
     )
     .await?;
-    tx.approve_request(req.id, now + time::Duration::days(1), now).await?;
+    tx.approve_request(req.id, now + time::Duration::days(1), now)
+        .await?;
     tx.commit().await?;
     let stale = now - time::Duration::minutes(15);
     let c = store
@@ -173,7 +174,15 @@ pub async fn approved_build(db: &Path, rack: SocketAddr) -> anyhow::Result<(Stri
         .context("object claim")?;
     store.confirm_object(&c, &url, now).await?;
     let c = store
-        .claim_step(req.id, ClaimExpect::Build { object_url: &url, replacing: None }, now, stale)
+        .claim_step(
+            req.id,
+            ClaimExpect::Build {
+                object_url: &url,
+                replacing: None,
+            },
+            now,
+            stale,
+        )
         .await?
         .context("build claim")?;
     store.confirm_build(&c, &build_id, now).await?;

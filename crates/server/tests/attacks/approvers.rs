@@ -7,8 +7,8 @@ use rgw_server::auth::Channel;
 use rgw_testkit::approvals::sha;
 use rgw_testkit::{RACK_APP, TestApp, TestOptions, body_json};
 use serde_json::json;
-use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
 async fn spawn() -> Vec<TestApp> {
     TestApp::spawn_all_fast(TestOptions::default()).await
@@ -213,11 +213,17 @@ async fn a_webauthn_assertion_made_for_one_request_cannot_approve_another() {
         let (_, a) = app.request_approval(&ci, &sha(30)).await;
         let (_, b) = app.request_approval(&ci, &sha(31)).await;
         let admin = app.approver("admin@example.com").await;
-        let user = app.store().get_user_by_email("admin@example.com").await.unwrap();
+        let user = app
+            .store()
+            .get_user_by_email("admin@example.com")
+            .await
+            .unwrap();
         let who = rgw_server::mfa::MfaUser::from(&user);
         let mut key = SoftPasskey::new(true);
         let origin = url::Url::parse(public).unwrap();
-        let (ceremony, options) = rgw_server::mfa::webauthn::start_registration(&app.state, &who).await.unwrap();
+        let (ceremony, options) = rgw_server::mfa::webauthn::start_registration(&app.state, &who)
+            .await
+            .unwrap();
         let reg = key.do_registration(origin.clone(), options).unwrap();
         rgw_server::mfa::webauthn::finish_registration(&app.state, &who, ceremony, "key", &reg)
             .await
@@ -228,7 +234,9 @@ async fn a_webauthn_assertion_made_for_one_request_cannot_approve_another() {
             let session = admin.session.clone();
             async move {
                 let r = app
-                    .post(&format!("/api/v1/deploy-approval-requests/{id}/webauthn/start"))
+                    .post(&format!(
+                        "/api/v1/deploy-approval-requests/{id}/webauthn/start"
+                    ))
                     .bearer_auth(session)
                     .send()
                     .await
@@ -240,21 +248,38 @@ async fn a_webauthn_assertion_made_for_one_request_cannot_approve_another() {
         assert_eq!(status, 200, "{started}");
         let options = serde_json::from_value(started["options"].clone()).unwrap();
         let assertion = key.do_authentication(origin.clone(), options).unwrap();
-        let proof = json!({"webauthn": {"ceremony_id": started["ceremony_id"], "assertion": assertion}});
+        let proof =
+            json!({"webauthn": {"ceremony_id": started["ceremony_id"], "assertion": assertion}});
         // ...is refused for request B,
         let (status, body) = app
-            .approve_with(&admin, b["public_id"].as_str().unwrap(), json!({"intent_digest": b["intent_digest"], "mfa": proof}))
+            .approve_with(
+                &admin,
+                b["public_id"].as_str().unwrap(),
+                json!({"intent_digest": b["intent_digest"], "mfa": proof}),
+            )
             .await;
         assert!(status == 401 || status == 403, "{status} {body}");
-        assert_eq!(app.get_approval(&ci, b["public_id"].as_str().unwrap()).await.1["status"], "pending");
+        assert_eq!(
+            app.get_approval(&ci, b["public_id"].as_str().unwrap())
+                .await
+                .1["status"],
+            "pending"
+        );
         // ...and a fresh ceremony for A approves A once.
         let (_, started) = start(a["public_id"].as_str().unwrap().to_owned()).await;
         let options = serde_json::from_value(started["options"].clone()).unwrap();
         let assertion = key.do_authentication(origin.clone(), options).unwrap();
-        let proof = json!({"webauthn": {"ceremony_id": started["ceremony_id"], "assertion": assertion}});
+        let proof =
+            json!({"webauthn": {"ceremony_id": started["ceremony_id"], "assertion": assertion}});
         let body = json!({"intent_digest": a["intent_digest"], "mfa": proof});
-        let (status, done) = app.approve_with(&admin, a["public_id"].as_str().unwrap(), body.clone()).await;
-        assert_eq!((status, done["approvals"][0]["mfa_method"].as_str()), (200, Some("webauthn")), "{done}");
+        let (status, done) = app
+            .approve_with(&admin, a["public_id"].as_str().unwrap(), body.clone())
+            .await;
+        assert_eq!(
+            (status, done["approvals"][0]["mfa_method"].as_str()),
+            (200, Some("webauthn")),
+            "{done}"
+        );
         app.cleanup().await;
     }
 }

@@ -89,9 +89,11 @@ async fn dev_runs_the_whole_deploy_approval_flow_out_of_the_box() {
     let (status, req) = body_json(
         http.post(format!("{url}/api/v1/deploy-approval-requests"))
             .bearer_auth(&cicd)
-            .json(&json!({"app": "myapp", "git_commit_hash": commit, "git_branch": "main",
+            .json(
+                &json!({"app": "myapp", "git_commit_hash": commit, "git_branch": "main",
                           "ci_metadata": {"workflow_id": "abc-123", "pipeline_number": "42"},
-                          "message": "Deploy to production"}))
+                          "message": "Deploy to production"}),
+            )
             .send()
             .await
             .unwrap(),
@@ -102,7 +104,8 @@ async fn dev_runs_the_whole_deploy_approval_flow_out_of_the_box() {
 
     // The admin logs in and verifies MFA with the printed secret, then approves with the code
     // of the next 30 s step (the login consumed the current one; codes are single use).
-    let secret = secrecy::SecretString::from(creds["admin_totp_secret"].as_str().unwrap().to_owned());
+    let secret =
+        secrecy::SecretString::from(creds["admin_totp_secret"].as_str().unwrap().to_owned());
     let now = u64::try_from(time::OffsetDateTime::now_utc().unix_timestamp()).unwrap();
     let code = |at: u64| rgw_server::mfa::totp::code_at(&secret, at).unwrap();
     let (_, login) = body_json(
@@ -126,16 +129,24 @@ async fn dev_runs_the_whole_deploy_approval_flow_out_of_the_box() {
     assert_eq!(status, 200, "{verified}");
     let session = verified["session_token"].as_str().unwrap().to_owned();
     let (status, approved) = body_json(
-        http.post(format!("{url}/api/v1/deploy-approval-requests/{id}/approve"))
-            .bearer_auth(&session)
-            .json(&json!({"notes": "Reviewed diff, LGTM", "intent_digest": req["intent_digest"],
-                          "mfa": {"totp": code(now + 30)}}))
-            .send()
-            .await
-            .unwrap(),
+        http.post(format!(
+            "{url}/api/v1/deploy-approval-requests/{id}/approve"
+        ))
+        .bearer_auth(&session)
+        .json(
+            &json!({"notes": "Reviewed diff, LGTM", "intent_digest": req["intent_digest"],
+                          "mfa": {"totp": code(now + 30)}}),
+        )
+        .send()
+        .await
+        .unwrap(),
     )
     .await;
-    assert_eq!((status, approved["status"].as_str()), (200, Some("approved")), "{approved}");
+    assert_eq!(
+        (status, approved["status"].as_str()),
+        (200, Some("approved")),
+        "{approved}"
+    );
 
     let convox = rgw_testkit::convox::Convox::new(format!("{url}/api/v1/rack-proxy"), &cicd);
     convox_deploy(&convox, &commit).await;

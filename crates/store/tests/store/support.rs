@@ -245,3 +245,10 @@ pub fn raw_insert_request(t: &TestStore, token_id: i64, sha: &str, status: &str)
         new_uuid_sql(t.backend)
     )
 }
+
+/// Raw SQL that claims `step` on request `id` (so the artefact rules below are reached).
+pub fn raw_claim(id: i64, step: &str) -> String {
+    format!(
+        "UPDATE deploy_approval_requests SET chain_claim = '{step}', chain_claim_at = '2026-01-01T12:00:00.000000Z' WHERE id = {id}"
+    )
+}

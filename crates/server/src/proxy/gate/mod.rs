@@ -17,6 +17,7 @@
 
 mod bind;
 mod manifest;
+mod release;
 mod steps;
 
 use axum::body::Body;
@@ -165,8 +166,8 @@ pub async fn run(
             steps::build_read(&ctx, matched, req, trail).await
         }
         DeployAction::AppLogs => steps::app_logs(&ctx, req, trail).await,
-        DeployAction::ReleasePromote => steps::promote(&ctx, matched, req, trail).await,
-        DeployAction::ProcessRun => steps::run(&ctx, req, trail).await,
+        DeployAction::ReleasePromote => release::promote(&ctx, matched, req, trail).await,
+        DeployAction::ProcessRun => release::run(&ctx, req, trail).await,
         DeployAction::ProcessExec | DeployAction::ProcessStop => {
             steps::process(&ctx, matched, action, req, trail).await
         }

@@ -4,25 +4,24 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Request, Response, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use rgw_core::approval::{ChainStep, DeployDenial, normalize_command};
+use rgw_core::approval::{ChainStep, DeployDenial};
 use rgw_core::rbac::DeployAction;
 use rgw_core::{BuildId, GitSha, ReleaseId, RouteMatch};
 use rgw_store::{Claim, ClaimExpect};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::bind::{Bound, approved, live, none_found, refuse_with_newest};
 use super::manifest;
 use super::{Ctx, GateError, GateTrail};
 use crate::approvals::sweeper::STALE_CLAIM;
-use crate::audit::{AuditEvent, Outcome};
 
-type Forwarded = Result<(Response<Body>, StatusCode), GateError>;
+pub(super) type Forwarded = Result<(Response<Body>, StatusCode), GateError>;
 
 /// Largest build-create form and largest rack answer the gate reads.
 const MAX_FORM: usize = 64 * 1024;
 const MAX_ANSWER: usize = 1024 * 1024;
 
-async fn forward(ctx: &Ctx<'_>, req: Request<Body>) -> Forwarded {
+pub(super) async fn forward(ctx: &Ctx<'_>, req: Request<Body>) -> Forwarded {
     crate::proxy::forward::forward(
         ctx.state,
         ctx.principal,
@@ -35,11 +34,11 @@ async fn forward(ctx: &Ctx<'_>, req: Request<Body>) -> Forwarded {
     .map_err(GateError::from)
 }
 
-fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+pub(super) fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-async fn commands(ctx: &Ctx<'_>) -> Result<Vec<String>, GateError> {
+pub(super) async fn commands(ctx: &Ctx<'_>) -> Result<Vec<String>, GateError> {
     Ok(crate::settings::list_setting(
         ctx.state,
         "approved_deploy_commands",
@@ -48,7 +47,11 @@ async fn commands(ctx: &Ctx<'_>) -> Result<Vec<String>, GateError> {
     .await?)
 }
 
-async fn claim(ctx: &Ctx<'_>, bound: &Bound, expect: ClaimExpect<'_>) -> Result<Claim, GateError> {
+pub(super) async fn claim(
+    ctx: &Ctx<'_>,
+    bound: &Bound,
+    expect: ClaimExpect<'_>,
+) -> Result<Claim, GateError> {
     use rgw_core::approval::Step;
     let step = match expect {
         ClaimExpect::Object { .. } => Step::ObjectUpload,
@@ -64,7 +67,7 @@ async fn claim(ctx: &Ctx<'_>, bound: &Bound, expect: ClaimExpect<'_>) -> Result<
         .ok_or_else(|| DeployDenial::InProgress { id: bound.id, step }.into())
 }
 
-async fn release(ctx: &Ctx<'_>, claim: &Claim) {
+pub(super) async fn release(ctx: &Ctx<'_>, claim: &Claim) {
     if let Err(e) = ctx
         .state
         .store
@@ -75,7 +78,7 @@ async fn release(ctx: &Ctx<'_>, claim: &Claim) {
     }
 }
 
-fn lost_claim(bound: &Bound) -> GateError {
+pub(super) fn lost_claim(bound: &Bound) -> GateError {
     GateError::failed(
         StatusCode::CONFLICT,
         format!(
@@ -85,7 +88,9 @@ fn lost_claim(bound: &Bound) -> GateError {
     )
 }
 
-async fn collect(resp: Response<Body>) -> Result<(http::response::Parts, Bytes), GateError> {
+pub(super) async fn collect(
+    resp: Response<Body>,
+) -> Result<(http::response::Parts, Bytes), GateError> {
     let (head, body) = resp.into_parts();
     let bytes = http_body_util::Limited::new(body, MAX_ANSWER)
         .collect()
@@ -100,7 +105,7 @@ async fn collect(resp: Response<Body>) -> Result<(http::response::Parts, Bytes),
     Ok((head, bytes))
 }
 
-fn id_field(bytes: &[u8]) -> Option<String> {
+pub(super) fn id_field(bytes: &[u8]) -> Option<String> {
     serde_json::from_slice::<Value>(bytes)
         .ok()
         .and_then(|v| v.get("id").and_then(Value::as_str).map(str::to_owned))
@@ -115,7 +120,7 @@ fn rack<'a>(ctx: &Ctx<'a>) -> Result<&'a crate::rack::RackClient, GateError> {
     })
 }
 
-async fn rack_json(ctx: &Ctx<'_>, path: &str) -> Result<Value, GateError> {
+pub(super) async fn rack_json(ctx: &Ctx<'_>, path: &str) -> Result<Value, GateError> {
     rack(ctx)?.get_json(path).await.map_err(|e| {
         GateError::failed(
             StatusCode::BAD_GATEWAY,
@@ -125,7 +130,7 @@ async fn rack_json(ctx: &Ctx<'_>, path: &str) -> Result<Value, GateError> {
 }
 
 /// Records the release a completed build produced, when the approval has none yet.
-async fn ensure_release(ctx: &Ctx<'_>, bound: &mut Bound) -> Result<(), GateError> {
+pub(super) async fn ensure_release(ctx: &Ctx<'_>, bound: &mut Bound) -> Result<(), GateError> {
     let (Some(build), None) = (bound.build.clone(), bound.release.as_ref()) else {
         return Ok(());
     };
@@ -231,7 +236,7 @@ const BUILD_FIELDS: &[&str] = &[
 ];
 
 /// Refuses a query string and option headers: the rack would read them where the gate did not.
-fn only_in_body(
+pub(super) fn only_in_body(
     uri: &http::Uri,
     headers: &HeaderMap,
     what: &str,
@@ -437,161 +442,6 @@ pub(super) async fn app_logs(
     };
     trail.approval = Some(bound.row.public_id);
     forward(ctx, req).await
-}
-
-/// `POST releases/{id}/promote`: the approved build's release only; re-checked on the rack.
-pub(super) async fn promote(
-    ctx: &Ctx<'_>,
-    matched: &RouteMatch,
-    req: Request<Body>,
-    trail: &mut GateTrail,
-) -> Forwarded {
-    let release_id = matched
-        .release_id()
-        .ok_or_else(|| GateError::failed(StatusCode::BAD_REQUEST, "the release id is missing"))?;
-    let step = ChainStep::ReleasePromote {
-        app: ctx.app,
-        release: release_id,
-    };
-    let mut live = approved(live(ctx).await?);
-    for b in &mut live {
-        ensure_release(ctx, b).await?;
-    }
-    let Some(bound) = live.iter().find(|b| b.release.as_ref() == Some(release_id)) else {
-        return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
-    };
-    trail.approval = Some(bound.row.public_id);
-    bound.check(ctx, &step, &[], false)?;
-    let claim = claim(
-        ctx,
-        bound,
-        ClaimExpect::Promote {
-            release: release_id.as_str(),
-        },
-    )
-    .await?;
-    if let Err(e) = recheck_release(ctx, bound, release_id).await {
-        release(ctx, &claim).await;
-        return Err(e);
-    }
-    match forward(ctx, req).await {
-        Ok((resp, status)) if status.is_success() => {
-            let now = ctx.state.clock.now();
-            if !ctx.state.store.confirm_deployed(&claim, now).await? {
-                return Err(lost_claim(bound));
-            }
-            let mut ev = AuditEvent::new(
-                now,
-                ctx.principal.audit_actor(),
-                "deploy_approval.deploy",
-                Outcome::Success,
-            )
-            .resource(bound.row.public_id.to_string())
-            .app(ctx.app.to_string())
-            .details(json!({
-                "git_commit_hash": bound.row.git_commit_hash,
-                "build_id": bound.row.build_id,
-                "release_id": release_id.as_str(),
-                "promote_allowed_at": rgw_core::wire::rfc3339(claim.at),
-            }));
-            ev.deploy_approval_request_id = Some(bound.row.public_id);
-            ctx.state.auditor.record(ev).await;
-            crate::approvals::notify(ctx.state, bound.row.public_id);
-            Ok((resp, status))
-        }
-        other => {
-            release(ctx, &claim).await;
-            other
-        }
-    }
-}
-
-/// The release on the rack must still come from the approved build, and its manifest (the
-/// exact text that will run) must pass the image rules.
-async fn recheck_release(
-    ctx: &Ctx<'_>,
-    bound: &Bound,
-    release_id: &ReleaseId,
-) -> Result<(), GateError> {
-    let rel = rack_json(ctx, &format!("/apps/{}/releases/{release_id}", ctx.app)).await?;
-    let build = rel.get("build").and_then(Value::as_str).unwrap_or_default();
-    if Some(build) != bound.row.build_id.as_deref() {
-        return Err(DeployDenial::DifferentArtefact {
-            id: bound.id,
-            step: rgw_core::approval::Step::Promote,
-            recorded: format!(
-                "build {}",
-                bound.row.build_id.as_deref().unwrap_or("(none)")
-            ),
-            attempted: format!("release {release_id} of build {build}"),
-        }
-        .into());
-    }
-    if let Some(patterns) = manifest::patterns(ctx).await? {
-        let text = rel
-            .get("manifest")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        manifest::check_text(bound, text, &patterns, &bound.commit)?;
-    }
-    Ok(())
-}
-
-/// `POST services/{service}/processes`: on the approved release, allow-listed commands only.
-pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
-    // The command and release travel as headers; a query string or a body could carry other
-    // values the rack might read instead.
-    only_in_body(req.uri(), &HeaderMap::new(), "a one-off process", &[])?;
-    let has_body = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v != "0")
-        || req.headers().contains_key(header::TRANSFER_ENCODING);
-    if has_body {
-        return Err(GateError::failed(
-            StatusCode::BAD_REQUEST,
-            "a one-off process under a deploy approval takes no body; send Command and Release as headers",
-        ));
-    }
-    let release_hdr = header(req.headers(), "release").map(str::to_owned);
-    let command = header(req.headers(), "command")
-        .unwrap_or_default()
-        .to_owned();
-    let commands = commands(ctx).await?;
-    let step = ChainStep::ProcessRun {
-        app: ctx.app,
-        release: release_hdr.as_deref(),
-        command: Some(&command),
-    };
-    let mut live = approved(live(ctx).await?);
-    for b in &mut live {
-        ensure_release(ctx, b).await?;
-    }
-    let Some(bound) = live.iter().find(|b| {
-        b.release.as_ref().map(ReleaseId::as_str) == release_hdr.as_deref() && release_hdr.is_some()
-    }) else {
-        return Err(refuse_with_newest(ctx, &live, &step, &commands, None).await);
-    };
-    trail.approval = Some(bound.row.public_id);
-    bound.check(ctx, &step, &commands, false)?;
-    let (resp, status) = forward(ctx, req).await?;
-    if !status.is_success() {
-        return Ok((resp, status));
-    }
-    let (head, answer) = collect(resp).await?;
-    if let Some(pid) = id_field(&answer) {
-        ctx.state
-            .store
-            .record_process(
-                bound.row.id,
-                &pid,
-                &normalize_command(&command),
-                ctx.state.clock.now(),
-            )
-            .await?;
-    }
-    Ok((Response::from_parts(head, Body::from(answer)), status))
 }
 
 /// Exec into or stop a process started under the approval.
