@@ -7,6 +7,7 @@
 //! Every request re-reads the credential joined with its owner's status, so a revocation,
 //! suspension, lock or deletion written by any replica stops the credential on the next request.
 
+pub mod cli_login;
 pub mod csrf;
 pub mod extract;
 pub mod local;
