@@ -137,13 +137,39 @@ pub async fn reserve(
         .and_then(address_key)
         .filter(|_| max_per_address > 0)
         .map(|k| (k, address_policy(max_per_address)));
+    // The account first: its budget is the small one, so a burst against one account never
+    // holds more than a handful of the address's budget while it is refused.
+    let account = password_key(email);
+    let granted = state
+        .store
+        .reserve_throttle_attempt(&account, PASSWORD_POLICY, now)
+        .await
+        .map_err(internal)?;
+    if granted.is_none() {
+        let until = state
+            .store
+            .throttle_locked_until(&account, now)
+            .await
+            .map_err(internal)?;
+        return Err(Refused {
+            error: locked_error(Scope::Account, until, now),
+            reason: "temporarily_locked",
+        });
+    }
     if let Some((key, policy)) = &address {
-        let granted = state
+        let granted = match state
             .store
             .reserve_throttle_attempt(key, *policy, now)
             .await
-            .map_err(internal)?;
+        {
+            Ok(g) => g,
+            Err(e) => {
+                release(state, &account).await;
+                return Err(internal(e));
+            }
+        };
         if granted.is_none() {
+            release(state, &account).await;
             let until = state
                 .store
                 .throttle_locked_until(key, now)
@@ -155,30 +181,6 @@ pub async fn reserve(
             });
         }
     }
-    let account = password_key(email);
-    let granted = state
-        .store
-        .reserve_throttle_attempt(&account, PASSWORD_POLICY, now)
-        .await;
-    let granted = match granted {
-        Ok(g) => g,
-        Err(e) => {
-            release_address(state, address.as_ref()).await;
-            return Err(internal(e));
-        }
-    };
-    if granted.is_none() {
-        release_address(state, address.as_ref()).await;
-        let until = state
-            .store
-            .throttle_locked_until(&account, now)
-            .await
-            .map_err(internal)?;
-        return Err(Refused {
-            error: locked_error(Scope::Account, until, now),
-            reason: "temporarily_locked",
-        });
-    }
     Ok(LoginAttempt {
         state: state.clone(),
         email: email.to_owned(),
@@ -189,10 +191,8 @@ pub async fn reserve(
     })
 }
 
-async fn release_address(state: &AppState, address: Option<&(String, ThrottlePolicy)>) {
-    if let Some((key, _)) = address
-        && let Err(e) = state.store.release_throttle_attempt(key).await
-    {
+async fn release(state: &AppState, key: &str) {
+    if let Err(e) = state.store.release_throttle_attempt(key).await {
         tracing::warn!(error = %e, "returning a login reservation failed");
     }
 }

@@ -267,3 +267,48 @@ async fn single_sign_on_endpoints_say_so_when_no_issuer_is_configured() {
     assert_eq!((status, error_code(&body)), (404, "oidc_not_configured"));
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn an_operator_can_unlink_a_single_sign_on_binding_so_that_the_next_login_binds_again() {
+    let provider = TestProvider::spawn().await;
+    for app in spawn(&provider, None).await {
+        app.create_user("dev@example.com", "viewer", None).await;
+        provider.set(Scenario {
+            subject: Some("old-subject".into()),
+            ..Scenario::for_email("dev@example.com")
+        });
+        let resp = browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await;
+        assert_eq!(resp.status(), 302);
+        // The account was re-created at the provider: a new subject is refused...
+        provider.set(Scenario {
+            subject: Some("new-subject".into()),
+            ..Scenario::for_email("dev@example.com")
+        });
+        let (status, body) =
+            body_json(browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await).await;
+        assert_eq!((status, error_code(&body)), (403, "oidc_identity_mismatch"));
+        // ...until an operator unlinks the old binding.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
+            .args(["users", "unlink-sso", "--email", "dev@example.com"])
+            .env_clear()
+            .env("RGW_DATABASE_URL", &app.database_url)
+            .env("RGW_SECRET_KEY", rgw_testkit::TEST_SECRET_KEY)
+            .env("RGW_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let resp = browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await;
+        assert_eq!(resp.status(), 302);
+        let user = app
+            .store()
+            .get_user_by_email("dev@example.com")
+            .await
+            .unwrap();
+        assert_eq!(user.oidc_subject.as_deref(), Some("new-subject"));
+        app.cleanup().await;
+    }
+}
