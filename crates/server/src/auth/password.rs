@@ -4,14 +4,18 @@
 //!
 //! Memory is the scarce resource: every computation needs m KiB of working memory. In the
 //! server all of them go through one [`Hasher`] per process: at most `concurrency` at once (a
-//! semaphore; waiters queue), on the blocking pool, each in one of `concurrency` working
-//! buffers that are allocated once and then reused. Allocating and freeing 19 MiB per attempt
-//! instead made a burst of logins cost ~1.4 GiB of resident memory that was never given back:
-//! glibc raises its mmap threshold after the first such block is freed, so later blocks came
-//! from per-thread arenas and stayed there. Reusing fixed buffers bounds the hashing memory to
-//! `concurrency × 19 MiB` for the life of the process.
+//! semaphore; waiters queue), on the blocking pool, each in a working buffer that is reused
+//! while more hashes are waiting and freed when the hasher goes idle.
+//!
+//! Letting argon2 allocate and free 19 MiB per attempt made a burst of 100 logins cost
+//! ~1.4 GiB of resident memory that was never given back: glibc raises its mmap threshold
+//! (up to 32 MiB) after the first such block is freed, so later blocks came from its
+//! per-thread arenas, which keep freed memory. Our buffers reserve [`BUFFER_RESERVE`] bytes,
+//! more than glibc's largest mmap threshold, so the allocator always maps them directly and
+//! unmaps them on free; only the pages a hash touches (19 MiB) are ever resident. Hashing
+//! memory is thus at most `concurrency × 19 MiB` during a burst and nothing after it.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -29,6 +33,10 @@ pub const MIN_PASSWORD_LEN: usize = 12;
 pub const MAX_PASSWORD_LEN: usize = 1024;
 /// Upper bound of the default concurrency (the number of CPUs, at most this).
 pub const DEFAULT_MAX_CONCURRENCY: usize = 4;
+/// Capacity reserved per working buffer: above glibc's largest dynamic mmap threshold
+/// (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit), so the buffer is always its own mapping
+/// and freeing it returns the memory to the system. Untouched capacity costs no RSS.
+pub const BUFFER_RESERVE: usize = 33 << 20;
 
 /// A fixed argon2id hash (the crate's default parameters) verified when there is no real one,
 /// so the work is the same. Its password is unknown and irrelevant: the result is discarded.
@@ -61,11 +69,14 @@ pub fn default_concurrency() -> usize {
 /// Bounded, memory-reusing argon2id hashing for one process (see the module docs).
 pub struct Hasher {
     permits: Semaphore,
-    /// Idle working buffers, each `Params::default().block_count()` blocks. A permit holder
-    /// takes one (or allocates one, the first `concurrency` times) and puts it back.
+    /// Idle working buffers. A permit holder takes one (or allocates one) and puts it back;
+    /// the last computation out while nothing waits frees them all.
     buffers: Arc<Mutex<Vec<Vec<Block>>>>,
+    /// Computations waiting or running.
+    pending: Arc<AtomicUsize>,
     concurrency: usize,
     verifications: AtomicU64,
+    allocations: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Hasher {
@@ -83,8 +94,10 @@ impl Hasher {
         Hasher {
             permits: Semaphore::new(concurrency),
             buffers: Arc::default(),
+            pending: Arc::default(),
             concurrency,
             verifications: AtomicU64::new(0),
+            allocations: Arc::default(),
         }
     }
 
@@ -98,34 +111,43 @@ impl Hasher {
         self.verifications.load(Ordering::Relaxed)
     }
 
+    /// How many working buffers this hasher has allocated.
+    pub fn buffers_allocated(&self) -> u64 {
+        self.allocations.load(Ordering::Relaxed)
+    }
+
     /// Runs `f` with a working buffer on the blocking pool, holding a permit throughout.
     async fn with_buffer<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Vec<Block>) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
-        let _permit = self
+        let pending = Pending::enter(&self.pending);
+        let permit = self
             .permits
             .acquire()
             .await
             .context("the password hasher is closed")?;
-        let buffers = self.buffers.clone();
-        tokio::task::spawn_blocking(move || {
-            let taken = buffers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
-            let mut buf = taken.unwrap_or_default();
+        let (buffers, allocations) = (self.buffers.clone(), self.allocations.clone());
+        let out = tokio::task::spawn_blocking(move || {
+            let taken = lock(&buffers).pop();
+            let mut buf = taken.unwrap_or_else(|| {
+                allocations.fetch_add(1, Ordering::Relaxed);
+                Vec::with_capacity(BUFFER_RESERVE / Block::SIZE)
+            });
             let out = f(&mut buf);
-            // Wipe what the computation left (it is derived from a password) before reuse.
-            buf.fill(Block::default());
-            buffers
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(buf);
+            lock(&buffers).push(buf);
             out
         })
         .await
-        .context("password hashing task")
+        .context("password hashing task");
+        drop(permit);
+        if pending.leave() {
+            // Nothing is waiting: give the working memory back (see the module docs). A
+            // computation that starts meanwhile simply allocates a new buffer.
+            let idle = std::mem::take(&mut *lock(&self.buffers));
+            drop(idle);
+        }
+        out
     }
 
     /// Verifies `password` against `stored` (or against the dummy hash when `stored` is `None`,
@@ -146,6 +168,42 @@ impl Hasher {
     pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
         self.with_buffer(move |buf| hash_with(buf, &password))
             .await?
+    }
+}
+
+fn lock(buffers: &Mutex<Vec<Vec<Block>>>) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+    buffers
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Counts a computation as pending until [`Pending::leave`] (or drop, if the caller went away).
+struct Pending {
+    count: Arc<AtomicUsize>,
+    left: bool,
+}
+
+impl Pending {
+    fn enter(count: &Arc<AtomicUsize>) -> Pending {
+        count.fetch_add(1, Ordering::SeqCst);
+        Pending {
+            count: count.clone(),
+            left: false,
+        }
+    }
+
+    /// Stops counting; true when this was the last pending computation.
+    fn leave(mut self) -> bool {
+        self.left = true;
+        self.count.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.left {
+            self.count.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
@@ -288,15 +346,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn working_buffers_are_reused_not_reallocated() {
-        let hasher = Hasher::new(1);
+    async fn a_burst_reuses_one_buffer_per_permit_and_frees_them_when_idle() {
+        let hasher = Hasher::new(2);
         let pw = SecretString::from("correct horse battery".to_owned());
-        for _ in 0..3 {
-            hasher.verify(None, &pw).await;
-        }
-        let idle = hasher.buffers.lock().unwrap();
-        assert_eq!(idle.len(), 1, "one permit, one buffer");
-        assert_eq!(idle[0].len(), Params::default().block_count());
+        let burst = (0..8).map(|_| hasher.verify(None, &pw));
+        futures_util::future::join_all(burst).await;
+        assert_eq!(hasher.verifications(), 8);
+        assert_eq!(hasher.buffers_allocated(), 2, "two permits, two buffers");
+        assert!(lock(&hasher.buffers).is_empty(), "freed once nothing waits");
+        hasher.verify(None, &pw).await;
+        assert_eq!(hasher.buffers_allocated(), 3);
+    }
+
+    #[test]
+    fn a_buffer_reserves_more_than_the_largest_glibc_mmap_threshold() {
+        let buf: Vec<Block> = Vec::with_capacity(BUFFER_RESERVE / Block::SIZE);
+        assert!(buf.capacity() * Block::SIZE > 32 << 20);
+        assert!(Params::default().block_count() <= buf.capacity());
     }
 
     #[test]
