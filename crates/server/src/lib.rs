@@ -16,6 +16,7 @@ pub mod proxy;
 pub mod rack;
 pub mod settings;
 pub mod telemetry;
+pub mod web;
 
 pub use app::{AppState, router, serve};
 pub use config::Config;

@@ -22,3 +22,8 @@ mod approvers;
 
 #[path = "attacks/gating.rs"]
 mod gating;
+
+#[path = "attacks/identity.rs"]
+mod identity;
+#[path = "attacks/support_identity.rs"]
+mod support_identity;

@@ -49,11 +49,18 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 }
 
 /// Unique indexes whose name SQLite cannot report and that do not follow `uq_<table>_<columns>`.
-const NAMED_UNIQUE_INDEXES: &[(&str, &str, &str)] = &[(
-    "deploy_approval_requests",
-    "app,git_commit_hash,target_api_token_id",
-    "uq_deploy_approval_requests_open",
-)];
+const NAMED_UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
+    (
+        "deploy_approval_requests",
+        "app,git_commit_hash,target_api_token_id",
+        "uq_deploy_approval_requests_open",
+    ),
+    (
+        "users",
+        "oidc_issuer,oidc_subject",
+        "uq_users_oidc_identity",
+    ),
+];
 
 // SQLite extended result codes (sqlite3.h).
 const SQLITE_CONSTRAINT_CHECK: &str = "275";
@@ -157,6 +164,9 @@ fn conflict(constraint: String) -> StoreError {
                 .to_owned()
         }
         "uq_users_email" => "a user with this email already exists".to_owned(),
+        "uq_users_oidc_identity" => {
+            "another user is already bound to this single sign-on identity".to_owned()
+        }
         "uq_api_tokens_name" => "an API token with this name already exists".to_owned(),
         "uq_deploy_approvals_request_id_user_id" => {
             "this user has already approved this request".to_owned()

@@ -227,42 +227,6 @@ impl Store {
             .bind(Ts(before)).execute(p).await?.rows_affected()))
     }
 
-    /// Counts the user's MFA attempts (successful or not) at or after `since` and after the
-    /// user's latest lockout (the per-user attempt budget).
-    ///
-    /// # Errors
-    /// Db.
-    pub async fn count_mfa_attempts_since(
-        &self,
-        user_id: i64,
-        since: OffsetDateTime,
-    ) -> Result<i64, StoreError> {
-        const SQL: &str = "SELECT COUNT(*) FROM mfa_attempts WHERE user_id = $1 AND at >= $2 \
-            AND at > COALESCE((SELECT MAX(locked_at) FROM mfa_lockouts WHERE user_id = $1), $3)";
-        Ok(with_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL)
-            .bind(user_id).bind(Ts(since)).bind(Ts(OffsetDateTime::UNIX_EPOCH))
-            .fetch_one(p).await?))
-    }
-
-    /// Counts the user's consecutive MFA failures that may lead to a lockout: failures at or
-    /// after `since`, after the latest success and after the latest lockout.
-    ///
-    /// # Errors
-    /// Db.
-    pub async fn count_mfa_failures_for_lockout(
-        &self,
-        user_id: i64,
-        since: OffsetDateTime,
-    ) -> Result<i64, StoreError> {
-        const SQL: &str = "SELECT COUNT(*) FROM mfa_attempts \
-            WHERE user_id = $1 AND success = FALSE AND at >= $2 \
-            AND at > COALESCE((SELECT MAX(at) FROM mfa_attempts WHERE user_id = $1 AND success = TRUE), $3) \
-            AND at > COALESCE((SELECT MAX(locked_at) FROM mfa_lockouts WHERE user_id = $1), $3)";
-        Ok(with_db!(&self.db, p => sqlx::query_scalar::<_, i64>(SQL)
-            .bind(user_id).bind(Ts(since)).bind(Ts(OffsetDateTime::UNIX_EPOCH))
-            .fetch_one(p).await?))
-    }
-
     /// Records an automatic MFA lockout.
     ///
     /// # Errors

@@ -40,6 +40,10 @@ pub struct User {
     pub login_locked_until: Option<OffsetDateTime>,
     /// MFA is required for this user.
     pub mfa_enforced: bool,
+    /// The OpenID issuer this user is bound to (set at the first single sign-on).
+    pub oidc_issuer: Option<String>,
+    /// The issuer's subject (`sub`) this user is bound to.
+    pub oidc_subject: Option<String>,
     /// Creation time.
     pub created_at: OffsetDateTime,
     /// Last change.
@@ -93,7 +97,7 @@ macro_rules! user_columns {
     () => {
         "id, public_id, email, name, role, password_hash, is_service, suspended_at, locked_at, \
          lock_reason, failed_login_count, last_failed_login_at, login_locked_until, mfa_enforced, \
-         created_at, updated_at, deleted_at"
+         oidc_issuer, oidc_subject, created_at, updated_at, deleted_at"
     };
 }
 pub(crate) use user_columns;
@@ -166,6 +170,61 @@ impl Store {
             .bind(&email).fetch_one(p).await?))
     }
 
+    /// Finds the live user bound to an OpenID issuer's subject.
+    ///
+    /// # Errors
+    /// NotFound, Db.
+    pub async fn get_user_by_oidc_subject(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<User, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            user_columns!(),
+            " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2 AND deleted_at IS NULL"
+        );
+        Ok(with_db!(&self.db, p => sqlx::query_as::<_, User>(SQL)
+            .bind(issuer).bind(subject).fetch_one(p).await?))
+    }
+
+    /// Binds an unbound user to an OpenID issuer's subject. Returns false when the user is
+    /// already bound (to anything); [`StoreError::Conflict`] on `uq_users_oidc_identity` when
+    /// another user holds that subject.
+    ///
+    /// # Errors
+    /// Conflict, Db.
+    pub async fn bind_user_oidc_subject(
+        &self,
+        id: i64,
+        issuer: &str,
+        subject: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE users SET oidc_issuer = $2, oidc_subject = $3, updated_at = $4 \
+            WHERE id = $1 AND oidc_subject IS NULL AND oidc_issuer IS NULL";
+        let n = with_db!(&self.db, p => sqlx::query(SQL)
+            .bind(id).bind(issuer).bind(subject).bind(Ts(now)).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
+    /// Removes a user's single sign-on binding (an operator re-linking an account after the
+    /// identity provider changed). Returns whether a row changed.
+    ///
+    /// # Errors
+    /// Db.
+    pub async fn clear_user_oidc_subject(
+        &self,
+        id: i64,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "UPDATE users SET oidc_issuer = NULL, oidc_subject = NULL, updated_at = $2 \
+            WHERE id = $1 AND (oidc_subject IS NOT NULL OR oidc_issuer IS NOT NULL)";
+        let n = with_db!(&self.db, p => sqlx::query(SQL)
+            .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
+        Ok(n == 1)
+    }
+
     /// Lists users that are not soft-deleted, by email.
     ///
     /// # Errors
@@ -213,13 +272,15 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Unlocks a user and clears the failed-login state. Returns whether a row changed.
+    /// Unlocks a user and clears the failed-login state and the MFA attempt budget (an unlock
+    /// gives a fresh budget). Returns whether a row changed.
     ///
     /// # Errors
     /// Db.
     pub async fn unlock_user(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE users SET locked_at = NULL, lock_reason = NULL, \
-            failed_login_count = 0, login_locked_until = NULL, updated_at = $2 WHERE id = $1";
+            failed_login_count = 0, login_locked_until = NULL, mfa_window_started_at = NULL, \
+            mfa_attempts = 0, mfa_failures = 0, mfa_in_flight = 0, updated_at = $2 WHERE id = $1";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
         Ok(n == 1)

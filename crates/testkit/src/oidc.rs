@@ -1,9 +1,13 @@
 //! A real OpenID provider inside the test process (axum on port 0): discovery document, JWKS
 //! with an RSA key, an authorize endpoint that redirects back with a code, and a token
 //! endpoint that checks PKCE and returns an RS256-signed ID token. What the next ID token
-//! says (email, audience, nonce, expiry, algorithm) is set per test through [`Scenario`].
+//! says (email, subject, `email_verified`, audience, nonce, expiry, algorithm, key id) is set
+//! per test through [`Scenario`]; [`TestProvider::rotate_key`] switches to a second signing
+//! key (the JWKS then lists only that one) and [`TestProvider::jwks_fetches`] counts JWKS
+//! downloads. [`confirm_cli_login`] plays the browser on a CLI login's confirmation page.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
@@ -28,7 +32,11 @@ use tokio::net::TcpListener;
 
 pub const CLIENT_ID: &str = "rack-gateway-test";
 pub const CLIENT_SECRET: &str = "test-client-secret";
-const RSA_PEM: &str = include_str!("oidc_test_rsa_key.pem");
+/// The signing keys, in rotation order, with their key ids.
+const KEYS: [(&str, &str); 2] = [
+    ("test-key", include_str!("oidc_test_rsa_key.pem")),
+    ("test-key-2", include_str!("oidc_test_rsa_key_2.pem")),
+];
 
 /// What the next ID token says.
 #[derive(Debug, Clone)]
@@ -43,6 +51,12 @@ pub struct Scenario {
     pub expired: bool,
     /// Sign with HS256 (the client secret) instead of RS256.
     pub hs256: bool,
+    /// The `sub` claim (default `sub-<email>`).
+    pub subject: Option<String>,
+    /// Leave the `email_verified` claim out.
+    pub omit_email_verified: bool,
+    /// Sign with the current key but name this key id in the header (one not in the JWKS).
+    pub kid: Option<String>,
 }
 
 impl Scenario {
@@ -54,6 +68,9 @@ impl Scenario {
             nonce: None,
             expired: false,
             hs256: false,
+            subject: None,
+            omit_email_verified: false,
+            kid: None,
         }
     }
 }
@@ -69,12 +86,17 @@ struct ProviderState {
     issuer: String,
     scenario: Arc<Mutex<Scenario>>,
     codes: Arc<Mutex<HashMap<String, Pending>>>,
+    /// Index into [`KEYS`] of the current signing key.
+    key: Arc<AtomicUsize>,
+    jwks_fetches: Arc<AtomicUsize>,
 }
 
 /// A running provider.
 pub struct TestProvider {
     pub issuer: String,
     scenario: Arc<Mutex<Scenario>>,
+    key: Arc<AtomicUsize>,
+    jwks_fetches: Arc<AtomicUsize>,
 }
 
 impl TestProvider {
@@ -82,10 +104,14 @@ impl TestProvider {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("http://{}", listener.local_addr().unwrap());
         let scenario = Arc::new(Mutex::new(Scenario::for_email("nobody@example.com")));
+        let key = Arc::new(AtomicUsize::new(0));
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
         let state = ProviderState {
             issuer: issuer.clone(),
             scenario: scenario.clone(),
             codes: Arc::default(),
+            key: key.clone(),
+            jwks_fetches: jwks_fetches.clone(),
         };
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -96,7 +122,24 @@ impl TestProvider {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        TestProvider { issuer, scenario }
+        TestProvider {
+            issuer,
+            scenario,
+            key,
+            jwks_fetches,
+        }
+    }
+
+    /// Rotates to the next signing key: new ID tokens are signed with it and the JWKS lists
+    /// only it (the old key is retired at once).
+    pub fn rotate_key(&self) {
+        let next = (self.key.load(Ordering::SeqCst) + 1) % KEYS.len();
+        self.key.store(next, Ordering::SeqCst);
+    }
+
+    /// How many times the JWKS document was downloaded.
+    pub fn jwks_fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
     }
 
     /// Sets what the next ID token says.
@@ -134,8 +177,10 @@ impl TestProvider {
     }
 }
 
-fn signing_key() -> CoreRsaPrivateSigningKey {
-    CoreRsaPrivateSigningKey::from_pem(RSA_PEM, Some(JsonWebKeyId::new("test-key".into()))).unwrap()
+fn signing_key(index: usize, kid: Option<&str>) -> CoreRsaPrivateSigningKey {
+    let (id, pem) = KEYS[index];
+    CoreRsaPrivateSigningKey::from_pem(pem, Some(JsonWebKeyId::new(kid.unwrap_or(id).into())))
+        .unwrap()
 }
 
 async fn discovery(State(s): State<ProviderState>) -> Json<serde_json::Value> {
@@ -152,9 +197,11 @@ async fn discovery(State(s): State<ProviderState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn jwks() -> Json<CoreJsonWebKeySet> {
+async fn jwks(State(s): State<ProviderState>) -> Json<CoreJsonWebKeySet> {
+    s.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    let current = s.key.load(Ordering::SeqCst);
     Json(CoreJsonWebKeySet::new(vec![
-        signing_key().as_verification_key(),
+        signing_key(current, None).as_verification_key(),
     ]))
 }
 
@@ -224,9 +271,13 @@ async fn token(State(s): State<ProviderState>, Form(f): Form<TokenForm>) -> Resp
         )],
         exp,
         iat,
-        StandardClaims::new(SubjectIdentifier::new(format!("sub-{}", sc.email)))
-            .set_email(Some(EndUserEmail::new(sc.email.clone())))
-            .set_email_verified(Some(sc.email_verified)),
+        StandardClaims::new(SubjectIdentifier::new(
+            sc.subject
+                .clone()
+                .unwrap_or_else(|| format!("sub-{}", sc.email)),
+        ))
+        .set_email(Some(EndUserEmail::new(sc.email.clone())))
+        .set_email_verified((!sc.omit_email_verified).then_some(sc.email_verified)),
         EmptyAdditionalClaims {},
     )
     .set_nonce(Some(Nonce::new(sc.nonce.clone().unwrap_or(p.nonce))));
@@ -241,7 +292,7 @@ async fn token(State(s): State<ProviderState>, Form(f): Form<TokenForm>) -> Resp
     } else {
         CoreIdToken::new(
             claims,
-            &signing_key(),
+            &signing_key(s.key.load(Ordering::SeqCst), sc.kid.as_deref()),
             CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
             None,
             None,
@@ -255,4 +306,68 @@ async fn token(State(s): State<ProviderState>, Form(f): Form<TokenForm>) -> Resp
         "id_token": serde_json::to_value(&id_token).unwrap(),
     }))
     .into_response()
+}
+
+/// Plays the browser on a CLI login link: opens the confirmation page (which sets this
+/// browser's confirmation cookie), then submits its form as a same-origin browser would.
+/// Returns the form's answer (303 to the provider on success) and the confirmation page.
+pub async fn confirm_cli_login(
+    client: &reqwest::Client,
+    login_url: &str,
+) -> (reqwest::Response, String) {
+    let page = client.get(login_url).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the login link shows the confirmation page"
+    );
+    let (cookie, _) = crate::cookie_value(&page, "rgw_cli_confirm").expect("confirmation cookie");
+    let html = page.text().await.unwrap();
+    let form = ConfirmationForm::parse(&html).expect("a confirmation form");
+    let origin = url_origin(&form.action);
+    let resp = client
+        .post(&form.action)
+        .header("cookie", format!("rgw_cli_confirm={cookie}"))
+        .header("origin", origin)
+        .header("sec-fetch-site", "same-origin")
+        .form(&[("flow_id", &form.flow_id), ("csrf_token", &form.csrf_token)])
+        .send()
+        .await
+        .unwrap();
+    (resp, html)
+}
+
+/// The form on a CLI login's confirmation page.
+#[derive(Debug, Clone)]
+pub struct ConfirmationForm {
+    pub action: String,
+    pub flow_id: String,
+    pub csrf_token: String,
+}
+
+impl ConfirmationForm {
+    /// Reads the form out of the page's HTML (it is plain, generated markup).
+    pub fn parse(html: &str) -> Option<ConfirmationForm> {
+        let attr = |after: &str, name: &str| -> Option<String> {
+            let start = html.find(after)? + after.len();
+            let rest = &html[start..];
+            let key = format!("{name}=\"");
+            let v = rest.find(&key)? + key.len();
+            let end = rest[v..].find('"')? + v;
+            Some(rest[v..end].replace("&amp;", "&"))
+        };
+        Some(ConfirmationForm {
+            action: attr("<form", "action")?,
+            flow_id: attr("name=\"flow_id\"", "value")?,
+            csrf_token: attr("name=\"csrf_token\"", "value")?,
+        })
+    }
+}
+
+fn url_origin(url: &str) -> String {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let host_end = url[scheme_end..]
+        .find('/')
+        .map_or(url.len(), |i| i + scheme_end);
+    url[..host_end].to_owned()
 }

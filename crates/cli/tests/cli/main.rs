@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-use rgw_testkit::oidc::TestProvider;
+use rgw_testkit::oidc::{TestProvider, confirm_cli_login};
 
 mod completions;
 mod deploy_approval;
@@ -721,16 +721,9 @@ async fn the_browser_login_waits_for_the_user_and_then_saves_the_session() {
         .await
         .unwrap();
 
-        // The browser: the confirmation page, then the provider and back.
-        let page = app.client().get(&login_url).send().await.unwrap();
-        assert_eq!(page.status(), 200);
-        let start = app
-            .client()
-            .get(format!("{login_url}&confirm=yes"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(start.status(), 302);
+        // The browser: the confirmation page and its form, then the provider and back.
+        let (start, _) = confirm_cli_login(app.client(), &login_url).await;
+        assert_eq!(start.status(), 303);
         let (state_cookie, _) = cookie_value(&start, "rgw_oidc_state").expect("state cookie");
         let to_provider = start.headers()["location"].to_str().unwrap().to_owned();
         let at_provider = app.client().get(&to_provider).send().await.unwrap();

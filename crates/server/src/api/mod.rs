@@ -29,6 +29,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::sso::oidc_start))
         .routes(routes!(auth::sso::oidc_callback))
         .routes(routes!(auth::sso::cli_start))
+        .routes(routes!(auth::sso::cli_confirm))
         .routes(routes!(auth::sso::cli_complete))
         .routes(routes!(sessions::list_sessions))
         .routes(routes!(sessions::revoke_session))

@@ -75,7 +75,7 @@ pub async fn create_user(
     let password_hash = match body.password {
         Some(pw) => {
             password::validate_new(&pw).map_err(|m| ApiError::bad_request("weak_password", m))?;
-            Some(password::hash_async(pw).await?)
+            Some(password::hash(&state, pw).await?)
         }
         None => None,
     };

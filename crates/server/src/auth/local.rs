@@ -1,6 +1,7 @@
-//! Local (password) login: throttle check, one argon2 verification whatever the account state
-//! (unknown emails verify against a dummy hash), then the account-state checks. Every outcome
-//! is audited; the password itself never leaves this function.
+//! Local (password) login: an attempt is reserved on the account's and the address's budgets
+//! (`throttle`) before anything else, then one argon2 verification runs whatever the account
+//! state (unknown emails verify against a dummy hash), then the account-state checks. Every
+//! outcome is audited; the password itself never leaves this function.
 
 use rgw_store::{StoreError, User};
 use secrecy::{ExposeSecret, SecretString};
@@ -29,12 +30,10 @@ pub async fn password_login(
     if email.len() > 254 || password.expose_secret().len() > password::MAX_PASSWORD_LEN {
         return Err(invalid_login());
     }
-    let now = state.clock.now();
-    let key = throttle::password_key(&email);
     let fail = |reason: &str| {
         meta.apply(
             AuditEvent::new(
-                now,
+                state.clock.now(),
                 Actor::Anonymous {
                     claimed: Some(email.clone()),
                 },
@@ -44,10 +43,13 @@ pub async fn password_login(
             .details(json!({ "reason": reason })),
         )
     };
-    if let Err(locked) = throttle::check(state, &key, now).await {
-        audit_event(state, fail("temporarily_locked")).await;
-        return Err(locked);
-    }
+    let attempt = match throttle::reserve(state, &email, meta).await {
+        Ok(a) => a,
+        Err(refused) => {
+            audit_event(state, fail(refused.reason)).await;
+            return Err(refused.error);
+        }
+    };
     let user = match state.store.get_user_by_email(&email).await {
         Ok(u) => Some(u),
         Err(StoreError::NotFound) => None,
@@ -56,18 +58,16 @@ pub async fn password_login(
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
     let verified = password::verify(state, stored, password).await;
     let Some(user) = user.filter(|_| verified) else {
-        let locked = throttle::record_failure(state, &key, now).await?;
+        let answer = attempt.failed().await?;
         audit_event(state, fail("wrong_email_or_password")).await;
-        return Err(match locked {
-            Some(until) => throttle::locked_error(until, now),
-            None => invalid_login(),
-        });
+        return Err(answer);
     };
     if let Some(refusal) = account_refusal(&user) {
+        attempt.refused().await?;
         audit_event(state, fail(refusal.code())).await;
         return Err(refusal);
     }
-    throttle::clear(state, &key).await?;
+    attempt.succeeded().await?;
     Ok(user)
 }
 

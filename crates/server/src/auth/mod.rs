@@ -7,6 +7,7 @@
 //! Every request re-reads the credential joined with its owner's status, so a revocation,
 //! suspension, lock or deletion written by any replica stops the credential on the next request.
 
+pub mod cli_login;
 pub mod csrf;
 pub mod extract;
 pub mod local;
@@ -18,8 +19,7 @@ pub mod throttle;
 pub mod tokens;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use time::{Duration, OffsetDateTime};
 
@@ -37,25 +37,19 @@ pub const LAST_USED_FLUSH_INTERVAL: Duration = Duration::minutes(1);
 pub struct AuthRuntime {
     /// Token id → when this process last wrote its `last_used_at`.
     last_used_flushed: Mutex<HashMap<i64, OffsetDateTime>>,
-    /// How many argon2 verifications ran (tests assert the unknown-email path runs one).
-    password_verifications: AtomicU64,
     /// The discovered OpenID provider, once reachable.
     pub(crate) oidc: tokio::sync::OnceCell<oidc::Provider>,
-    /// Bounds concurrent argon2 work (19 MiB and tens of ms each), so a burst of login
-    /// attempts queues instead of exhausting memory and the blocking pool.
-    pub(crate) hashing: tokio::sync::Semaphore,
+    /// Bounded argon2 hashing with reused working memory (see [`password::Hasher`]); built on
+    /// first use from the configuration.
+    pub(crate) hasher: OnceLock<password::Hasher>,
 }
-
-/// Concurrent argon2 computations per process.
-pub const MAX_CONCURRENT_HASHES: usize = 8;
 
 impl Default for AuthRuntime {
     fn default() -> Self {
         AuthRuntime {
             last_used_flushed: Mutex::default(),
-            password_verifications: AtomicU64::new(0),
             oidc: tokio::sync::OnceCell::new(),
-            hashing: tokio::sync::Semaphore::new(MAX_CONCURRENT_HASHES),
+            hasher: OnceLock::new(),
         }
     }
 }
@@ -69,11 +63,7 @@ impl std::fmt::Debug for AuthRuntime {
 impl AuthRuntime {
     /// Number of argon2 password verifications this process has run.
     pub fn password_verifications(&self) -> u64 {
-        self.password_verifications.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn count_password_verification(&self) {
-        self.password_verifications.fetch_add(1, Ordering::Relaxed);
+        self.hasher.get().map_or(0, password::Hasher::verifications)
     }
 
     /// Decides whether a use of token `id` at `now` should be written to `last_used_at`:

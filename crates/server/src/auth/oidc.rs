@@ -3,9 +3,15 @@
 //! the CLI browser flow (`POST /auth/cli/start` gives a login URL for one flow; the callback
 //! completes that flow; `POST /auth/cli/complete` hands the CLI its session once).
 //!
-//! - Discovery is fetched on first use and cached per process.
+//! - Discovery is fetched on first use and cached per process. The signing keys (JWKS) are
+//!   refetched when an ID token names a key we do not have (the provider rotated its keys),
+//!   at most once per [`JWKS_REFETCH_INTERVAL`], so a storm of unknown key ids cannot turn
+//!   the gateway into a load generator against the provider.
 //! - ID tokens are verified by `openidconnect`: RS256 only (HS256 and `none` refused),
 //!   issuer, audience = our client id, expiry, and the nonce stored with the flow.
+//! - The email must be present and `email_verified` must be `true` (a missing claim is a
+//!   refusal). A user is bound to the provider's `(iss, sub)` at the first login and found by
+//!   it afterwards; an email match alone never logs into a user bound to another subject.
 //! - The PKCE verifier is not stored: it is derived as HMAC(keys.at_rest, "pkce|" + flow id), so
 //!   a database dump alone cannot complete a flow.
 //! - The flow is bound to the browser that started it by a short-lived cookie holding the
@@ -22,18 +28,20 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, KeyInit, Mac};
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenClaims, CoreIdTokenVerifier, CoreJsonWebKeySet,
+    CoreJwsSigningAlgorithm, CoreProviderMetadata,
 };
 use openidconnect::{
     AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKeySet, JsonWebKeySetUrl,
+    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use rgw_core::Email;
 use rgw_store::{LoginFlow, NewLoginFlow};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
-use time::Duration;
+use time::{Duration, OffsetDateTime};
 use url::Url;
 use uuid::Uuid;
 
@@ -48,6 +56,8 @@ pub const FLOW_TTL: Duration = Duration::minutes(10);
 pub const STATE_COOKIE: &str = "rgw_oidc_state";
 /// Path of the callback under the public URL.
 pub const CALLBACK_PATH: &str = "/api/v1/auth/oidc/callback";
+/// The least time between two refetches of the provider's signing keys.
+pub const JWKS_REFETCH_INTERVAL: Duration = Duration::seconds(60);
 
 type Client = CoreClient<
     EndpointSet,
@@ -62,6 +72,50 @@ type Client = CoreClient<
 pub(crate) struct Provider {
     client: Client,
     http: reqwest::Client,
+    issuer: IssuerUrl,
+    jwks_uri: JsonWebKeySetUrl,
+    /// The signing keys in use (from discovery, replaced by each refetch).
+    keys: std::sync::RwLock<CoreJsonWebKeySet>,
+    /// When the keys were last refetched; held while refetching, so concurrent logins that
+    /// meet the same unknown key wait for one fetch instead of each making one.
+    refetched_at: tokio::sync::Mutex<Option<OffsetDateTime>>,
+}
+
+impl Provider {
+    fn keys(&self) -> CoreJsonWebKeySet {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Refetches the signing keys unless that was done less than [`JWKS_REFETCH_INTERVAL`]
+    /// ago (then the keys that fetch brought are used). A failed fetch keeps the old keys and
+    /// counts as a fetch for the rate limit.
+    async fn refetch_keys(&self, now: OffsetDateTime) {
+        let mut last = self.refetched_at.lock().await;
+        if last.is_some_and(|t| now - t < JWKS_REFETCH_INTERVAL && now >= t) {
+            return;
+        }
+        *last = Some(now);
+        let http = self.http.clone();
+        let client_fn = move |req| call(http.clone(), req);
+        match JsonWebKeySet::fetch_async(&self.jwks_uri, &client_fn).await {
+            Ok(keys) => {
+                tracing::info!(
+                    keys = keys.keys().len(),
+                    "refetched the OpenID provider's signing keys (an ID token named an unknown key)"
+                );
+                *self
+                    .keys
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = keys;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "refetching the OpenID provider's signing keys failed")
+            }
+        }
+    }
 }
 
 /// An HTTP failure talking to the issuer.
@@ -127,6 +181,9 @@ pub(crate) async fn provider(state: &AppState) -> Result<&Provider, ApiError> {
                 .public_url
                 .join(CALLBACK_PATH)
                 .map_err(|e| anyhow::anyhow!("RGW_PUBLIC_URL: {e}"))?;
+            let issuer = metadata.issuer().clone();
+            let jwks_uri = metadata.jwks_uri().clone();
+            let keys = metadata.jwks().clone();
             let client = CoreClient::from_provider_metadata(
                 metadata,
                 ClientId::new(cfg.client_id.clone()),
@@ -135,7 +192,14 @@ pub(crate) async fn provider(state: &AppState) -> Result<&Provider, ApiError> {
                 )),
             )
             .set_redirect_uri(RedirectUrl::from_url(redirect));
-            Ok::<_, ApiError>(Provider { client, http })
+            Ok::<_, ApiError>(Provider {
+                client,
+                http,
+                issuer,
+                jwks_uri,
+                keys: std::sync::RwLock::new(keys),
+                refetched_at: tokio::sync::Mutex::new(None),
+            })
         })
         .await
 }
@@ -214,6 +278,9 @@ pub async fn authorize_url(state: &AppState, flow: &LoginFlow) -> Result<Url, Ap
 pub struct VerifiedIdentity {
     pub email: Email,
     pub name: String,
+    /// The issuer (`iss`) that vouches for the subject.
+    pub issuer: String,
+    /// The issuer's stable identifier for the user (`sub`).
     pub subject: String,
 }
 
@@ -263,13 +330,28 @@ pub async fn exchange(
             "the identity provider sent no ID token",
         )
     })?;
-    let verifier = provider
-        .client
-        .id_token_verifier()
+    let nonce = Nonce::new(flow.nonce.clone());
+    let verify = |keys: CoreJsonWebKeySet| -> Result<CoreIdTokenClaims, ClaimsVerificationError> {
+        let verifier = CoreIdTokenVerifier::new_confidential_client(
+            ClientId::new(cfg.client_id.clone()),
+            ClientSecret::new(cfg.client_secret.expose_secret().to_owned()),
+            provider.issuer.clone(),
+            keys,
+        )
         .set_allowed_algs([CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]);
-    let claims = id_token
-        .claims(&verifier, &Nonce::new(flow.nonce.clone()))
-        .map_err(|e| token_error(&e))?;
+        id_token.claims(&verifier, &nonce).cloned()
+    };
+    let claims = match verify(provider.keys()) {
+        Err(ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::NoMatchingKey,
+        )) => {
+            // The provider may have rotated its keys since we fetched them.
+            provider.refetch_keys(state.clock.now()).await;
+            verify(provider.keys())
+        }
+        other => other,
+    }
+    .map_err(|e| token_error(&e))?;
     let raw_email = claims
         .email()
         .map(|e| e.as_str().to_owned())
@@ -279,10 +361,11 @@ pub async fn exchange(
                 "the identity provider did not share an email address",
             )
         })?;
-    if claims.email_verified() == Some(false) {
+    if claims.email_verified() != Some(true) {
         return Err(ApiError::forbidden(
             "oidc_email_unverified",
-            "the identity provider says this email address is not verified",
+            "the identity provider does not vouch that this email address is verified \
+             (email_verified is not true)",
         ));
     }
     let email = Email::parse(&raw_email)
@@ -304,6 +387,7 @@ pub async fn exchange(
     Ok(VerifiedIdentity {
         email,
         name,
+        issuer: claims.issuer().as_str().to_owned(),
         subject: claims.subject().as_str().to_owned(),
     })
 }
@@ -319,40 +403,6 @@ pub fn valid_pkce_string(s: &str) -> bool {
     (43..=128).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The page shown before a CLI login goes to the identity provider: who started it, from
-/// where, and a link to continue. A login link someone else sent (phishing for a CLI session)
-/// is recognisable here.
-pub fn cli_confirmation_page(flow: &LoginFlow, continue_url: &str) -> String {
-    let ip = html_escape(flow.client_ip.as_deref().unwrap_or("unknown"));
-    let ua = html_escape(flow.client_user_agent.as_deref().unwrap_or("unknown"));
-    let started = html_escape(&rgw_core::wire::rfc3339(flow.created_at));
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>rack-gateway CLI login</title></head>\
-         <body><h1>Sign in the rack-gateway CLI?</h1>\
-         <p>A command-line login was started at {started} from {ip} ({ua}).</p>\
-         <p>Continue only if you just ran <code>rack-gateway login</code> yourself. \
-         If someone sent you this link, close this page.</p>\
-         <p><a href=\"{}\">Continue to sign in</a></p></body></html>",
-        html_escape(continue_url)
-    )
 }
 
 /// Accepts only a local absolute path as a post-login destination (no open redirects).
@@ -384,14 +434,6 @@ mod tests {
         ] {
             assert_eq!(safe_return_to(Some(bad)), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn html_is_escaped() {
-        assert_eq!(
-            html_escape("<a href=\"x\">'&"),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;"
-        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! `rack-gateway-server users add|list|suspend|unlock`: operator commands working directly on
-//! the database (configuration from `RGW_*` and the optional file). Changes are audited with
-//! the system actor.
+//! `rack-gateway-server users add|list|suspend|unlock|unlink-sso`: operator commands working
+//! directly on the database (configuration from `RGW_*` and the optional file). Changes are
+//! audited with the system actor.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -42,6 +42,12 @@ pub enum UsersCommand {
     },
     /// Unlock a locked user and clear the temporary login lockout.
     Unlock {
+        #[arg(long)]
+        email: String,
+    },
+    /// Forget a user's single sign-on binding, so that the next SSO login with this email binds
+    /// the account again (after the identity provider account was re-created or moved).
+    UnlinkSso {
         #[arg(long)]
         email: String,
     },
@@ -186,6 +192,30 @@ async fn run_with(state: &AppState, cmd: UsersCommand) -> anyhow::Result<ExitCod
             )
             .await?;
             println!("unlocked {}", user.email);
+        }
+        UsersCommand::UnlinkSso { email } => {
+            let user = find(state, &email).await?;
+            let changed = state.store.clear_user_oidc_subject(user.id, now).await?;
+            if changed {
+                audit(
+                    state,
+                    "user.oidc_unlink",
+                    user.public_id.to_string(),
+                    json!({
+                        "email": user.email,
+                        "issuer": user.oidc_issuer,
+                        "subject": user.oidc_subject,
+                        "via": "operator_command",
+                    }),
+                )
+                .await?;
+                println!(
+                    "{} is no longer linked to a single sign-on identity",
+                    user.email
+                );
+            } else {
+                println!("{} was not linked to a single sign-on identity", user.email);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

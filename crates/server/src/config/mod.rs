@@ -100,6 +100,12 @@ pub struct Config {
     pub oidc: Option<OidcConfig>,
     /// How long a proxied stream may stay silent before it is cut.
     pub rack_idle_timeout_secs: u64,
+    /// Failed password logins from one client address (IPv6: one /64) per window before that
+    /// address is refused for a while; 0 turns the per-address limit off.
+    pub login_ip_max_failures: i64,
+    /// Password hashes (argon2id, 19 MiB each) computed at once; `None` = the number of CPUs,
+    /// at most 4.
+    pub password_hash_concurrency: Option<usize>,
     /// Where the configuration values came from (for `config` and error messages).
     pub sources: Sources,
     /// `RGW_SETTING_*` and `RGW_APP_*_SETTING_*` variables, validated at startup; settings set
@@ -169,6 +175,21 @@ impl Config {
                 .filter(|n| *n > 0)
                 .ok_or_else(|| "expected a positive number of seconds".to_string())
         })?;
+        let login_ip_max_failures = sources.parse("login_ip_max_failures", |v| {
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| (0..=1_000_000).contains(n))
+                .ok_or_else(|| "expected a number of failed logins (0 turns the limit off)".into())
+        })?;
+        let password_hash_concurrency = match sources.get("password_hash_concurrency") {
+            None => None,
+            Some(_) => Some(sources.parse("password_hash_concurrency", |v| {
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=256).contains(n))
+                    .ok_or_else(|| "expected a number of concurrent hashes from 1 to 256".into())
+            })?),
+        };
         let rack = parse_rack(&sources)?;
         let oidc = parse_oidc(&sources)?;
         Ok(Config {
@@ -181,6 +202,8 @@ impl Config {
             log_filter,
             oidc,
             rack_idle_timeout_secs,
+            login_ip_max_failures,
+            password_hash_concurrency,
             sources,
             setting_env: Default::default(),
         })

@@ -96,6 +96,16 @@ const KEYS: &[Key] = &[
         default: None,
         secret: false,
     },
+    Key {
+        name: "login_ip_max_failures",
+        default: Some("20"),
+        secret: false,
+    },
+    Key {
+        name: "password_hash_concurrency",
+        default: None,
+        secret: false,
+    },
 ];
 
 /// The environment variable that sets a configuration key.

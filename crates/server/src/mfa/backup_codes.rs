@@ -66,30 +66,15 @@ pub async fn verify(
     code: &BackupCode,
     purpose: Purpose,
 ) -> Result<(), ApiError> {
-    attempts::guard(state, user, MfaMethod::BackupCode, purpose).await?;
+    let attempt = attempts::guard(state, user, MfaMethod::BackupCode, purpose).await?;
     let h = hash(&state.keys.pepper, user.user_id, code);
     if !state
         .store
         .consume_backup_code(user.user_id, &h, state.clock.now())
         .await?
     {
-        return Err(attempts::failed(
-            state,
-            user,
-            MfaMethod::BackupCode,
-            purpose,
-            Failure::Invalid,
-            json!({}),
-        )
-        .await);
+        return Err(attempts::failed(attempt, Failure::Invalid, json!({})).await);
     }
     let left = state.store.count_unused_backup_codes(user.user_id).await?;
-    attempts::succeeded(
-        state,
-        user,
-        MfaMethod::BackupCode,
-        purpose,
-        json!({"remaining": left}),
-    )
-    .await
+    attempts::succeeded(attempt, json!({"remaining": left})).await
 }

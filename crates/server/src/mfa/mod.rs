@@ -67,6 +67,9 @@ pub enum Failure {
     BindingMismatch,
     /// The assertion came from a credential that has been removed.
     CredentialRemoved,
+    /// The verification never finished (an error, or the client went away mid-check); it
+    /// counts as a failure so that a cancelled request is not a free guess.
+    Interrupted,
 }
 
 impl Failure {
@@ -79,16 +82,19 @@ impl Failure {
             Failure::CeremonyInvalid => "ceremony_invalid",
             Failure::BindingMismatch => "binding_mismatch",
             Failure::CredentialRemoved => "credential_removed",
+            Failure::Interrupted => "interrupted",
         }
     }
 
     /// The answer to the caller.
     pub fn into_api_error(self, method: MfaMethod) -> ApiError {
         match self {
-            Failure::Invalid | Failure::CredentialRemoved => ApiError::unauthorized(
-                "mfa_verification_failed",
-                format!("the {} did not verify; try again", describe(method)),
-            ),
+            Failure::Invalid | Failure::CredentialRemoved | Failure::Interrupted => {
+                ApiError::unauthorized(
+                    "mfa_verification_failed",
+                    format!("the {} did not verify; try again", describe(method)),
+                )
+            }
             Failure::Replay => ApiError::unauthorized(
                 "mfa_code_replayed",
                 "this code was already used; wait for your authenticator to show the next code",

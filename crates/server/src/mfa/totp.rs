@@ -143,24 +143,16 @@ pub async fn verify(
     code: &TotpCode,
     purpose: Purpose,
 ) -> Result<(), ApiError> {
-    attempts::guard(state, user, MfaMethod::Totp, purpose).await?;
+    let attempt = attempts::guard(state, user, MfaMethod::Totp, purpose).await?;
     let cred = state
         .store
         .get_totp_credential(user.user_id)
         .await?
         .filter(|c| c.confirmed_at.is_some());
     let Some(cred) = cred else {
-        return Err(attempts::failed(
-            state,
-            user,
-            MfaMethod::Totp,
-            purpose,
-            Failure::NotEnrolled,
-            json!({}),
-        )
-        .await);
+        return Err(attempts::failed(attempt, Failure::NotEnrolled, json!({})).await);
     };
-    check_unguarded(state, user, code, purpose, &cred).await
+    check_guarded(state, attempt, user, code, &cred).await
 }
 
 async fn check(
@@ -170,15 +162,15 @@ async fn check(
     purpose: Purpose,
     cred: &rgw_store::TotpCredential,
 ) -> Result<(), ApiError> {
-    attempts::guard(state, user, MfaMethod::Totp, purpose).await?;
-    check_unguarded(state, user, code, purpose, cred).await
+    let attempt = attempts::guard(state, user, MfaMethod::Totp, purpose).await?;
+    check_guarded(state, attempt, user, code, cred).await
 }
 
-async fn check_unguarded(
+async fn check_guarded(
     state: &AppState,
+    attempt: attempts::Attempt,
     user: &MfaUser,
     code: &TotpCode,
-    purpose: Purpose,
     cred: &rgw_store::TotpCredential,
 ) -> Result<(), ApiError> {
     let secret = crypto::open(
@@ -191,29 +183,18 @@ async fn check_unguarded(
     let totp = totp_for(&secret, &user.email)?;
     let unix = u64::try_from(state.clock.now().unix_timestamp()).unwrap_or(0);
     let Some(step) = totp.check(code.expose(), unix) else {
-        return Err(attempts::failed(
-            state,
-            user,
-            MfaMethod::Totp,
-            purpose,
-            Failure::Invalid,
-            json!({}),
-        )
-        .await);
+        return Err(attempts::failed(attempt, Failure::Invalid, json!({})).await);
     };
     let step = i64::try_from(step).unwrap_or(i64::MAX);
     if !state.store.consume_totp_step(user.user_id, step).await? {
         return Err(attempts::failed(
-            state,
-            user,
-            MfaMethod::Totp,
-            purpose,
+            attempt,
             Failure::Replay,
             json!({"step": step, "last_used_step": cred.last_used_step}),
         )
         .await);
     }
-    attempts::succeeded(state, user, MfaMethod::Totp, purpose, json!({"step": step})).await
+    attempts::succeeded(attempt, json!({"step": step})).await
 }
 
 /// The current code for a base32 secret at `unix` (used by `dev` and tests, never by the API).

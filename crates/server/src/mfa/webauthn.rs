@@ -9,7 +9,7 @@
 
 use rgw_core::mfa::{ActionBinding, MfaMethod};
 use rgw_store::{CeremonyKind, NewWebauthnCredential, WebauthnCredential};
-use serde_json::{Value, json};
+use serde_json::json;
 use time::Duration;
 use uuid::Uuid;
 use webauthn_rs::prelude::{
@@ -252,11 +252,8 @@ pub async fn finish_assertion(
     purpose: Purpose,
 ) -> Result<(), ApiError> {
     let method = MfaMethod::WebAuthn;
-    attempts::guard(state, user, method, purpose).await?;
+    let attempt = attempts::guard(state, user, method, purpose).await?;
     let rp = relying_party(state)?;
-    let fail = |failure: Failure, extra: Value| {
-        attempts::failed(state, user, method, purpose, failure, extra)
-    };
     let ceremony = state
         .store
         .take_webauthn_ceremony(
@@ -267,7 +264,12 @@ pub async fn finish_assertion(
         )
         .await?;
     let Some(ceremony) = ceremony else {
-        return Err(fail(Failure::CeremonyInvalid, json!({"ceremony": ceremony_id})).await);
+        return Err(attempts::failed(
+            attempt,
+            Failure::CeremonyInvalid,
+            json!({"ceremony": ceremony_id}),
+        )
+        .await);
     };
     let bound: Option<ActionBinding> = ceremony
         .binding
@@ -275,14 +277,20 @@ pub async fn finish_assertion(
         .transpose()
         .map_err(internal("reading the ceremony binding"))?;
     if bound.as_ref() != expected {
-        return Err(fail(Failure::BindingMismatch, json!({"ceremony": ceremony_id})).await);
+        return Err(attempts::failed(
+            attempt,
+            Failure::BindingMismatch,
+            json!({"ceremony": ceremony_id}),
+        )
+        .await);
     }
     let auth: PasskeyAuthentication = serde_json::from_value(ceremony.state.0)
         .map_err(internal("reading authentication state"))?;
     let result = match rp.finish_passkey_authentication(assertion, &auth) {
         Ok(r) => r,
         Err(e) => {
-            return Err(fail(
+            return Err(attempts::failed(
+                attempt,
                 Failure::Invalid,
                 json!({"ceremony": ceremony_id, "error": e.to_string()}),
             )
@@ -296,7 +304,12 @@ pub async fn finish_assertion(
         .into_iter()
         .find(|(_, p)| p.cred_id() == result.cred_id())
     else {
-        return Err(fail(Failure::CredentialRemoved, json!({"ceremony": ceremony_id})).await);
+        return Err(attempts::failed(
+            attempt,
+            Failure::CredentialRemoved,
+            json!({"ceremony": ceremony_id}),
+        )
+        .await);
     };
     passkey.update_credential(&result);
     let passkey_json =
@@ -306,10 +319,7 @@ pub async fn finish_assertion(
         .touch_webauthn_credential(row.id, &passkey_json, state.clock.now())
         .await?;
     attempts::succeeded(
-        state,
-        user,
-        method,
-        purpose,
+        attempt,
         json!({"credential": row.public_id, "ceremony": ceremony_id}),
     )
     .await

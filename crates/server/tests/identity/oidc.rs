@@ -6,12 +6,18 @@ use rgw_testkit::{TestApp, TestOptions, body_json, cookie_value, error_code};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use rgw_testkit::oidc::{Scenario, TestProvider};
+use rgw_testkit::oidc::{Scenario, TestProvider, confirm_cli_login};
 
 /// Drives a browser through start → provider → callback; returns the callback response.
 async fn browser_login(app: &TestApp, start_url: &str) -> reqwest::Response {
     let start = app.client().get(start_url).send().await.unwrap();
     assert_eq!(start.status(), 302, "start redirects to the provider");
+    follow_to_callback(app, start).await
+}
+
+/// From a redirect to the provider (with the state cookie) through the provider to the
+/// callback; returns the callback response.
+async fn follow_to_callback(app: &TestApp, start: reqwest::Response) -> reqwest::Response {
     let (state_cookie, _) = cookie_value(&start, "rgw_oidc_state").expect("state cookie");
     let to_provider = start.headers()["location"].to_str().unwrap().to_owned();
     let at_provider = app.client().get(&to_provider).send().await.unwrap();
@@ -202,16 +208,20 @@ async fn the_cli_browser_flow_hands_out_one_session_to_the_holder_of_the_code_ve
         let (status, body) = body_json(complete(&verifier).await.unwrap()).await;
         assert_eq!((status, body["status"].as_str()), (202, Some("pending")));
 
-        // The link first shows where the login came from, so a forwarded link is recognisable.
+        // The link first shows where the login came from, so a forwarded link is recognisable;
+        // its form (in the same browser) continues to the provider.
         let login_url = started["login_url"].as_str().unwrap();
-        let confirm = app.client().get(login_url).send().await.unwrap();
-        assert_eq!(confirm.status(), 200);
-        let html = confirm.text().await.unwrap();
+        let (confirmed, html) = confirm_cli_login(app.client(), login_url).await;
         assert!(
-            html.contains("127.0.0.1") && html.contains("confirm=yes"),
+            html.contains("127.0.0.1") && html.contains("<form method=\"post\""),
             "{html}"
         );
-        let page = browser_login(&app, &format!("{login_url}&confirm=yes")).await;
+        assert_eq!(
+            confirmed.status(),
+            303,
+            "the form continues to the provider"
+        );
+        let page = follow_to_callback(&app, confirmed).await;
         assert_eq!(page.status(), 200);
         assert!(
             cookie_value(&page, "rgw_session").is_none(),
@@ -256,4 +266,49 @@ async fn single_sign_on_endpoints_say_so_when_no_issuer_is_configured() {
     let (status, body) = body_json(app.get("/api/v1/auth/oidc/start").send().await.unwrap()).await;
     assert_eq!((status, error_code(&body)), (404, "oidc_not_configured"));
     app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_operator_can_unlink_a_single_sign_on_binding_so_that_the_next_login_binds_again() {
+    let provider = TestProvider::spawn().await;
+    for app in spawn(&provider, None).await {
+        app.create_user("dev@example.com", "viewer", None).await;
+        provider.set(Scenario {
+            subject: Some("old-subject".into()),
+            ..Scenario::for_email("dev@example.com")
+        });
+        let resp = browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await;
+        assert_eq!(resp.status(), 302);
+        // The account was re-created at the provider: a new subject is refused...
+        provider.set(Scenario {
+            subject: Some("new-subject".into()),
+            ..Scenario::for_email("dev@example.com")
+        });
+        let (status, body) =
+            body_json(browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await).await;
+        assert_eq!((status, error_code(&body)), (403, "oidc_identity_mismatch"));
+        // ...until an operator unlinks the old binding.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
+            .args(["users", "unlink-sso", "--email", "dev@example.com"])
+            .env_clear()
+            .env("RGW_DATABASE_URL", &app.database_url)
+            .env("RGW_SECRET_KEY", rgw_testkit::TEST_SECRET_KEY)
+            .env("RGW_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let resp = browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await;
+        assert_eq!(resp.status(), 302);
+        let user = app
+            .store()
+            .get_user_by_email("dev@example.com")
+            .await
+            .unwrap();
+        assert_eq!(user.oidc_subject.as_deref(), Some("new-subject"));
+        app.cleanup().await;
+    }
 }

@@ -182,3 +182,44 @@ async fn every_mfa_verification_and_the_lockout_are_audited_with_method_and_reas
         env.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_attempt_abandoned_before_it_is_settled_counts_as_a_failure() {
+    for env in envs().await {
+        let (state, who) = (&env.state, env.who());
+        // A request that reserved an attempt and then went away (an error, or the client
+        // hanging up mid-check) must not be a free guess.
+        let attempt = rgw_server::mfa::attempts::guard(
+            state,
+            &who,
+            rgw_server::mfa::MfaMethod::BackupCode,
+            Purpose::Session,
+        )
+        .await
+        .unwrap();
+        drop(attempt);
+        let since = env.clock_now() - Duration::minutes(1);
+        let mut failures = 0;
+        for _ in 0..100 {
+            failures = state
+                .store
+                .count_mfa_failures_since(env.user.id, since)
+                .await
+                .unwrap();
+            if failures > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(failures, 1, "{}", env.backend());
+        // Four more failures lock: the abandoned attempt was the first of five.
+        for _ in 0..3 {
+            let _ = backup_codes::verify(state, &who, &wrong(), Purpose::Session).await;
+        }
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+            "account_locked"
+        );
+        env.cleanup().await;
+    }
+}

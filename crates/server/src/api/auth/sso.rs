@@ -1,12 +1,15 @@
 //! Single sign-on endpoints: OpenID Connect start and callback (web), and the CLI browser
-//! flow (`/auth/cli/start`, `/auth/cli/complete`). The protocol work is in `crate::auth::oidc`.
+//! flow (`/auth/cli/start`, the confirmation page and `/auth/cli/confirm`,
+//! `/auth/cli/complete`). The protocol work is in `crate::auth::oidc`, the confirmation
+//! page's browser binding in `crate::auth::cli_login`.
 
-use axum::Json;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Form, Json};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
-use rgw_store::{NewUser, StoreError, User};
+use rgw_store::{LoginFlow, NewUser, StoreError, User};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,8 +21,7 @@ use super::{LoginResponse, finish_login};
 use crate::api::ts;
 use crate::app::AppState;
 use crate::audit::{Actor, AuditEvent, Outcome};
-use crate::auth::session;
-use crate::auth::{Channel, RequestMeta, audit_event, local, oidc, tokens};
+use crate::auth::{Channel, RequestMeta, audit_event, cli_login, local, oidc, session, tokens};
 use crate::error::ApiError;
 
 /// Query of `GET /auth/oidc/start`.
@@ -27,66 +29,39 @@ use crate::error::ApiError;
 pub struct OidcStartQuery {
     /// Local path to return to after a web login.
     pub return_to: Option<String>,
-    /// A CLI flow from `POST /auth/cli/start` (its `login_url` sets this).
+    /// A CLI flow from `POST /auth/cli/start` (its `login_url` sets this): answered with the
+    /// confirmation page, never with a redirect.
     pub flow_id: Option<Uuid>,
-    /// `yes` once the user confirmed a CLI login on the confirmation page.
-    pub confirm: Option<String>,
 }
 
 fn flow_invalid(message: &str) -> ApiError {
     ApiError::bad_request("login_flow_invalid", message.to_owned())
 }
 
-/// Starts single sign-on: redirects (302) to the identity provider.
-#[utoipa::path(get, path = "/api/v1/auth/oidc/start", tag = "auth", params(OidcStartQuery),
-    responses((status = 302, description = "to the identity provider"), (status = 200, description = "CLI flows: confirmation page"), (status = 404, description = "oidc_not_configured")))]
-pub async fn oidc_start(
-    State(state): State<AppState>,
-    Query(q): Query<OidcStartQuery>,
-    meta: RequestMeta,
+/// A CLI login flow that may still be confirmed in a browser.
+async fn open_cli_flow(state: &AppState, id: Uuid) -> Result<LoginFlow, ApiError> {
+    let flow = state
+        .store
+        .get_login_flow(id)
+        .await
+        .map_err(|_| flow_invalid("unknown login flow; run rack-gateway login again"))?;
+    if flow.kind != "cli" || flow.status != "started" || flow.expires_at <= state.clock.now() {
+        return Err(flow_invalid(
+            "this login link was used or has expired; run rack-gateway login again",
+        ));
+    }
+    Ok(flow)
+}
+
+/// Redirects the browser to the identity provider for `flow`, binding the flow to this
+/// browser with the state cookie.
+async fn to_provider(
+    state: &AppState,
     jar: CookieJar,
+    flow: &LoginFlow,
+    status: StatusCode,
 ) -> Result<Response, ApiError> {
-    oidc::provider(&state).await?;
-    let flow = match q.flow_id {
-        Some(id) => {
-            let flow =
-                state.store.get_login_flow(id).await.map_err(|_| {
-                    flow_invalid("unknown login flow; run rack-gateway login again")
-                })?;
-            if flow.kind != "cli"
-                || flow.status != "started"
-                || flow.expires_at <= state.clock.now()
-            {
-                return Err(flow_invalid(
-                    "this login link was used or has expired; run rack-gateway login again",
-                ));
-            }
-            if q.confirm.as_deref() != Some("yes") {
-                let mut next = state
-                    .config
-                    .public_url
-                    .join("/api/v1/auth/oidc/start")
-                    .map_err(|e| anyhow::anyhow!("RGW_PUBLIC_URL: {e}"))?;
-                next.query_pairs_mut()
-                    .append_pair("flow_id", &flow.public_id.to_string())
-                    .append_pair("confirm", "yes");
-                let page = oidc::cli_confirmation_page(&flow, next.as_str());
-                return Ok(Html(page).into_response());
-            }
-            flow
-        }
-        None => {
-            oidc::create_flow(
-                &state,
-                "web",
-                oidc::safe_return_to(q.return_to.as_deref()),
-                None,
-                &meta,
-            )
-            .await?
-        }
-    };
-    let url = oidc::authorize_url(&state, &flow).await?;
+    let url = oidc::authorize_url(state, flow).await?;
     let cookie = Cookie::build((oidc::STATE_COOKIE, flow.state.clone()))
         .http_only(true)
         .secure(session::cookie_secure(&state.config))
@@ -96,9 +71,106 @@ pub async fn oidc_start(
         .build();
     Ok((
         jar.add(cookie),
-        (StatusCode::FOUND, [(header::LOCATION, url.to_string())]),
+        (status, [(header::LOCATION, url.to_string())]),
     )
         .into_response())
+}
+
+/// Starts single sign-on: redirects (302) to the identity provider. For a CLI flow (the link
+/// `rack-gateway login` prints) it shows the confirmation page instead, whatever else the
+/// query says; only that page's form continues the flow.
+#[utoipa::path(get, path = "/api/v1/auth/oidc/start", tag = "auth", params(OidcStartQuery),
+    responses((status = 302, description = "to the identity provider"), (status = 200, description = "CLI flows: confirmation page"), (status = 404, description = "oidc_not_configured")))]
+pub async fn oidc_start(
+    State(state): State<AppState>,
+    Query(q): Query<OidcStartQuery>,
+    meta: RequestMeta,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    oidc::provider(&state).await?;
+    if let Some(id) = q.flow_id {
+        let flow = open_cli_flow(&state, id).await?;
+        let browser = cli_login::new_browser_value();
+        let form_token = cli_login::token(&state.keys, flow.public_id, &browser);
+        let action = state
+            .config
+            .public_url
+            .join(cli_login::CONFIRM_PATH)
+            .map_err(|e| anyhow::anyhow!("RGW_PUBLIC_URL: {e}"))?;
+        // The form's answer redirects to the provider, which `form-action` must allow.
+        let provider = oidc::authorize_url(&state, &flow).await?;
+        let page = cli_login::confirmation_page(&flow, &action, &form_token, Some(&provider));
+        return Ok((jar.add(cli_login::cookie(&state.config, &browser)), page).into_response());
+    }
+    let flow = oidc::create_flow(
+        &state,
+        "web",
+        oidc::safe_return_to(q.return_to.as_deref()),
+        None,
+        &meta,
+    )
+    .await?;
+    to_provider(&state, jar, &flow, StatusCode::FOUND).await
+}
+
+/// The confirmation form of a CLI login.
+#[derive(Deserialize, ToSchema)]
+pub struct CliConfirmForm {
+    pub flow_id: Uuid,
+    /// The token the confirmation page carried (bound to the flow and this browser).
+    pub csrf_token: String,
+}
+
+/// Confirms a CLI login from its confirmation page and continues to the identity provider
+/// (303). Refused without this browser's confirmation cookie and the page's token, and from
+/// other origins.
+#[utoipa::path(post, path = "/api/v1/auth/cli/confirm", tag = "auth",
+    request_body(content = CliConfirmForm, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 303, description = "to the identity provider"), (status = 400, description = "login_flow_invalid"),
+              (status = 403, description = "login_confirmation_invalid")))]
+pub async fn cli_confirm(
+    State(state): State<AppState>,
+    meta: RequestMeta,
+    headers: HeaderMap,
+    jar: CookieJar,
+    form: Result<Form<CliConfirmForm>, FormRejection>,
+) -> Result<Response, ApiError> {
+    let Form(form) = form.map_err(|e| {
+        ApiError::bad_request(
+            "invalid_form",
+            format!("expected the confirmation form (flow_id, csrf_token): {e}"),
+        )
+    })?;
+    oidc::provider(&state).await?;
+    let refuse = || {
+        ApiError::forbidden(
+            "login_confirmation_invalid",
+            "confirm the login on the page its link opens, in the same browser; \
+             open the link again if this keeps failing",
+        )
+    };
+    if !cli_login::same_origin(&state.config, &headers) {
+        return Err(refuse());
+    }
+    let browser = jar
+        .get(cli_login::CONFIRM_COOKIE)
+        .map(|c| c.value().to_owned())
+        .unwrap_or_default();
+    if !cli_login::verify(&state.keys, form.flow_id, &browser, &form.csrf_token) {
+        return Err(refuse());
+    }
+    let flow = open_cli_flow(&state, form.flow_id).await?;
+    let event = AuditEvent::new(
+        state.clock.now(),
+        Actor::Anonymous { claimed: None },
+        "login.oidc.cli_confirm",
+        Outcome::Success,
+    )
+    .resource(flow.public_id.to_string())
+    .details(json!({ "started_from_ip": flow.client_ip }));
+    audit_event(&state, meta.apply(event)).await;
+    let jar = jar.remove(cli_login::removal_cookie());
+    to_provider(&state, jar, &flow, StatusCode::SEE_OTHER).await
 }
 
 /// Query of the OIDC callback.
@@ -109,14 +181,73 @@ pub struct OidcCallbackQuery {
     pub error: Option<String>,
 }
 
-/// Finds the user for a verified identity, creating it when auto-creation is configured.
+fn identity_mismatch(email: &str) -> ApiError {
+    ApiError::forbidden(
+        "oidc_identity_mismatch",
+        format!(
+            "{email} is linked to a different single sign-on identity; if the account really \
+             moved, an admin can run `rack-gateway-server users unlink-sso --email {email}`"
+        ),
+    )
+}
+
+/// Binds `user` to the identity's `(iss, sub)` (its first single sign-on) and audits it.
+async fn bind(
+    state: &AppState,
+    user: User,
+    id: &oidc::VerifiedIdentity,
+    meta: &RequestMeta,
+) -> Result<User, ApiError> {
+    let now = state.clock.now();
+    match state
+        .store
+        .bind_user_oidc_subject(user.id, &id.issuer, &id.subject, now)
+        .await
+    {
+        Ok(true) => {}
+        // Someone bound it meanwhile (a parallel first login): fine only if to this identity.
+        Ok(false) => {
+            let fresh = state.store.get_user(user.id).await?;
+            if fresh.oidc_issuer.as_deref() != Some(id.issuer.as_str())
+                || fresh.oidc_subject.as_deref() != Some(id.subject.as_str())
+            {
+                return Err(identity_mismatch(&user.email));
+            }
+            return Ok(fresh);
+        }
+        // The subject belongs to another (possibly deleted) user.
+        Err(StoreError::Conflict { .. }) => return Err(identity_mismatch(&user.email)),
+        Err(e) => return Err(e.into()),
+    }
+    let event = AuditEvent::new(now, Actor::System, "user.oidc_bind", Outcome::Success)
+        .resource(user.public_id.to_string())
+        .details(json!({ "email": user.email, "issuer": id.issuer, "subject": id.subject }));
+    audit_event(state, meta.apply(event)).await;
+    Ok(state.store.get_user(user.id).await?)
+}
+
+/// Finds the user for a verified identity: the user bound to its `(iss, sub)`; else the user
+/// with its email, if not bound to another identity (and then binds it); else a new user when
+/// auto-creation is configured.
 async fn resolve_user(
     state: &AppState,
     id: &oidc::VerifiedIdentity,
     meta: &RequestMeta,
 ) -> Result<User, ApiError> {
-    match state.store.get_user_by_email(id.email.as_str()).await {
+    match state
+        .store
+        .get_user_by_oidc_subject(&id.issuer, &id.subject)
+        .await
+    {
         Ok(u) => return Ok(u),
+        Err(StoreError::NotFound) => {}
+        Err(e) => return Err(e.into()),
+    }
+    match state.store.get_user_by_email(id.email.as_str()).await {
+        Ok(u) if u.oidc_subject.is_some() || u.oidc_issuer.is_some() => {
+            return Err(identity_mismatch(&u.email));
+        }
+        Ok(u) => return bind(state, u, id, meta).await,
         Err(StoreError::NotFound) => {}
         Err(e) => return Err(e.into()),
     }
@@ -153,7 +284,7 @@ async fn resolve_user(
         .resource(user.public_id.to_string())
         .details(json!({ "email": user.email, "role": role, "source": "oidc_auto_create" }));
     audit_event(state, meta.apply(event)).await;
-    Ok(user)
+    bind(state, user, id, meta).await
 }
 
 /// The identity provider returns here; completes a web login (cookie + redirect) or a CLI flow.
@@ -251,8 +382,7 @@ pub async fn oidc_callback(
         )
         .resource(flow.public_id.to_string());
         audit_event(&state, meta.apply(event)).await;
-        let page = "<!doctype html><title>rack-gateway</title><p>You are signed in. Return to your terminal to finish.</p>";
-        return Ok((jar, Html(page)).into_response());
+        return Ok((jar, cli_login::signed_in_page()).into_response());
     }
     let (jar, _) = finish_login(&state, jar, &user, Channel::Web, &meta, "oidc").await?;
     let to = flow.redirect_to.clone().unwrap_or_else(|| "/".into());
