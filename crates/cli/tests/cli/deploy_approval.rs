@@ -11,20 +11,20 @@ use rgw_testkit::approvals::sha;
 
 use super::*;
 
-const BRANCH: &str = "main";
+pub(super) const BRANCH: &str = "main";
 
 /// A gateway's CI token and a logged-in admin.
-struct World {
-    ci: Cli,
-    token: String,
-    admin: Cli,
-    secret: String,
+pub(super) struct World {
+    pub(super) ci: Cli,
+    pub(super) token: String,
+    pub(super) admin: Cli,
+    pub(super) secret: String,
     /// An empty directory outside any git repository.
-    nowhere: tempfile::TempDir,
+    pub(super) nowhere: tempfile::TempDir,
 }
 
 impl World {
-    async fn new(app: &TestApp) -> World {
+    pub(super) async fn new(app: &TestApp) -> World {
         app.create_service_user("ci@example.com").await;
         let token = app.create_token("ci@example.com", "ci", "cicd").await;
         let admin = Cli::new();
@@ -38,7 +38,7 @@ impl World {
         }
     }
 
-    fn ci_env<'a>(&'a self, app: &'a TestApp) -> [(&'a str, &'a str); 2] {
+    pub(super) fn ci_env<'a>(&'a self, app: &'a TestApp) -> [(&'a str, &'a str); 2] {
         [
             ("RACK_GATEWAY_URL", app.url.as_str()),
             ("RACK_GATEWAY_API_TOKEN", self.token.as_str()),
@@ -46,28 +46,28 @@ impl World {
     }
 
     /// The CI token runs `args` in `dir`.
-    fn ci_command(&self, app: &TestApp, dir: &Path, args: &[&str]) -> Command {
+    pub(super) fn ci_command(&self, app: &TestApp, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = self.ci.command(args, &self.ci_env(app));
         cmd.current_dir(dir);
         cmd
     }
 
-    async fn ci_in(&self, app: &TestApp, dir: &Path, args: &[&str]) -> Out {
+    pub(super) async fn ci_in(&self, app: &TestApp, dir: &Path, args: &[&str]) -> Out {
         collect(self.ci_command(app, dir, args)).await
     }
 
-    async fn ci(&self, app: &TestApp, args: &[&str]) -> Out {
+    pub(super) async fn ci(&self, app: &TestApp, args: &[&str]) -> Out {
         self.ci_in(app, self.nowhere.path(), args).await
     }
 
-    async fn admin(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
+    pub(super) async fn admin(&self, args: &[&str], env: &[(&str, &str)]) -> Out {
         let mut cmd = self.admin.command(args, env);
         cmd.current_dir(self.nowhere.path());
         collect(cmd).await
     }
 
     /// Creates a pending request for `commit` through the CLI; returns its id.
-    async fn request(&self, app: &TestApp, commit: &str) -> String {
+    pub(super) async fn request(&self, app: &TestApp, commit: &str) -> String {
         let out = self
             .ci(
                 app,
@@ -88,12 +88,12 @@ impl World {
     }
 }
 
-async fn collect(mut cmd: Command) -> Out {
+pub(super) async fn collect(mut cmd: Command) -> Out {
     let child = cmd.spawn().expect("start rack-gateway");
     finish(child).await
 }
 
-async fn finish(child: tokio::process::Child) -> Out {
+pub(super) async fn finish(child: tokio::process::Child) -> Out {
     let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .expect("rack-gateway finished within 30 s")
@@ -106,7 +106,7 @@ async fn finish(child: tokio::process::Child) -> Out {
 }
 
 /// The id of the request for `commit` once it exists (read as the CI token).
-async fn request_id_for(app: &TestApp, token: &str, commit: &str) -> String {
+pub(super) async fn request_id_for(app: &TestApp, token: &str, commit: &str) -> String {
     for _ in 0..200 {
         let (status, body) = body_json(
             app.get(&format!(
@@ -128,7 +128,7 @@ async fn request_id_for(app: &TestApp, token: &str, commit: &str) -> String {
 }
 
 /// A git repository with one commit and `.convox/app` = `myapp`; returns it and its HEAD.
-fn git_repo() -> (tempfile::TempDir, String) {
+pub(super) fn git_repo() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let git = |args: &[&str]| {
         let out = std::process::Command::new("git")
@@ -460,306 +460,6 @@ async fn wait_returns_within_a_second_of_an_approval() {
         let mut rest = String::new();
         stderr.read_to_string(&mut rest).await.unwrap();
         assert!(rest.contains("approved, 1/1 approvals"), "{rest}");
-        app.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn show_list_and_approve_print_api_objects_as_json() {
-    for app in TestApp::spawn_all().await {
-        let w = World::new(&app).await;
-        let out = w
-            .ci(
-                &app,
-                &[
-                    "deploy-approval",
-                    "request",
-                    "--app",
-                    "myapp",
-                    "--git-commit",
-                    &sha(6),
-                    "--branch",
-                    BRANCH,
-                    "--message",
-                    "Deploy",
-                    "--output",
-                    "json",
-                ],
-            )
-            .await;
-        let created = out.ok().json();
-        assert_eq!(created["status"], "pending");
-        assert_eq!(created["app"], "myapp");
-        assert_eq!(created["git_commit_hash"], sha(6).as_str());
-        assert!(created["ci_metadata"].is_object(), "{created}");
-        assert!(created["approvals"].is_array(), "{created}");
-        let id = created["public_id"].as_str().unwrap().to_owned();
-
-        let list = w
-            .admin(&["deploy-approval", "list", "--output", "json"], &[])
-            .await
-            .ok()
-            .json();
-        assert_eq!(
-            list["deploy_approval_requests"][0]["public_id"],
-            id.as_str()
-        );
-        assert!(list.get("next_cursor").is_some(), "{list}");
-        let list = w
-            .ci(
-                &app,
-                &[
-                    "deploy-approval",
-                    "list",
-                    "--status",
-                    "approved",
-                    "--output",
-                    "json",
-                ],
-            )
-            .await
-            .ok()
-            .json();
-        assert_eq!(list["deploy_approval_requests"], json!([]));
-
-        let shown = w
-            .ci(
-                &app,
-                &["deploy-approval", "show", &id[..6], "--output", "json"],
-            )
-            .await
-            .ok()
-            .json();
-        assert_eq!(shown, created);
-        let text = w.ci(&app, &["deploy-approval", "show", &id]).await;
-        text.ok();
-        for line in [
-            "status:      pending",
-            "app:         myapp",
-            "approvals:   0/1",
-        ] {
-            assert!(text.stdout.contains(line), "{line} in {text:#?}");
-        }
-
-        let code = next_code(&app, &w.secret);
-        let approved = w
-            .admin(
-                &[
-                    "deploy-approval",
-                    "approve",
-                    &id,
-                    "--mfa-code",
-                    &code,
-                    "--yes",
-                    "--output",
-                    "json",
-                ],
-                &[],
-            )
-            .await
-            .ok()
-            .json();
-        assert_eq!(approved["status"], "approved");
-        assert!(approved["approval_expires_at"].is_string(), "{approved}");
-        let out = w
-            .ci(&app, &["deploy-approval", "wait", &id, "--output", "json"])
-            .await;
-        assert_eq!(out.ok().json()["status"], "approved");
-        app.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn bad_input_exits_2_and_refusals_exit_1() {
-    for app in TestApp::spawn_all().await {
-        let w = World::new(&app).await;
-        let request = |extra: &'static [&'static str]| {
-            let mut args = vec![
-                "deploy-approval",
-                "request",
-                "--app",
-                "myapp",
-                "--message",
-                "m",
-            ];
-            args.extend_from_slice(extra);
-            args
-        };
-        let commit = sha(7);
-        let usage: Vec<(Vec<&str>, &str)> = vec![
-            (
-                request(&["--git-commit", "abc123f"]),
-                "git_commit_not_found",
-            ),
-            (
-                request(&["--git-commit", "not-a-sha"]),
-                "invalid_git_commit",
-            ),
-            (request(&[]), "git_commit_required"),
-            (
-                [
-                    request(&["--ci-metadata", "[1,2]"]),
-                    vec!["--git-commit", &commit],
-                ]
-                .concat(),
-                "",
-            ),
-            (
-                [
-                    request(&["--wait", "--timeout", "soon"]),
-                    vec!["--git-commit", &commit],
-                ]
-                .concat(),
-                "",
-            ),
-            (vec!["deploy-approval", "list", "--status", "bogus"], ""),
-            (vec!["deploy-approval", "show", "x"], "invalid_request_id"),
-        ];
-        for (args, code) in usage {
-            let out = w
-                .ci(&app, &[args.as_slice(), &["--output", "json"]].concat())
-                .await;
-            out.failed(2);
-            if !code.is_empty() {
-                assert_eq!(out.json()["error"]["code"], code, "{args:?}: {out:#?}");
-            }
-        }
-        // Nothing was created by the refused commands.
-        let list = w
-            .ci(&app, &["deploy-approval", "list", "--output", "json"])
-            .await
-            .ok()
-            .json();
-        assert_eq!(list["deploy_approval_requests"], json!([]));
-
-        let out = w
-            .ci(
-                &app,
-                &[
-                    "deploy-approval",
-                    "show",
-                    "123e4567-e89b-12d3-a456-426614174000",
-                ],
-            )
-            .await;
-        out.failed(1);
-        assert!(
-            out.stderr.contains("(deploy_approval_request_not_found)"),
-            "{out:#?}"
-        );
-        let id = w.request(&app, &commit).await;
-        let out = w
-            .ci(
-                &app,
-                &["deploy-approval", "approve", &id, "--mfa-code", "123456"],
-            )
-            .await;
-        out.failed(1);
-        assert!(
-            out.stderr.contains("(api_tokens_cannot_approve)"),
-            "{out:#?}"
-        );
-        let out = w.admin(&["deploy-approval", "approve", &id], &[]).await;
-        out.failed(1);
-        assert!(out.stderr.contains("(mfa_code_required)"), "{out:#?}");
-        let out = w
-            .admin(
-                &["deploy-approval", "approve", &id, "--mfa-code", "000000"],
-                &[],
-            )
-            .await;
-        out.failed(1);
-        let (_, req) = app.get_approval(&w.token, &id).await;
-        assert_eq!(req["status"], "pending");
-        app.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn help_shows_the_seed_commands_and_exit_codes() {
-    let cli = Cli::new();
-    let out = cli.run(&["deploy-approval", "--help"]).await;
-    out.ok();
-    for line in [
-        "rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m",
-        "rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"",
-        "rack-gateway deploy-approval list --status pending",
-        "3 rejected, 4 expired, 5 timed out",
-    ] {
-        assert!(out.stdout.contains(line), "{line} in {out:#?}");
-    }
-}
-
-#[tokio::test]
-async fn an_admin_requests_for_a_ci_token_named_with_target_token() {
-    for app in TestApp::spawn_all().await {
-        let w = World::new(&app).await;
-        let me = w
-            .ci(&app, &["whoami", "--output", "json"])
-            .await
-            .ok()
-            .json();
-        let token_id = me["token_public_id"].as_str().unwrap().to_owned();
-        let args = [
-            "deploy-approval",
-            "request",
-            "--app",
-            "myapp",
-            "--git-commit",
-            &sha(8),
-            "--message",
-            "Hotfix",
-            "--output",
-            "json",
-        ];
-        let out = w.admin(&args, &[]).await;
-        out.failed(1);
-        assert_eq!(out.json()["error"]["code"], "target_api_token_required");
-        let created = w
-            .admin(&[&args[..], &["--target-token", &token_id]].concat(), &[])
-            .await
-            .ok()
-            .json();
-        assert_eq!(created["target_api_token_id"], token_id.as_str());
-        assert_eq!(created["created_by"], "alice@example.com");
-        app.cleanup().await;
-    }
-}
-
-#[tokio::test]
-async fn a_request_while_approvals_are_disabled_exits_1_with_the_gateways_code() {
-    let options = TestOptions {
-        env: vec![(
-            "RGW_SETTING_DEPLOY_APPROVALS_ENABLED".into(),
-            "false".into(),
-        )],
-    };
-    for app in TestApp::spawn_all_with(options).await {
-        let w = World::new(&app).await;
-        let out = w
-            .ci(
-                &app,
-                &[
-                    "deploy-approval",
-                    "request",
-                    "--app",
-                    "myapp",
-                    "--git-commit",
-                    &sha(9),
-                    "--message",
-                    "Deploy",
-                    "--wait",
-                    "--output",
-                    "json",
-                ],
-            )
-            .await;
-        out.failed(1);
-        assert_eq!(
-            out.json()["error"]["code"],
-            "approvals_disabled",
-            "{out:#?}"
-        );
         app.cleanup().await;
     }
 }
