@@ -3,6 +3,7 @@
 //! `/auth/cli/complete`, polled by `rack-gateway login`) in [`sso`].
 
 pub mod sso;
+mod sso_identity;
 
 use axum::Json;
 use axum::extract::State;
