@@ -143,6 +143,21 @@ pub async fn gate_settings(state: &AppState, app: Option<&str>) -> Result<GateSe
     })
 }
 
+/// The current value of `key`, or 409 when the environment pins it (it cannot be changed here).
+async fn unpinned(state: &AppState, key: &str, app: Option<&str>) -> Result<Resolved, ApiError> {
+    let current = resolve(state, key, app).await?;
+    if current.locked() {
+        return Err(ApiError::conflict(
+            "setting_pinned_by_environment",
+            format!(
+                "{key} is set by the environment variable {} and cannot be changed here; change or unset the variable",
+                current.env_var
+            ),
+        ));
+    }
+    Ok(current)
+}
+
 /// Stores an admin's value for `key` (validated against the catalogue). Refused with 409 when
 /// the environment pins the value.
 pub async fn put(
@@ -154,16 +169,7 @@ pub async fn put(
 ) -> Result<Resolved, ApiError> {
     let def = definition(key)?;
     let app_name = scope_for(def, app)?;
-    let current = resolve(state, key, app).await?;
-    if current.locked() {
-        return Err(ApiError::conflict(
-            "setting_pinned_by_environment",
-            format!(
-                "{key} is set by the environment variable {} and cannot be changed here; change or unset the variable",
-                current.env_var
-            ),
-        ));
-    }
+    let current = unpinned(state, key, app).await?;
     let value = validate(def, value)
         .map_err(|e| ApiError::unprocessable("invalid_setting_value", e.to_string()))?;
     if def.key == "service_image_patterns" {
@@ -188,16 +194,7 @@ pub async fn put(
 pub async fn delete(state: &AppState, key: &str, app: Option<&str>) -> Result<Resolved, ApiError> {
     let def = definition(key)?;
     let app_name = scope_for(def, app)?;
-    let current = resolve(state, key, app).await?;
-    if current.locked() {
-        return Err(ApiError::conflict(
-            "setting_pinned_by_environment",
-            format!(
-                "{key} is set by the environment variable {} and cannot be changed here",
-                current.env_var
-            ),
-        ));
-    }
+    unpinned(state, key, app).await?;
     let scope = app_name.as_ref().map(|a| a.to_string()).unwrap_or_default();
     state.store.delete_setting(&scope, def.key).await?;
     state.settings_cache.invalidate(&scope, def.key);

@@ -265,26 +265,22 @@ impl TestApp {
 
     /// Issues a session for `email` directly (no password); returns the `rgws_` token.
     pub async fn session_for(&self, email: &str, channel: Channel) -> String {
-        let user = self
-            .store()
-            .get_user_by_email(email)
-            .await
-            .expect("session user exists");
-        let issued = rgw_server::auth::session::issue(
-            &self.state,
-            user.id,
-            channel,
-            &RequestMeta::default(),
-            None,
-        )
-        .await
-        .expect("issue a test session");
-        issued.token.expose_secret().to_owned()
+        self.issue_session(email, channel, None).await
     }
 
     /// Issues a session for `email` whose MFA was verified just now (by TOTP), as after
     /// `rack-gateway login --mfa-code`; deploy actions need this step-up.
     pub async fn session_with_mfa(&self, email: &str, channel: Channel) -> String {
+        self.issue_session(email, channel, Some(("totp", self.clock.now())))
+            .await
+    }
+
+    async fn issue_session(
+        &self,
+        email: &str,
+        channel: Channel,
+        mfa: Option<(&str, time::OffsetDateTime)>,
+    ) -> String {
         let user = self
             .store()
             .get_user_by_email(email)
@@ -295,7 +291,7 @@ impl TestApp {
             user.id,
             channel,
             &RequestMeta::default(),
-            Some(("totp", self.clock.now())),
+            mfa,
         )
         .await
         .expect("issue a test session");

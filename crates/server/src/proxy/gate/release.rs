@@ -17,6 +17,16 @@ use super::steps::{
 use super::{Ctx, GateError, GateTrail};
 use crate::audit::{AuditEvent, Outcome};
 
+/// The live approved requests, each with the release its completed build produced recorded
+/// (promote and one-off processes both bind by release).
+async fn approved_with_releases(ctx: &Ctx<'_>) -> Result<Vec<Bound>, GateError> {
+    let mut live = approved(live(ctx).await?);
+    for b in &mut live {
+        ensure_release(ctx, b).await?;
+    }
+    Ok(live)
+}
+
 /// `POST releases/{id}/promote`: the approved build's release only; re-checked on the rack.
 pub(super) async fn promote(
     ctx: &Ctx<'_>,
@@ -31,10 +41,7 @@ pub(super) async fn promote(
         app: ctx.app,
         release: release_id,
     };
-    let mut live = approved(live(ctx).await?);
-    for b in &mut live {
-        ensure_release(ctx, b).await?;
-    }
+    let live = approved_with_releases(ctx).await?;
     let Some(bound) = live.iter().find(|b| b.release.as_ref() == Some(release_id)) else {
         return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
     };
@@ -142,10 +149,7 @@ pub(super) async fn run(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail
         release: release_hdr.as_deref(),
         command: Some(&command),
     };
-    let mut live = approved(live(ctx).await?);
-    for b in &mut live {
-        ensure_release(ctx, b).await?;
-    }
+    let live = approved_with_releases(ctx).await?;
     let Some(bound) = live.iter().find(|b| {
         b.release.as_ref().map(ReleaseId::as_str) == release_hdr.as_deref() && release_hdr.is_some()
     }) else {
