@@ -44,7 +44,8 @@ pub struct AppState {
     pub auditor: Auditor,
     /// Cached database settings (see `settings`).
     pub settings_cache: Arc<crate::settings::SettingsCache>,
-    /// Wakes event streams when a deploy approval request changes on this gateway.
+    /// Wakes event streams when a deploy approval request changes (on any gateway sharing a
+    /// PostgreSQL database).
     pub approval_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
 }
 
@@ -52,6 +53,9 @@ impl AppState {
     /// Wires state from configuration and an open store.
     pub fn new(config: Config, store: Store) -> anyhow::Result<AppState> {
         let rack = config.rack.as_ref().map(RackClient::new).transpose()?;
+        // The store's feed: woken by this gateway's changes and, on PostgreSQL, by the change
+        // listener for every other gateway's.
+        let approval_events = store.changes().approvals().clone();
         let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
         // Needs a Tokio runtime: the writer task starts here.
         let auditor = Auditor::spawn(
@@ -68,7 +72,7 @@ impl AppState {
             auth: Arc::default(),
             auditor,
             settings_cache: Arc::default(),
-            approval_events: tokio::sync::broadcast::channel(1024).0,
+            approval_events,
         })
     }
 
@@ -160,8 +164,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    // Background work lives as long as the server: the approval expiry sweeper.
+    // Background work lives as long as the server: the approval expiry sweeper, and on
+    // PostgreSQL the listener that hears other gateways' changes (cache invalidation, live
+    // approval updates).
     let sweeper = tokio::spawn(crate::approvals::sweeper::run(state.clone()));
+    let changes = state.store.spawn_change_listener();
     let app = router(state);
     let served = axum::serve(
         listener,
@@ -170,6 +177,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    if let Some(c) = changes {
+        c.abort();
+    }
     served?;
     Ok(())
 }

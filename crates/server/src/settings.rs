@@ -2,47 +2,47 @@
 //! database (changed by admins), then the catalogue default in `rgw_core::settings`.
 //!
 //! Database values are cached per process, because the proxy's gate needs several settings on
-//! every gated call. A write through [`put`] or [`delete`] invalidates this process's entry at
-//! once; other replicas see a change within [`CACHE_TTL`] (their cached copy expires).
+//! every call. Copies live under the store's change feed ([`rgw_store::changes`]): a write by
+//! this process drops them before it returns; one by another PostgreSQL replica when its
+//! notification arrives; any other within [`rgw_store::changes::UNWATCHED_MAX_AGE`] (1 s).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
 
 use rgw_core::AppName;
 use rgw_core::rbac::GateSettings;
 use rgw_core::settings::{Resolved, Scope, SettingDef, find, resolve as resolve_pure, validate};
+use rgw_store::Store;
+use rgw_store::changes::{Stamp, Topic};
 use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// How long another replica's change may take to be seen here.
-pub const CACHE_TTL: Duration = Duration::from_secs(1);
+/// `(scope, key)` → the feed stamp it was read under and the stored value (`None`: not set in
+/// the database).
+type Entries = HashMap<(String, &'static str), (Stamp, Option<Value>)>;
 
-/// `(scope, key)` → when it was read and the stored value (`None`: not set in the database).
-type Entries = HashMap<(String, &'static str), (Instant, Option<Value>)>;
-
-/// Stored setting values, cached for [`CACHE_TTL`].
+/// Stored setting values, cached under the change feed.
 #[derive(Debug, Default)]
 pub struct SettingsCache {
     entries: Mutex<Entries>,
 }
 
 impl SettingsCache {
-    fn get(&self, scope: &str, key: &'static str) -> Option<Option<Value>> {
+    fn get(&self, store: &Store, scope: &str, key: &'static str) -> Option<Option<Value>> {
         let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         map.get(&(scope.to_owned(), key))
-            .filter(|(at, _)| at.elapsed() < CACHE_TTL)
+            .filter(|(stamp, _)| store.changes().is_current(Topic::Settings, stamp))
             .map(|(_, v)| v.clone())
     }
 
-    fn put(&self, scope: &str, key: &'static str, value: Option<Value>) {
+    fn put(&self, scope: &str, key: &'static str, stamp: Stamp, value: Option<Value>) {
         let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert((scope.to_owned(), key), (Instant::now(), value));
+        map.insert((scope.to_owned(), key), (stamp, value));
     }
 
     /// Forgets one entry (after a local write).
@@ -81,15 +81,17 @@ pub async fn resolve(state: &AppState, key: &str, app: Option<&str>) -> Result<R
     let def = definition(key)?;
     let app = scope_for(def, app)?;
     let scope = app.as_ref().map(|a| a.to_string()).unwrap_or_default();
-    let stored = match state.settings_cache.get(&scope, def.key) {
+    let stored = match state.settings_cache.get(&state.store, &scope, def.key) {
         Some(v) => v,
         None => {
+            // Stamp before the read (see `rgw_store::changes`).
+            let stamp = state.store.changes().stamp(Topic::Settings);
             let v = state
                 .store
                 .get_setting(&scope, def.key)
                 .await?
                 .map(|s| s.value.0);
-            state.settings_cache.put(&scope, def.key, v.clone());
+            state.settings_cache.put(&scope, def.key, stamp, v.clone());
             v
         }
     };

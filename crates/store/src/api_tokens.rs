@@ -5,6 +5,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::changes::Topic;
 use crate::clock::{Ts, ts_opt};
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -196,6 +197,7 @@ impl Store {
             "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -10,6 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::changes::ChangeFeed;
 use crate::error::StoreError;
 use crate::tx::StoreTx;
 
@@ -71,10 +73,15 @@ impl Default for StoreOptions {
     }
 }
 
-/// The persistence handle. Cheap to clone (it shares the pool).
+/// The persistence handle. Cheap to clone (it shares the pools and the change feed).
 #[derive(Clone)]
 pub struct Store {
     pub(crate) db: Db,
+    /// The pool for the hot path's reads (credential, setting and gate lookups). On SQLite a
+    /// pool of its own, so that readers never queue for a connection behind writers waiting
+    /// for the single write lock (WAL lets them read meanwhile); on PostgreSQL the same pool.
+    pub(crate) reads: Db,
+    pub(crate) changes: Arc<ChangeFeed>,
 }
 
 impl fmt::Debug for Store {
@@ -115,14 +122,27 @@ impl Store {
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
                 .synchronous(SqliteSynchronous::Normal);
+            let size = options.max_connections.unwrap_or(4);
             let pool = SqlitePoolOptions::new()
-                .max_connections(options.max_connections.unwrap_or(4))
+                .max_connections(size)
                 .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
+                .connect_with(connect.clone())
                 .await?;
             SQLITE_MIGRATOR.run(&pool).await?;
+            // An in-memory database exists once per connection set: reads must share the pool.
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let reads = if in_memory {
+                pool.clone()
+            } else {
+                SqlitePoolOptions::new()
+                    .max_connections(size)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect_lazy_with(connect)
+            };
             Store {
                 db: Db::Sqlite(pool),
+                reads: Db::Sqlite(reads),
+                changes: Arc::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| {
@@ -134,7 +154,11 @@ impl Store {
                 .connect_with(connect)
                 .await?;
             PG_MIGRATOR.run(&pool).await?;
-            Store { db: Db::Pg(pool) }
+            Store {
+                db: Db::Pg(pool.clone()),
+                reads: Db::Pg(pool),
+                changes: Arc::default(),
+            }
         } else {
             // Only the scheme is echoed: the URL may carry a password.
             let scheme = url.split_once(':').map_or("", |(s, _)| s);
@@ -165,9 +189,16 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for checked-out connections to be returned.
+    /// Closes the pools, waiting for checked-out connections to be returned.
     pub async fn close(&self) {
         with_db!(&self.db, p => p.close().await);
+        with_db!(&self.reads, p => p.close().await);
+    }
+
+    /// The change feed of this store (see [`crate::changes`]).
+    #[must_use]
+    pub fn changes(&self) -> &Arc<ChangeFeed> {
+        &self.changes
     }
 
     /// Starts a transaction. On SQLite it is `BEGIN IMMEDIATE`, taking the write lock up front
@@ -177,8 +208,10 @@ impl Store {
     /// [`StoreError::Db`] when no connection is available.
     pub async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(match &self.db {
-            Db::Sqlite(p) => StoreTx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
-            Db::Pg(p) => StoreTx::pg(p.begin().await?),
+            Db::Sqlite(p) => {
+                StoreTx::sqlite(p.begin_with("BEGIN IMMEDIATE").await?, self.changes.clone())
+            }
+            Db::Pg(p) => StoreTx::pg(p.begin().await?, self.changes.clone()),
         })
     }
 }

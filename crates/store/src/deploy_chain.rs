@@ -256,7 +256,7 @@ impl Store {
         );
         // No ORDER BY: it would tempt the planner into walking `(token, app, id)` over the
         // token's whole history; the few live rows are sorted here instead.
-        let mut rows = with_db!(&self.db, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
+        let mut rows = with_db!(&self.reads, p => sqlx::query_as::<_, DeployApprovalRequest>(SQL)
             .bind(token_id).bind(app).bind(Ts(now)).fetch_all(p).await?);
         rows.sort_unstable_by_key(|r| std::cmp::Reverse(r.id));
         Ok(rows)

@@ -101,7 +101,7 @@ impl Store {
             " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
         );
         Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, SessionLookup>(SQL)
+            with_db!(&self.reads, p => sqlx::query_as::<_, SessionLookup>(SQL)
             .bind(token_hash).fetch_optional(p).await?),
         )
     }
@@ -122,7 +122,7 @@ impl Store {
             " FROM api_tokens t JOIN users u ON u.id = t.owner_user_id WHERE t.token_hash = $1"
         );
         Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, ApiTokenLookup>(SQL)
+            with_db!(&self.reads, p => sqlx::query_as::<_, ApiTokenLookup>(SQL)
             .bind(token_hash).fetch_optional(p).await?),
         )
     }

@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::api_tokens::{ApiToken, NewApiToken, token_columns_plain};
+use crate::changes::Topic;
 use crate::clock::{Ts, ts_opt};
 use crate::error::StoreError;
 use crate::tx::{StoreTx, with_tx};
@@ -52,6 +53,7 @@ impl StoreTx {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Identity);
         const SQL: &str =
             "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
         let n = with_tx!(self, c => sqlx::query(SQL)
@@ -97,6 +99,7 @@ impl StoreTx {
         suspended_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Identity);
         const SQL: &str = "UPDATE users SET suspended_at = $2, updated_at = $3 WHERE id = $1";
         let n = with_tx!(self, c => sqlx::query(SQL)
             .bind(id).bind(ts_opt(suspended_at)).bind(Ts(now)).execute(&mut *c).await?.rows_affected());
@@ -108,6 +111,7 @@ impl StoreTx {
     /// # Errors
     /// Db.
     pub async fn unlock_user(&mut self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.changes(Topic::Identity);
         const SQL: &str = "UPDATE users SET locked_at = NULL, lock_reason = NULL, \
             failed_login_count = 0, login_locked_until = NULL, updated_at = $2 WHERE id = $1";
         let n = with_tx!(self, c => sqlx::query(SQL)
@@ -124,6 +128,7 @@ impl StoreTx {
         id: i64,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Identity);
         const SQL: &str = "UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
         let n = with_tx!(self, c => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(&mut *c).await?.rows_affected());
@@ -140,6 +145,7 @@ impl StoreTx {
         by_user_id: Option<i64>,
         now: OffsetDateTime,
     ) -> Result<u64, StoreError> {
+        self.changes(Topic::Identity);
         const SQL: &str = "UPDATE sessions SET revoked_at = $2, revoked_by_user_id = $3 \
             WHERE user_id = $1 AND revoked_at IS NULL";
         Ok(with_tx!(self, c => sqlx::query(SQL)

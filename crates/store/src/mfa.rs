@@ -4,6 +4,7 @@
 use sqlx::FromRow;
 use time::OffsetDateTime;
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -56,6 +57,7 @@ impl Store {
         with_db!(&self.db, p => sqlx::query(SQL)
             .bind(user_id).bind(secret_ciphertext).bind(secret_nonce).bind(Ts(now))
             .execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(())
     }
 
@@ -88,6 +90,7 @@ impl Store {
             WHERE user_id = $1 AND confirmed_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(user_id).bind(Ts(now)).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 

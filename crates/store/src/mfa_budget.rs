@@ -11,6 +11,7 @@
 use sqlx::FromRow;
 use time::{Duration, OffsetDateTime};
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -130,6 +131,7 @@ impl Store {
         // failures + in_flight under it), so "equal, and locked at this instant" is one caller.
         let locked_now = row.failures == policy.lock_after_failures
             && row.locked_at == Some(rgw_core::clock::normalize(now));
+        self.changes.bump(Topic::Identity);
         Ok(MfaFailureSettled {
             failures: row.failures,
             locked_now,

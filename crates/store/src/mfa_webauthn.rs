@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -104,12 +105,12 @@ impl Store {
              created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING ",
             credential_columns!()
         );
-        Ok(
-            with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
+        let row = with_db!(&self.db, p => sqlx::query_as::<_, WebauthnCredential>(SQL)
             .bind(Uuid::now_v7()).bind(new.user_id).bind(&new.name).bind(&new.credential_id)
             .bind(Json(&new.passkey)).bind(Ts(now))
-            .fetch_one(p).await?),
-        )
+            .fetch_one(p).await?);
+        self.changes.bump(Topic::Identity);
+        Ok(row)
     }
 
     /// The user's WebAuthn credentials, oldest first.
@@ -160,6 +161,7 @@ impl Store {
         const SQL: &str = "DELETE FROM webauthn_credentials WHERE user_id = $1 AND public_id = $2";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(user_id).bind(public_id).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 

@@ -4,6 +4,7 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -157,6 +158,7 @@ impl Store {
             WHERE id = $1 AND revoked_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).bind(method).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 
@@ -174,6 +176,7 @@ impl Store {
             WHERE id = $1 AND revoked_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).bind(by_user_id).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 
@@ -189,8 +192,10 @@ impl Store {
     ) -> Result<u64, StoreError> {
         const SQL: &str = "UPDATE sessions SET revoked_at = $2, revoked_by_user_id = $3 \
             WHERE user_id = $1 AND revoked_at IS NULL";
-        Ok(with_db!(&self.db, p => sqlx::query(SQL)
-            .bind(user_id).bind(Ts(now)).bind(by_user_id).execute(p).await?.rows_affected()))
+        let r = with_db!(&self.db, p => sqlx::query(SQL)
+            .bind(user_id).bind(Ts(now)).bind(by_user_id).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
+        Ok(r)
     }
 
     /// Lists a user's sessions, newest first (including revoked and expired ones).

@@ -6,6 +6,7 @@ use sqlx::FromRow;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -33,7 +34,7 @@ impl Store {
     pub async fn get_setting(&self, scope: &str, key: &str) -> Result<Option<Setting>, StoreError> {
         const SQL: &str = "SELECT scope, key, value, updated_by_user_id, updated_at FROM settings \
             WHERE scope = $1 AND key = $2";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, Setting>(SQL)
+        Ok(with_db!(&self.reads, p => sqlx::query_as::<_, Setting>(SQL)
             .bind(scope).bind(key).fetch_optional(p).await?))
     }
 
@@ -53,9 +54,11 @@ impl Store {
             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, \
             updated_by_user_id = excluded.updated_by_user_id, updated_at = excluded.updated_at \
             RETURNING scope, key, value, updated_by_user_id, updated_at";
-        Ok(with_db!(&self.db, p => sqlx::query_as::<_, Setting>(SQL)
+        let r = with_db!(&self.db, p => sqlx::query_as::<_, Setting>(SQL)
             .bind(scope).bind(key).bind(Json(value)).bind(updated_by_user_id).bind(Ts(now))
-            .fetch_one(p).await?))
+            .fetch_one(p).await?);
+        self.changes.bump(Topic::Settings);
+        Ok(r)
     }
 
     /// Removes one setting (back to the default). Returns whether it existed.
@@ -66,6 +69,7 @@ impl Store {
         const SQL: &str = "DELETE FROM settings WHERE scope = $1 AND key = $2";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(scope).bind(key).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Settings);
         Ok(n == 1)
     }
 

@@ -55,7 +55,11 @@ impl TestStore {
     /// The mapped [`StoreError`] (e.g. `Invariant` from a trigger).
     pub async fn raw_execute(&self, sql: &str) -> Result<u64, StoreError> {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        Ok(with_db!(&self.store.db, p => sqlx::raw_sql(sql).execute(p).await?.rows_affected()))
+        let n = with_db!(&self.store.db, p => sqlx::raw_sql(sql).execute(p).await?.rows_affected());
+        // Raw SQL may change anything a cache holds: as any writer of this process would.
+        self.store.changes.bump(crate::changes::Topic::Identity);
+        self.store.changes.bump(crate::changes::Topic::Settings);
+        Ok(n)
     }
 
     /// Closes the pool and, on PostgreSQL, drops the test schema. Best effort: tests that

@@ -3,6 +3,9 @@
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
+use std::sync::Arc;
+
+use crate::changes::{ChangeFeed, Topic, TopicSet};
 use crate::db::Backend;
 use crate::error::StoreError;
 
@@ -34,6 +37,9 @@ pub(crate) enum TxInner {
 /// transaction: after an error, roll back rather than carrying on.
 pub struct StoreTx {
     pub(crate) inner: TxInner,
+    changes: Arc<ChangeFeed>,
+    /// Topics whose rows this transaction changed: bumped after the commit.
+    changed: TopicSet,
 }
 
 impl std::fmt::Debug for StoreTx {
@@ -45,16 +51,26 @@ impl std::fmt::Debug for StoreTx {
 }
 
 impl StoreTx {
-    pub(crate) fn sqlite(tx: Transaction<'static, Sqlite>) -> Self {
+    pub(crate) fn sqlite(tx: Transaction<'static, Sqlite>, changes: Arc<ChangeFeed>) -> Self {
         Self {
             inner: TxInner::Sqlite(tx),
+            changes,
+            changed: TopicSet::default(),
         }
     }
 
-    pub(crate) fn pg(tx: Transaction<'static, Postgres>) -> Self {
+    pub(crate) fn pg(tx: Transaction<'static, Postgres>, changes: Arc<ChangeFeed>) -> Self {
         Self {
             inner: TxInner::Pg(tx),
+            changes,
+            changed: TopicSet::default(),
         }
+    }
+
+    /// Notes that this transaction changes rows of `topic` (cached copies are dropped when it
+    /// commits).
+    pub(crate) fn changes(&mut self, topic: Topic) {
+        self.changed.insert(topic);
     }
 
     /// Which backend this transaction runs on.
@@ -71,10 +87,15 @@ impl StoreTx {
     /// # Errors
     /// [`StoreError::Db`] when the commit fails (nothing was written).
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self.inner {
-            TxInner::Sqlite(t) => t.commit().await?,
-            TxInner::Pg(t) => t.commit().await?,
-        }
+        let committed = match self.inner {
+            TxInner::Sqlite(t) => t.commit().await,
+            TxInner::Pg(t) => t.commit().await,
+        };
+        // After the commit, never before: a copy read between a bump and the commit would
+        // hold the old row under the new epoch. Also after a failed commit, whose outcome the
+        // client cannot always know (a connection lost during COMMIT).
+        self.changes.bump_set(self.changed);
+        committed?;
         Ok(())
     }
 

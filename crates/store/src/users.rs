@@ -5,6 +5,7 @@ use sqlx::FromRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::changes::Topic;
 use crate::clock::{Ts, ts_opt};
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -252,6 +253,7 @@ impl Store {
         const SQL: &str = "UPDATE users SET suspended_at = $2, updated_at = $3 WHERE id = $1";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(ts_opt(suspended_at)).bind(Ts(now)).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 
@@ -269,6 +271,7 @@ impl Store {
             "UPDATE users SET locked_at = $2, lock_reason = $3, updated_at = $2 WHERE id = $1";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).bind(reason).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 
@@ -283,6 +286,7 @@ impl Store {
             mfa_attempts = 0, mfa_failures = 0, mfa_in_flight = 0, updated_at = $2 WHERE id = $1";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 
@@ -329,6 +333,7 @@ impl Store {
         const SQL: &str = "UPDATE users SET deleted_at = $2, updated_at = $2 WHERE id = $1 AND deleted_at IS NULL";
         let n = with_db!(&self.db, p => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
+        self.changes.bump(Topic::Identity);
         Ok(n == 1)
     }
 }

@@ -20,6 +20,7 @@ pub mod approvals;
 pub mod convox;
 pub mod oidc;
 mod requests;
+pub mod wait;
 
 use std::sync::Arc;
 

@@ -2,8 +2,9 @@
 //! `Authorization: Basic base64(anyuser:<token>)` (how the stock `convox` CLI sends
 //! `RACK_URL=https://convox:<token>@gateway/…`; the username is ignored), and the session
 //! cookie. An `Authorization` header wins over the cookie. Web (browser) session tokens are
-//! refused in Basic credentials: browsers replay cached Basic credentials cross-site. Each request reads the credential
-//! joined with its owner's status, so revocation and suspension hold at once on every replica.
+//! refused in Basic credentials: browsers replay cached Basic credentials cross-site. Each request
+//! checks the credential joined with its owner's status, served by the [credential
+//! cache](super::cache), so revocation and suspension hold on the next request.
 //!
 //! Cookie-authenticated requests must prove they come from our own pages: unsafe methods carry
 //! `X-CSRF-Token` (see [`csrf`]). [`authenticate`], which does not know the method, demands it
@@ -212,11 +213,32 @@ async fn session_principal(
     source: Source,
 ) -> Result<UserPrincipal, ApiError> {
     let now = state.clock.now();
-    let found = state
-        .store
-        .lookup_session(&tokens::hash(token))
-        .await?
-        .ok_or_else(|| invalid("unknown session; log in again"))?;
+    let hash = tokens::digest(token);
+    let cache = &state.auth.credentials;
+    let mut allow_cached = true;
+    loop {
+        let (found, lookup) = cache
+            .session(&state.store, &hash, allow_cached)
+            .await?
+            .ok_or_else(|| invalid("unknown session; log in again"))?;
+        match check_session(&found, source, now) {
+            Ok(user) => {
+                session::touch(state, &hash, &found.session, now).await;
+                return Ok(user);
+            }
+            // A copy from memory only ever accepts: confirm a refusal against the database.
+            Err(e) if lookup.fresh() => return Err(e),
+            Err(_) => allow_cached = false,
+        }
+    }
+}
+
+/// Decides whether a session row (with its user's status) authenticates a request now.
+fn check_session(
+    found: &rgw_store::SessionLookup,
+    source: Source,
+    now: time::OffsetDateTime,
+) -> Result<UserPrincipal, ApiError> {
     let s = &found.session;
     if s.revoked_at.is_some() {
         return Err(ApiError::unauthorized(
@@ -244,7 +266,6 @@ async fn session_principal(
     }
     let role = Role::parse_for_user(&found.owner.owner_role)
         .map_err(|e| anyhow::anyhow!("user {} has an invalid stored role: {e}", s.user_id))?;
-    session::touch(state, s, now).await?;
     Ok(UserPrincipal {
         user_id: s.user_id,
         public_id: found.owner.owner_public_id,
@@ -265,11 +286,40 @@ async fn token_principal(
     token: &SecretString,
 ) -> Result<TokenPrincipal, ApiError> {
     let now = state.clock.now();
-    let found = state
-        .store
-        .lookup_api_token(&tokens::hash(token))
-        .await?
-        .ok_or_else(|| invalid("unknown API token"))?;
+    let hash = tokens::digest(token);
+    let cache = &state.auth.credentials;
+    let mut allow_cached = true;
+    let (found, principal) = loop {
+        let (found, lookup) = cache
+            .token(&state.store, &hash, allow_cached)
+            .await?
+            .ok_or_else(|| invalid("unknown API token"))?;
+        match check_token(&found, now) {
+            Ok(p) => break (found, p),
+            Err(e) if lookup.fresh() => return Err(e),
+            Err(_) => allow_cached = false,
+        }
+    };
+    let t = &found.token;
+    if state.auth.should_flush_last_used(t.id, t.last_used_at, now) {
+        // Off the request's critical path: the use is recorded best effort, at most once a
+        // minute per token and process (see `AuthRuntime::should_flush_last_used`).
+        let store = state.store.clone();
+        let id = t.id;
+        tokio::spawn(async move {
+            if let Err(e) = store.set_api_token_last_used(id, now).await {
+                tracing::warn!(error = %e, token_id = id, "recording an API token's last use failed");
+            }
+        });
+    }
+    Ok(principal)
+}
+
+/// Decides whether a token row (with its owner's status) authenticates a request now.
+fn check_token(
+    found: &rgw_store::ApiTokenLookup,
+    now: time::OffsetDateTime,
+) -> Result<TokenPrincipal, ApiError> {
     let t = &found.token;
     if t.revoked_at.is_some() {
         return Err(ApiError::unauthorized(
@@ -299,9 +349,6 @@ async fn token_principal(
     let owner_role = Role::parse_for_user(&found.owner.owner_role).ok();
     let permissions =
         TokenPrincipal::effective_permissions(&scope, owner_role, found.owner.owner_is_service);
-    if state.auth.should_flush_last_used(t.id, t.last_used_at, now) {
-        state.store.set_api_token_last_used(t.id, now).await?;
-    }
     Ok(TokenPrincipal {
         token_id: t.id,
         public_id: t.public_id,

@@ -4,9 +4,11 @@
 //!
 //! Credentials are opaque random strings told apart by prefix: API tokens `rgw_…`, session
 //! tokens `rgws_…` (both `prefix + base64url(32 random bytes)`). Only their SHA-256 is stored.
-//! Every request re-reads the credential joined with its owner's status, so a revocation,
-//! suspension, lock or deletion written by any replica stops the credential on the next request.
+//! Every request checks the credential joined with its owner's status, so a revocation,
+//! suspension, lock or deletion written by this gateway stops the credential on the next
+//! request, and one written by another replica within the change feed's bound (see [`cache`]).
 
+pub mod cache;
 pub mod cli_login;
 pub mod csrf;
 pub mod extract;
@@ -32,9 +34,11 @@ use crate::audit::AuditEvent;
 /// How often at most `api_tokens.last_used_at` is written per token and process.
 pub const LAST_USED_FLUSH_INTERVAL: Duration = Duration::minutes(1);
 
-/// Per-process identity state: caches that make per-request work cheap. Nothing here is
-/// needed for correctness across replicas (every authorization decision reads the database).
+/// Per-process identity state: caches that make per-request work cheap. Correctness across
+/// replicas comes from the store's change feed (see [`cache`]).
 pub struct AuthRuntime {
+    /// Session and API token rows served from memory (see [`cache::CredentialCache`]).
+    pub credentials: cache::CredentialCache,
     /// Token id → when this process last wrote its `last_used_at`.
     last_used_flushed: Mutex<HashMap<i64, OffsetDateTime>>,
     /// The discovered OpenID provider, once reachable.
@@ -47,6 +51,7 @@ pub struct AuthRuntime {
 impl Default for AuthRuntime {
     fn default() -> Self {
         AuthRuntime {
+            credentials: cache::CredentialCache::default(),
             last_used_flushed: Mutex::default(),
             oidc: tokio::sync::OnceCell::new(),
             hasher: OnceLock::new(),

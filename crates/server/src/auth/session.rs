@@ -182,22 +182,32 @@ pub async fn rotate_after_mfa(
     Ok(issued)
 }
 
-/// Extends a session's idle expiry after activity, at most once per [`TOUCH_INTERVAL`].
+/// Extends a session's idle expiry after activity, at most once per [`TOUCH_INTERVAL`]. The
+/// write is off the request's critical path; the cached copy records it at once so that the
+/// next requests do not write it again. A failed write is logged: the session then ends at its
+/// previous idle expiry, which is the safe direction.
 pub async fn touch(
     state: &AppState,
+    hash: &crate::auth::cache::CredentialHash,
     session: &Session,
     now: OffsetDateTime,
-) -> Result<(), ApiError> {
+) {
     if now - session.last_seen_at < TOUCH_INTERVAL {
-        return Ok(());
+        return;
     }
     let channel = Channel::parse(&session.channel).unwrap_or(Channel::Web);
     let idle = match channel {
         Channel::Web => now + SessionPolicy::load(state).await.idle,
         Channel::Cli => session.absolute_expires_at,
     };
-    state.store.touch_session(session.id, idle, now).await?;
-    Ok(())
+    state.auth.credentials.note_session_touch(hash, now, idle);
+    let store = state.store.clone();
+    let id = session.id;
+    tokio::spawn(async move {
+        if let Err(e) = store.touch_session(id, idle, now).await {
+            tracing::warn!(error = %e, session_id = id, "recording session activity failed");
+        }
+    });
 }
 
 /// Whether the session cookie carries `Secure`: always, except plain http on a loopback

@@ -75,7 +75,12 @@ pub fn generate_session_token() -> SecretString {
 /// The SHA-256 stored for a secret. A fast hash is right here: the secrets carry 256 bits of
 /// entropy, so there is nothing to brute-force, and lookups must be cheap on every request.
 pub fn hash(secret: &SecretString) -> Vec<u8> {
-    Sha256::digest(secret.expose_secret().as_bytes()).to_vec()
+    digest(secret).to_vec()
+}
+
+/// [`hash`] as a fixed-size array (the credential cache's key).
+pub fn digest(secret: &SecretString) -> [u8; 32] {
+    Sha256::digest(secret.expose_secret().as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -125,15 +125,24 @@ async fn operator_commands_manage_users_and_tokens_in_the_gateway_database() {
             None,
         )
         .await);
-        let (status, body) = body_json(
-            app.get("/api/v1/auth/whoami")
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
+        // The command is another process writing the database: the running gateway sees it
+        // within the change feed's bound (at once on PostgreSQL, through its listener).
+        rgw_testkit::wait::within(
+            rgw_testkit::wait::CHANGE_BOUND,
+            "the gateway refuses the suspended owner's token",
+            || async {
+                let (status, body) = body_json(
+                    app.get("/api/v1/auth/whoami")
+                        .bearer_auth(token)
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await;
+                (status, error_code(&body)) == (401, "account_suspended")
+            },
         )
         .await;
-        assert_eq!((status, error_code(&body)), (401, "account_suspended"));
 
         ok(&run(
             &app,
