@@ -15,6 +15,8 @@
 //! - **fake rack** (`fake-rack`), the upstream for small calls;
 //! - **gateway A** (`rack-gateway-server serve`, SQLite database in a temp dir, a `viewer` API
 //!   token minted straight into the store) in front of the fake rack;
+//! - **gateway PG** (the same, on a fresh schema of the PostgreSQL database named by
+//!   `RGW_TEST_POSTGRES_URL`; skipped when it is unset);
 //! - **nginx** (when installed) as a plain keep-alive reverse proxy in front of the same fake
 //!   rack (`/api/v1/rack-proxy/` → rack, rack credentials injected, no buffering);
 //! - an in-bench **upload sink** (counts object bytes, stores nothing) and **gateway B** in
@@ -25,8 +27,10 @@
 //! 1. latency: 2000 sequential authenticated `GET /apps` on one connection (after 200 warm-up)
 //!    to the rack directly, through the gateway and through nginx; median/p90/p99 and the added
 //!    median vs direct;
-//! 2. throughput: 16 concurrent keep-alive clients for 5 s (after 1 s warm-up): requests/s,
-//!    ratios, and the CPU time each proxy used per request;
+//! 2. concurrency sweep: 1, 16 and 64 concurrent keep-alive clients for 3 s each (after 1 s
+//!    warm-up) against direct, nginx, gateway A and gateway PG: requests/s, ratio to nginx,
+//!    p50/p99 latency, p99 added over direct, and the CPU time each process used per request;
+//!    then 10 more sweeps against gateway A with its RSS after each (memory must not grow);
 //! 3. upload: 1 GiB streamed in 64 KiB chunks to the sink directly, through gateway B and
 //!    through nginx; MB/s, the ratio, gateway B's RSS before and peak RSS (`VmHWM`) after;
 //! 4. audit: every proxied call is audited; after SIGTERM (which flushes the writer) the
@@ -48,27 +52,28 @@ mod procs;
 mod setup;
 #[path = "proxy/sink.rs"]
 mod sink;
+#[path = "proxy/sweep.rs"]
+mod sweep;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::Context;
 use audit_cost::{audit_count, audit_in_process};
-use load::{Latency, Target, Throughput, basic};
+use load::{Latency, Target, basic};
 use procs::status_kb;
 
 const WARMUP: usize = 200;
 const SEQUENTIAL: usize = 2000;
-const CLIENTS: usize = 16;
 const TP_WARMUP: Duration = Duration::from_secs(1);
-const TP_WINDOW: Duration = Duration::from_secs(5);
-const UPLOAD: u64 = 1 << 30;
+const TP_WINDOW: Duration = Duration::from_secs(3);
+/// Repeated sweeps for the memory check, and each one's window per client count.
+const MEMORY_ROUNDS: usize = 10;
+const MEMORY_WINDOW: Duration = Duration::from_secs(1);
 const AUDIT_EVENTS: usize = 20_000;
 /// Fewer than the default queue capacity (10 000): `record` cannot wait for room.
 const UNBLOCKED_EVENTS: usize = 5_000;
 const PROXY: &str = "/api/v1/rack-proxy";
-const OBJECT: &str = "/apps/myapp/objects/bench/upload-1g.bin";
 
 fn main() -> std::process::ExitCode {
     if !std::env::args().any(|a| a == "--bench") {
@@ -94,11 +99,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-struct Upload {
-    elapsed: Duration,
-    mbps: f64,
-}
-
 async fn run() -> anyhow::Result<()> {
     let started = Instant::now();
     let load_before = procs::load_average();
@@ -121,12 +121,12 @@ async fn run() -> anyhow::Result<()> {
     // Processes (each guard stops its process on drop, errors included).
     let sink = sink::start()?;
     let (mut rack_proc, rack_addr) = setup::fake_rack(&rack_bin, dir.path()).await?;
-    let db_a = dir.path().join("gateway-a.db");
+    let db_a = setup::sqlite_url(&dir.path().join("gateway-a.db"));
     let viewer = setup::mint_token(&db_a, "bench-viewer", Some("viewer"), &[]).await?;
     let (cicd, build_id) = setup::approved_build(&db_a, rack_addr).await?;
     let (mut gw_a, gw_a_addr) =
         setup::gateway(&gateway_bin, dir.path(), "gateway-a", &db_a, rack_addr, &[]).await?;
-    let db_b = dir.path().join("gateway-b.db");
+    let db_b = setup::sqlite_url(&dir.path().join("gateway-b.db"));
     // API tokens upload only through the approval chain; with approvals off (as on a staging
     // rack) a deploy_with_approval token uploads directly, which is what this measures.
     let uploader = setup::mint_token(
@@ -145,6 +145,19 @@ async fn run() -> anyhow::Result<()> {
         &[("RGW_SETTING_DEPLOY_APPROVALS_ENABLED", "false")],
     )
     .await?;
+    let pg_schema = rgw_store::testing::fresh_postgres_schema().await;
+    let mut gw_pg = match &pg_schema {
+        Some((_, _, url)) => {
+            let token = setup::mint_token(url, "bench-viewer-pg", Some("viewer"), &[]).await?;
+            let (p, addr) =
+                setup::gateway(&gateway_bin, dir.path(), "gateway-pg", url, rack_addr, &[]).await?;
+            Some((p, addr, token))
+        }
+        None => {
+            println!("RGW_TEST_POSTGRES_URL not set: skipping the PostgreSQL gateway");
+            None
+        }
+    };
     let nginx = setup::nginx(dir.path(), rack_addr, sink.addr).await?;
     if nginx.is_none() {
         println!("nginx not installed: skipping the nginx comparison");
@@ -193,32 +206,38 @@ async fn run() -> anyhow::Result<()> {
     };
     let lat_gated = load::latency(&gated_target, &build_path, WARMUP, SEQUENTIAL).await?;
 
-    // 2. Throughput.
-    println!("throughput: {CLIENTS} clients, {TP_WARMUP:?} warm-up + {TP_WINDOW:?} per target…");
-    let tp_direct = load::throughput(
-        &direct,
-        "/apps",
-        CLIENTS,
-        TP_WARMUP,
-        TP_WINDOW,
-        Some(rack_proc.pid()),
-    )
-    .await?;
-    let tp_gw = load::throughput(
-        &gateway,
-        "/apps",
-        CLIENTS,
-        TP_WARMUP,
-        TP_WINDOW,
-        Some(gw_a.pid()),
-    )
-    .await?;
-    let tp_nginx = match (&nginx_target, &nginx) {
-        (Some(t), Some((p, _))) => {
-            Some(load::throughput(t, "/apps", CLIENTS, TP_WARMUP, TP_WINDOW, Some(p.pid())).await?)
-        }
-        _ => None,
-    };
+    // 2. Concurrency sweep, then the repeated sweeps for memory.
+    println!(
+        "sweep: {:?} clients, {TP_WARMUP:?} warm-up + {TP_WINDOW:?} per point and target…",
+        sweep::CLIENTS
+    );
+    let mut series = vec![
+        sweep::sweep(
+            &direct,
+            "/apps",
+            Some(rack_proc.pid()),
+            TP_WARMUP,
+            TP_WINDOW,
+        )
+        .await?,
+    ];
+    if let (Some(t), Some((p, _))) = (&nginx_target, &nginx) {
+        series.push(sweep::sweep(t, "/apps", Some(p.pid()), TP_WARMUP, TP_WINDOW).await?);
+    }
+    series.push(sweep::sweep(&gateway, "/apps", Some(gw_a.pid()), TP_WARMUP, TP_WINDOW).await?);
+    if let Some((p, addr, token)) = &gw_pg {
+        let t = Target {
+            name: "gateway-pg",
+            addr: *addr,
+            prefix: PROXY.into(),
+            auth: basic(token),
+        };
+        series.push(sweep::sweep(&t, "/apps", Some(p.pid()), TP_WARMUP, TP_WINDOW).await?);
+    }
+    println!("memory: {MEMORY_ROUNDS} more sweeps against the gateway, RSS after each…");
+    let (rss_rounds, memory_answered) =
+        sweep::repeated(&gateway, "/apps", gw_a.pid(), MEMORY_ROUNDS, MEMORY_WINDOW).await?;
+    let sweep_hwm = status_kb(gw_a.pid(), "VmHWM").unwrap_or(0);
 
     // 3. Upload.
     println!(
@@ -241,15 +260,15 @@ async fn run() -> anyhow::Result<()> {
         prefix: PROXY.into(),
         auth: basic(&uploader),
     };
-    let up_direct = upload(&sink, &sink_direct).await?;
+    let up_direct = sink::upload(&sink, &sink_direct).await?;
     let rss_before = status_kb(gw_b.pid(), "VmRSS").unwrap_or(0);
     let hwm_before = status_kb(gw_b.pid(), "VmHWM").unwrap_or(0);
-    let up_gw = upload(&sink, &sink_gw).await?;
+    let up_gw = sink::upload(&sink, &sink_gw).await?;
     let rss_after = status_kb(gw_b.pid(), "VmRSS").unwrap_or(0);
     let hwm_after = status_kb(gw_b.pid(), "VmHWM").unwrap_or(0);
     let up_nginx = match &nginx {
         Some((_, addr)) => Some(
-            upload(
+            sink::upload(
                 &sink,
                 &Target {
                     name: "sink via nginx",
@@ -264,13 +283,31 @@ async fn run() -> anyhow::Result<()> {
     };
 
     // 4. Audit: stop the gateways (SIGTERM flushes the writer), then count and verify.
-    let sent_a = lat_gw.sent + tp_gw.answered + lat_plain.sent + lat_gated.sent;
+    let gw_series = |name: &str| series.iter().find(|s| s.name == name);
+    let sent_a = lat_gw.sent
+        + gw_series("gateway").map_or(0, sweep::Series::answered)
+        + memory_answered
+        + lat_plain.sent
+        + lat_gated.sent;
+    let sent_pg = gw_series("gateway-pg").map_or(0, sweep::Series::answered);
     gw_a.terminate(Duration::from_secs(30))
         .context("stopping gateway A")?;
     gw_b.terminate(Duration::from_secs(30))
         .context("stopping gateway B")?;
+    if let Some((p, _, _)) = &mut gw_pg {
+        p.terminate(Duration::from_secs(30))
+            .context("stopping the PostgreSQL gateway")?;
+    }
     let (stored_a, verified_a) = audit_count(&db_a).await?;
     let (stored_b, verified_b) = audit_count(&db_b).await?;
+    let audit_pg = match &pg_schema {
+        Some((admin, schema, url)) => {
+            let counted = audit_count(url).await?;
+            rgw_store::testing::drop_postgres_schema(admin, schema).await;
+            Some(counted)
+        }
+        None => None,
+    };
     let inproc = audit_in_process(dir.path()).await?;
     drop(nginx);
     rack_proc.terminate(Duration::from_secs(10)).ok();
@@ -316,29 +353,17 @@ async fn run() -> anyhow::Result<()> {
         row("nginx", l);
     }
     println!();
+    sweep::print(&series, TP_WINDOW);
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
-        "throughput, {CLIENTS} keep-alive clients, {}s window:",
-        TP_WINDOW.as_secs()
+        "gateway RSS after each of {MEMORY_ROUNDS} repeated sweeps (MiB): {}; peak (VmHWM) {:.1} MiB",
+        rss_rounds
+            .iter()
+            .map(|b| format!("{:.1}", mib(*b)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        mib(sweep_hwm)
     );
-    println!("| target  | req/s    | errors | proxy CPU/request |");
-    println!("|---------|----------|--------|-------------------|");
-    let tp_row = |name: &str, t: &Throughput| {
-        let cpu = if t.ok > 0 {
-            format!("{:.0} µs", t.cpu_seconds * 1e6 / t.ok as f64)
-        } else {
-            "—".into()
-        };
-        println!(
-            "| {name:<7} | {:>8.0} | {:>6} | {cpu:>17} |",
-            t.rps, t.failed
-        );
-    };
-    tp_row("direct", &tp_direct);
-    tp_row("gateway", &tp_gw);
-    if let Some(t) = &tp_nginx {
-        tp_row("nginx", t);
-    }
-    println!("(CPU/request: the target process incl. children; for direct that is the fake rack)");
     println!();
     println!("upload, 1 GiB in 64 KiB chunks:");
     println!("| path    | seconds | MB/s   |");
@@ -360,7 +385,6 @@ async fn run() -> anyhow::Result<()> {
             u.mbps
         );
     }
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     println!(
         "gateway RSS: {:.1} MiB before the upload (peak so far {:.1} MiB), {:.1} MiB after, peak (VmHWM) {:.1} MiB",
         mib(rss_before),
@@ -374,6 +398,11 @@ async fn run() -> anyhow::Result<()> {
         "  gateway A: {sent_a} proxied calls answered, {stored_a} audit events stored, chain verifies: {verified_a}"
     );
     println!("  gateway B: 1 upload, {stored_b} audit events stored, chain verifies: {verified_b}");
+    if let Some((stored, verified)) = audit_pg {
+        println!(
+            "  gateway PG: {sent_pg} proxied calls answered, {stored} audit events stored, chain verifies: {verified}"
+        );
+    }
     println!(
         "  in-process Auditor::record (default options): {:.2} µs/event while the queue has room (first {UNBLOCKED_EVENTS}), \
          {:.2} µs/event over {AUDIT_EVENTS} incl. backpressure; the writer committed them at {:.1} µs/event ({:.0} events/s)",
@@ -385,22 +414,15 @@ async fn run() -> anyhow::Result<()> {
     println!(
         "  per proxied request, everything included (auth lookup, route/RBAC, forward, audit): +{:.3} ms median latency, {} gateway CPU",
         ms(lat_gw.median()) - ms(lat_direct.median()),
-        if tp_gw.ok > 0 {
-            format!("{:.0} µs", tp_gw.cpu_seconds * 1e6 / tp_gw.ok as f64)
-        } else {
-            "—".into()
-        }
+        gw_series("gateway")
+            .and_then(|s| s.points.get(1))
+            .map_or("—".into(), |p| format!(
+                "{:.0} µs (16 clients)",
+                p.cpu_us_per_request()
+            ))
     );
     println!();
     println!("ratios:");
-    println!(
-        "  gateway/direct throughput: {:.2}",
-        tp_gw.rps / tp_direct.rps
-    );
-    if let Some(n) = &tp_nginx {
-        println!("  gateway/nginx throughput:  {:.2}", tp_gw.rps / n.rps);
-        println!("  nginx/direct throughput:   {:.2}", n.rps / tp_direct.rps);
-    }
     println!(
         "  gateway/direct upload:     {:.2}",
         up_gw.mbps / up_direct.mbps
@@ -419,17 +441,35 @@ async fn run() -> anyhow::Result<()> {
         "  {} median added latency ≤ 1 ms ({added:.3} ms)",
         verdict(added <= 1.0)
     );
-    match &tp_nginx {
-        Some(n) => {
-            let r = tp_gw.rps / n.rps;
-            println!(
-                "  {} throughput ≥ 70% of nginx ({:.0}%)",
-                verdict(r >= 0.7),
-                r * 100.0
-            )
+    let mut checks = sweep::verdicts(&series, "gateway", &[16, 64], 0.8, Some(2.0));
+    checks.extend(sweep::verdicts(
+        &series,
+        "gateway-pg",
+        &sweep::CLIENTS,
+        0.7,
+        None,
+    ));
+    for (ok, what) in checks {
+        if what.starts_with("SKIP") {
+            println!("  {what}");
+        } else {
+            println!("  {} {what}", verdict(ok));
         }
-        None => println!("  SKIP throughput ≥ 70% of nginx (nginx not installed)"),
     }
+    let grew = rss_rounds
+        .last()
+        .unwrap_or(&0)
+        .saturating_sub(rss_rounds[0]);
+    println!(
+        "  {} no memory growth across {MEMORY_ROUNDS} sweeps (last − first {:+.1} MiB, limit 2 MiB)",
+        verdict(grew <= 2 << 20),
+        mib(grew)
+    );
+    println!(
+        "  {} gateway RSS < 64 MiB under the sweeps (peak {:.1} MiB)",
+        verdict(sweep_hwm < 64 << 20),
+        mib(sweep_hwm)
+    );
     println!(
         "  {} upload gateway RSS < 64 MiB (peak {:.1} MiB)",
         verdict(hwm_after < 64 << 20),
@@ -441,35 +481,14 @@ async fn run() -> anyhow::Result<()> {
         verdict(r >= 0.8),
         r * 100.0
     );
-    let lost = stored_a != sent_a || stored_b != 1 || !verified_a || !verified_b;
+    let lost_pg = audit_pg.is_some_and(|(stored, verified)| stored != sent_pg || !verified);
+    let lost = stored_a != sent_a || stored_b != 1 || !verified_a || !verified_b || lost_pg;
     println!(
         "  {} no lost audit events ({stored_a}/{sent_a}, {stored_b}/1)",
         verdict(!lost)
     );
     println!("wall time {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Uploads 1 GiB to `t` and checks that the sink got every byte.
-async fn upload(sink: &sink::Sink, t: &Target) -> anyhow::Result<Upload> {
-    sink.last_object.store(0, Ordering::SeqCst);
-    let (elapsed, status, body) = load::upload(t, OBJECT, UPLOAD).await?;
-    ensure!(
-        status.is_success(),
-        "{}: upload answered {status}: {}",
-        t.name,
-        String::from_utf8_lossy(&body)
-    );
-    let got = sink.last_object.load(Ordering::SeqCst);
-    ensure!(
-        got == UPLOAD,
-        "{}: the sink received {got} bytes, expected {UPLOAD}",
-        t.name
-    );
-    Ok(Upload {
-        elapsed,
-        mbps: UPLOAD as f64 / 1e6 / elapsed.as_secs_f64(),
-    })
 }
 
 fn cores() -> usize {

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use rgw_core::approval::ExpiryReason;
 
 use crate::approvals::{ApprovalStatus, DeployApprovalRequest, request_columns};
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::Store;
 use crate::error::StoreError;
@@ -52,6 +53,7 @@ impl StoreTx {
         approval_expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = "UPDATE deploy_approval_requests SET status = 'approved', approved_at = $2, \
             approval_expires_at = $3, updated_at = $2 WHERE id = $1 AND status = 'pending' \
             AND (SELECT COUNT(*) FROM deploy_approvals a WHERE a.request_id = $1) >= required_approvals";
@@ -77,6 +79,7 @@ impl StoreTx {
         notes: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
         // Rejecting an approved request revokes the unused approval.
         const SQL: &str = "UPDATE deploy_approval_requests SET status = 'rejected', rejected_at = $2, \
             rejection_notes = $3, rejected_by_user_id = $5, revoked = (status = 'approved'), \
@@ -103,6 +106,7 @@ impl StoreTx {
         reason: ExpiryReason,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $2, \
             updated_at = $2, expired_reason = $4 WHERE id = $1 AND status = $3";
         let texts = [Some(expected.as_str()), Some(reason.as_str())];
@@ -133,6 +137,7 @@ impl StoreTx {
         now: OffsetDateTime,
         stale_claims_before: OffsetDateTime,
     ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = concat!(
             "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $1, updated_at = $1, \
              expired_reason = CASE WHEN status = 'pending' THEN 'pending_ttl' ELSE 'approval_window' END \
@@ -159,6 +164,7 @@ impl StoreTx {
         keep: &DeployApprovalRequest,
         now: OffsetDateTime,
     ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = concat!(
             "UPDATE deploy_approval_requests SET status = 'expired', expired_at = $1, updated_at = $1, \
              expired_reason = 'superseded' \
@@ -183,6 +189,7 @@ impl StoreTx {
         release_id: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = "UPDATE deploy_approval_requests SET release_id = $3, updated_at = $2 \
             WHERE id = $1 AND status = 'approved' AND build_id IS NOT NULL AND release_id IS NULL";
         let texts = [Some(release_id)];
@@ -209,6 +216,7 @@ impl StoreTx {
         pr_url: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = "UPDATE deploy_approval_requests SET pr_url = $3, updated_at = $2 \
             WHERE id = $1 AND status IN ('pending', 'approved')";
         let texts = [Some(pr_url)];

@@ -8,6 +8,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -224,6 +225,7 @@ impl StoreTx {
         new: &NewDeployApprovalRequest,
         now: OffsetDateTime,
     ) -> Result<DeployApprovalRequest, StoreError> {
+        self.changes(Topic::Approvals);
         const SQL: &str = concat!(
             "INSERT INTO deploy_approval_requests (public_id, app, git_commit_hash, git_branch, pr_url, \
              ci_metadata, message, target_api_token_id, created_by_user_id, created_by_api_token_id, \
@@ -264,6 +266,7 @@ impl StoreTx {
         new: &NewDeployApproval,
         now: OffsetDateTime,
     ) -> Result<DeployApproval, StoreError> {
+        self.changes(Topic::Approvals);
         const INSERT: &str = "INSERT INTO deploy_approvals (request_id, user_id, notes, mfa_method, \
             approved_at, intent_digest, mfa_binding) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         const SELECT: &str = "SELECT a.id, a.request_id, a.user_id, u.public_id AS user_public_id, \

@@ -39,6 +39,8 @@ pub enum Topic {
     Identity,
     /// The settings table.
     Settings,
+    /// Deploy approval requests and their approvals (the gate's read-only lookups).
+    Approvals,
 }
 
 impl Topic {
@@ -48,6 +50,7 @@ impl Topic {
         match self {
             Topic::Identity => "rgw_identity",
             Topic::Settings => "rgw_settings",
+            Topic::Approvals => APPROVALS_CHANNEL,
         }
     }
 
@@ -55,6 +58,7 @@ impl Topic {
         match self {
             Topic::Identity => 1,
             Topic::Settings => 2,
+            Topic::Approvals => 4,
         }
     }
 }
@@ -68,6 +72,8 @@ pub const HEARTBEAT_CHANNEL: &str = "rgw_heartbeat";
 /// The feed counts as watched while the listener heard its own heartbeat this recently.
 pub const HEARTBEAT_GRACE: Duration = Duration::from_millis(750);
 
+const ALL: [Topic; 3] = [Topic::Identity, Topic::Settings, Topic::Approvals];
+
 /// When and at which epoch a cached copy was read.
 #[derive(Debug, Clone, Copy)]
 pub struct Stamp {
@@ -80,6 +86,7 @@ pub struct Stamp {
 pub struct ChangeFeed {
     identity: AtomicU64,
     settings: AtomicU64,
+    approvals_epoch: AtomicU64,
     /// When the listener last heard its heartbeat: milliseconds since `base`, plus one
     /// (0: not since it last connected).
     heard: AtomicU64,
@@ -92,6 +99,7 @@ impl Default for ChangeFeed {
         ChangeFeed {
             identity: AtomicU64::new(0),
             settings: AtomicU64::new(0),
+            approvals_epoch: AtomicU64::new(0),
             heard: AtomicU64::new(0),
             base: Instant::now(),
             approvals: broadcast::channel(1024).0,
@@ -104,6 +112,7 @@ impl ChangeFeed {
         match topic {
             Topic::Identity => &self.identity,
             Topic::Settings => &self.settings,
+            Topic::Approvals => &self.approvals_epoch,
         }
     }
 
@@ -134,7 +143,7 @@ impl ChangeFeed {
 
     /// Bumps every topic in the bit set `topics` (see [`TopicSet`]).
     pub(crate) fn bump_set(&self, topics: TopicSet) {
-        for t in [Topic::Identity, Topic::Settings] {
+        for t in ALL {
             if topics.0 & t.bit() != 0 {
                 self.bump(t);
             }
@@ -164,8 +173,14 @@ impl ChangeFeed {
     /// and every copy is dropped (notifications may be missed while it reconnects).
     pub(crate) fn lost_listener(&self) {
         self.heard.store(0, Ordering::Release);
-        self.bump(Topic::Identity);
-        self.bump(Topic::Settings);
+        self.bump_all();
+    }
+
+    /// Bumps every topic (nothing cached may be trusted any more).
+    pub fn bump_all(&self) {
+        for t in ALL {
+            self.bump(t);
+        }
     }
 
     /// Announces that deploy approval request `public_id` changed (wakes event streams).

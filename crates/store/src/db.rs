@@ -82,6 +82,7 @@ pub struct Store {
     /// for the single write lock (WAL lets them read meanwhile); on PostgreSQL the same pool.
     pub(crate) reads: Db,
     pub(crate) changes: Arc<ChangeFeed>,
+    pub(crate) live_cache: Arc<crate::gate_cache::LiveCache>,
 }
 
 impl fmt::Debug for Store {
@@ -143,6 +144,7 @@ impl Store {
                 db: Db::Sqlite(pool),
                 reads: Db::Sqlite(reads),
                 changes: Arc::default(),
+                live_cache: Arc::default(),
             }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let connect = PgConnectOptions::from_str(url).map_err(|e| {
@@ -158,6 +160,7 @@ impl Store {
                 db: Db::Pg(pool.clone()),
                 reads: Db::Pg(pool),
                 changes: Arc::default(),
+                live_cache: Arc::default(),
             }
         } else {
             // Only the scheme is echoed: the URL may carry a password.

@@ -11,6 +11,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 use crate::approvals::{DeployApprovalRequest, request_columns};
+use crate::changes::Topic;
 use crate::clock::Ts;
 use crate::db::{Store, with_db};
 use crate::error::StoreError;
@@ -106,6 +107,7 @@ impl Store {
         };
         let step = expect.step();
         let mut tx = self.begin().await?;
+        tx.changes(Topic::Approvals);
         let n = with_tx!(tx, c => {
             let mut q = sqlx::query(sql)
                 .bind(id).bind(step.as_str()).bind(Ts(now)).bind(Ts(stale_before)).bind(a);
@@ -193,6 +195,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        tx.changes(Topic::Approvals);
         let n = with_tx!(tx, c => {
             let mut q = sqlx::query(sql).bind(claim.request_id).bind(Ts(claim.at)).bind(Ts(now));
             if let Some(v) = value {
@@ -216,6 +219,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.begin().await?;
+        tx.changes(Topic::Approvals);
         let row = tx.lock_request(id).await?;
         let mut pids: Vec<String> =
             serde_json::from_value(row.process_ids.0.clone()).unwrap_or_default();

@@ -20,6 +20,7 @@ mod clock;
 mod db;
 mod deploy_chain;
 mod error;
+mod gate_cache;
 mod identity;
 mod identity_tx;
 mod jobs;

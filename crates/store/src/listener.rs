@@ -56,8 +56,7 @@ async fn listen_forever(pool: PgPool, feed: Arc<ChangeFeed>) {
         match connect(&pool).await {
             Ok(mut listener) => {
                 // Anything cached before LISTEN took effect may have missed a notification.
-                feed.bump(Topic::Identity);
-                feed.bump(Topic::Settings);
+                feed.bump_all();
                 backoff = Duration::from_millis(100);
                 loop {
                     match listener.try_recv().await {
@@ -87,7 +86,7 @@ async fn connect(pool: &PgPool) -> Result<PgListener, sqlx::Error> {
         .listen_all([
             Topic::Identity.channel(),
             Topic::Settings.channel(),
-            APPROVALS_CHANNEL,
+            Topic::Approvals.channel(),
             HEARTBEAT_CHANNEL,
         ])
         .await?;
@@ -99,7 +98,10 @@ fn dispatch(feed: &ChangeFeed, nonce: &str, n: &PgNotification) {
         HEARTBEAT_CHANNEL if n.payload() == nonce => feed.heard_heartbeat(),
         HEARTBEAT_CHANNEL => {}
         APPROVALS_CHANNEL => match Uuid::parse_str(n.payload()) {
-            Ok(id) => feed.approval_changed(id),
+            Ok(id) => {
+                feed.bump(Topic::Approvals);
+                feed.approval_changed(id);
+            }
             Err(_) => tracing::warn!(payload = n.payload(), "unexpected approval notification"),
         },
         c if c == Topic::Identity.channel() => feed.bump(Topic::Identity),

@@ -57,8 +57,7 @@ impl TestStore {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         let n = with_db!(&self.store.db, p => sqlx::raw_sql(sql).execute(p).await?.rows_affected());
         // Raw SQL may change anything a cache holds: as any writer of this process would.
-        self.store.changes.bump(crate::changes::Topic::Identity);
-        self.store.changes.bump(crate::changes::Topic::Settings);
+        self.store.changes.bump_all();
         Ok(n)
     }
 

@@ -13,8 +13,8 @@ use rgw_store::Store;
 use super::{AUDIT_EVENTS, UNBLOCKED_EVENTS, setup};
 
 /// Events stored in a stopped gateway's database, and whether the chain verifies.
-pub async fn audit_count(db: &Path) -> anyhow::Result<(u64, bool)> {
-    let store = Store::connect(&setup::sqlite_url(db)).await?;
+pub async fn audit_count(db: &str) -> anyhow::Result<(u64, bool)> {
+    let store = Store::connect(db).await?;
     let key = *Keys::derive(setup::SECRET_KEY.as_bytes())
         .audit_mac
         .expose();

@@ -153,6 +153,27 @@ pub struct Throughput {
     pub answered: u64,
     /// CPU seconds the target process (and its children) used in the window.
     pub cpu_seconds: f64,
+    /// Latencies of the 200s inside the window, sorted.
+    pub samples: Vec<Duration>,
+}
+
+impl Throughput {
+    /// Latency percentile `p` (0..=1) of the window's requests.
+    pub fn pct(&self, p: f64) -> Duration {
+        if self.samples.is_empty() {
+            return Duration::ZERO;
+        }
+        let i = ((self.samples.len() as f64 - 1.0) * p).round() as usize;
+        self.samples[i.min(self.samples.len() - 1)]
+    }
+
+    /// CPU microseconds per answered request in the window.
+    pub fn cpu_us_per_request(&self) -> f64 {
+        if self.ok == 0 {
+            return 0.0;
+        }
+        self.cpu_seconds * 1e6 / self.ok as f64
+    }
 }
 
 /// `clients` keep-alive connections hammer `GET path` for `warmup + window`; requests completed
@@ -175,7 +196,9 @@ pub async fn throughput(
         let mut sender = connect::<Empty<Bytes>>(t.addr).await?;
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed, mut answered) = (0u64, 0u64, 0u64);
+            let mut samples = Vec::new();
             while Instant::now() < end {
+                let sent = Instant::now();
                 let result = send(&mut sender, t.get(&path)).await;
                 let done = Instant::now();
                 let in_window = done >= measure_from && done < end;
@@ -185,6 +208,7 @@ pub async fn throughput(
                         if in_window {
                             if status == StatusCode::OK {
                                 ok += 1;
+                                samples.push(done - sent);
                             } else {
                                 failed += 1;
                             }
@@ -203,7 +227,7 @@ pub async fn throughput(
                     }
                 }
             }
-            (ok, failed, answered)
+            (ok, failed, answered, samples)
         }));
     }
     tokio::time::sleep_until(measure_from.into()).await;
@@ -211,18 +235,22 @@ pub async fn throughput(
     tokio::time::sleep_until(end.into()).await;
     let cpu1 = pid.map(super::procs::cpu_seconds);
     let (mut ok, mut failed, mut answered) = (0, 0, 0);
+    let mut samples = Vec::new();
     for task in tasks {
-        let (o, f, a) = task.await?;
+        let (o, f, a, s) = task.await?;
         ok += o;
         failed += f;
         answered += a;
+        samples.extend(s);
     }
+    samples.sort_unstable();
     Ok(Throughput {
         rps: ok as f64 / window.as_secs_f64(),
         ok,
         failed,
         answered,
         cpu_seconds: cpu1.unwrap_or(0.0) - cpu0.unwrap_or(0.0),
+        samples,
     })
 }
 

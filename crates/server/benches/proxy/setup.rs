@@ -1,5 +1,5 @@
-//! Starting the processes under test: fake rack, gateways (each with its own SQLite database
-//! and tokens minted straight into it) and nginx.
+//! Starting the processes under test: fake rack, gateways (each with its own database, SQLite
+//! or a fresh PostgreSQL schema, and tokens minted straight into it) and nginx.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -41,12 +41,12 @@ pub fn sqlite_url(path: &Path) -> String {
 
 /// Migrates the database at `db` and mints a token owned by a fresh service user.
 pub async fn mint_token(
-    db: &Path,
+    db: &str,
     name: &str,
     role: Option<&str>,
     permissions: &[&str],
 ) -> anyhow::Result<String> {
-    let store = Store::connect(&sqlite_url(db))
+    let store = Store::connect(db)
         .await
         .context("opening the bench database")?;
     let now = rgw_core::Clock::now(&rgw_core::SystemClock);
@@ -86,7 +86,7 @@ pub async fn mint_token(
 /// A build made on the rack, and a `cicd` token whose approved request recorded it (written
 /// through the store's claim protocol, as the gate would): the gated `GET builds/{id}` of the
 /// latency comparison. Returns `(token, build id)`.
-pub async fn approved_build(db: &Path, rack: SocketAddr) -> anyhow::Result<(String, String)> {
+pub async fn approved_build(db: &str, rack: SocketAddr) -> anyhow::Result<(String, String)> {
     use rgw_store::{ClaimExpect, NewDeployApproval, NewDeployApprovalRequest};
     let http = reqwest::Client::new();
     let base = format!("http://{rack}");
@@ -114,7 +114,7 @@ pub async fn approved_build(db: &Path, rack: SocketAddr) -> anyhow::Result<(Stri
     let build_id = build["id"].as_str().context("build id")?.to_owned();
 
     let token = mint_token(db, "bench-cicd", Some("cicd"), &[]).await?;
-    let store = Store::connect(&sqlite_url(db)).await?;
+    let store = Store::connect(db).await?;
     let now = rgw_core::Clock::now(&rgw_core::SystemClock);
     let ci = store.get_api_token_by_name("bench-cicd").await?;
     let admin = store
@@ -195,7 +195,7 @@ pub async fn gateway(
     binary: &Path,
     dir: &Path,
     name: &str,
-    db: &Path,
+    db: &str,
     rack: SocketAddr,
     extra_env: &[(&str, &str)],
 ) -> anyhow::Result<(Proc, SocketAddr)> {
@@ -209,7 +209,7 @@ pub async fn gateway(
         }
     }
     cmd.env("RGW_LISTEN", addr.to_string())
-        .env("RGW_DATABASE_URL", sqlite_url(db))
+        .env("RGW_DATABASE_URL", db)
         .env("RGW_SECRET_KEY", SECRET_KEY)
         .env(
             "RGW_RACK_URL",
@@ -225,7 +225,8 @@ pub async fn gateway(
 }
 
 /// nginx as a plain reverse proxy: `/api/v1/rack-proxy/` → the fake rack and `/sink/` → the
-/// upload sink, keep-alive upstreams, no buffering. `None` when nginx is not installed.
+/// upload sink, keep-alive upstreams, no buffering, one worker process (the configuration the
+/// issue measured against). `None` when nginx is not installed.
 pub async fn nginx(
     dir: &Path,
     rack: SocketAddr,
@@ -243,7 +244,7 @@ pub async fn nginx(
     let conf = format!(
         r#"daemon off;
 master_process on;
-worker_processes auto;
+worker_processes 1;
 pid {p}/nginx.pid;
 error_log {p}/error.log warn;
 events {{ worker_connections 1024; }}

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use anyhow::ensure;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -99,4 +101,36 @@ async fn handle(
         }
         _ => json(StatusCode::NOT_FOUND, r#"{"error":"not found"}"#.into()),
     }
+}
+
+/// One upload's result.
+pub struct Upload {
+    pub elapsed: std::time::Duration,
+    pub mbps: f64,
+}
+
+/// Bytes each upload sends.
+pub const UPLOAD: u64 = 1 << 30;
+const OBJECT: &str = "/apps/myapp/objects/bench/upload-1g.bin";
+
+/// Uploads 1 GiB to `t` and checks that the sink got every byte.
+pub async fn upload(sink: &Sink, t: &super::load::Target) -> anyhow::Result<Upload> {
+    sink.last_object.store(0, Ordering::SeqCst);
+    let (elapsed, status, body) = super::load::upload(t, OBJECT, UPLOAD).await?;
+    ensure!(
+        status.is_success(),
+        "{}: upload answered {status}: {}",
+        t.name,
+        String::from_utf8_lossy(&body)
+    );
+    let got = sink.last_object.load(Ordering::SeqCst);
+    ensure!(
+        got == UPLOAD,
+        "{}: the sink received {got} bytes, expected {UPLOAD}",
+        t.name
+    );
+    Ok(Upload {
+        elapsed,
+        mbps: UPLOAD as f64 / 1e6 / elapsed.as_secs_f64(),
+    })
 }

@@ -99,6 +99,17 @@ pub(crate) async fn live(ctx: &Ctx<'_>) -> Result<Vec<Bound>, GateError> {
     rows.into_iter().map(Bound::new).collect()
 }
 
+/// [`live`] from the store's in-memory copy, for read-only calls: it may only *allow* them (a
+/// refusal is decided again on [`live`]).
+pub(crate) async fn live_cached(ctx: &Ctx<'_>) -> Result<Vec<Bound>, GateError> {
+    let rows = ctx
+        .state
+        .store
+        .live_requests_for_cached(ctx.token.token_id, ctx.app.as_str(), ctx.state.clock.now())
+        .await?;
+    rows.into_iter().map(Bound::new).collect()
+}
+
 /// Only the approved (not yet deployed) ones.
 pub(crate) fn approved(live: Vec<Bound>) -> Vec<Bound> {
     live.into_iter()

@@ -10,7 +10,7 @@ use rgw_core::{BuildId, GitSha, ReleaseId, RouteMatch};
 use rgw_store::{Claim, ClaimExpect};
 use serde_json::Value;
 
-use super::bind::{Bound, approved, live, none_found, refuse_with_newest};
+use super::bind::{Bound, approved, live, live_cached, none_found, refuse_with_newest};
 use super::manifest;
 use super::{Ctx, GateError, GateTrail};
 use crate::approvals::sweeper::STALE_CLAIM;
@@ -403,7 +403,8 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
     }
 }
 
-/// `GET builds/{id}` and the build log socket: the approved build only.
+/// `GET builds/{id}` and the build log socket: the approved build only. Read-only, so it is
+/// first allowed from the cached lookup; a refusal is decided on the database.
 pub(super) async fn build_read(
     ctx: &Ctx<'_>,
     matched: &RouteMatch,
@@ -417,6 +418,13 @@ pub(super) async fn build_read(
         app: ctx.app,
         build,
     };
+    let cached = approved(live_cached(ctx).await?);
+    if let Some(bound) = cached.iter().find(|b| b.build.as_ref() == Some(build))
+        && bound.check(ctx, &step, &[], false).is_ok()
+    {
+        trail.approval = Some(bound.row.public_id);
+        return forward(ctx, req).await;
+    }
     let live = approved(live(ctx).await?);
     let Some(bound) = live.iter().find(|b| b.build.as_ref() == Some(build)) else {
         return Err(refuse_with_newest(ctx, &live, &step, &[], None).await);
@@ -427,20 +435,26 @@ pub(super) async fn build_read(
 }
 
 /// The app log socket, while an approval of the token for the app is live (or just deployed).
+/// Read-only: allowed from the cached lookup as [`build_read`].
 pub(super) async fn app_logs(
     ctx: &Ctx<'_>,
     req: Request<Body>,
     trail: &mut GateTrail,
 ) -> Forwarded {
     let step = ChainStep::AppLogs { app: ctx.app };
-    let live = live(ctx).await?;
-    let Some(bound) = live
-        .iter()
-        .find(|b| b.check(ctx, &step, &[], false).is_ok())
-    else {
+    let allows = |live: &[Bound]| {
+        live.iter()
+            .find(|b| b.check(ctx, &step, &[], false).is_ok())
+            .map(|b| b.row.public_id)
+    };
+    let found = match allows(&live_cached(ctx).await?) {
+        Some(id) => Some(id),
+        None => allows(&live(ctx).await?),
+    };
+    let Some(id) = found else {
         return Err(none_found(ctx, None).await);
     };
-    trail.approval = Some(bound.row.public_id);
+    trail.approval = Some(id);
     forward(ctx, req).await
 }
 
