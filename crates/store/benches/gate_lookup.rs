@@ -1,6 +1,7 @@
 //! The deploy gate's lookups with 1 000 000 historical requests in the database, on SQLite and
-//! (with `RGW_TEST_POSTGRES_URL`) PostgreSQL: `live_requests_for` (every gated call) and
-//! `latest_request_for` (denial messages). Half of the history belongs to the measured token and
+//! (with `RGW_TEST_POSTGRES_URL`) PostgreSQL: `live_requests_for` (every gated step that changes something) and
+//! `latest_request_for` (denial messages), and `live_requests_for_cached` (the in-memory copy
+//! that read-only gated calls use; its first call is the database read). Half of the history belongs to the measured token and
 //! app, the worst case for the `(target_api_token_id, app, status)` index.
 //!
 //! `cargo bench -p rgw-store --bench gate_lookup` (ROWS=… to change the history size).
@@ -147,16 +148,30 @@ async fn run(t: TestStore, rows: u64) {
     );
     tx.commit().await.unwrap();
 
-    for (name, latest) in [("live_requests_for", false), ("latest_request_for", true)] {
+    for (name, kind) in [
+        ("live_requests_for", 0),
+        ("latest_request_for", 1),
+        ("live_cached", 2),
+    ] {
         let mut samples = Vec::with_capacity(LOOKUPS);
         for i in 0..LOOKUPS + 500 {
             let t0 = Instant::now();
-            if latest {
-                let r = store.latest_request_for(a, "myapp", None).await.unwrap();
-                assert_eq!(r.map(|r| r.id), Some(req.id));
-            } else {
-                let live = store.live_requests_for(a, "myapp", now).await.unwrap();
-                assert_eq!(live.len(), 1);
+            match kind {
+                1 => {
+                    let r = store.latest_request_for(a, "myapp", None).await.unwrap();
+                    assert_eq!(r.map(|r| r.id), Some(req.id));
+                }
+                0 => {
+                    let live = store.live_requests_for(a, "myapp", now).await.unwrap();
+                    assert_eq!(live.len(), 1);
+                }
+                _ => {
+                    let live = store
+                        .live_requests_for_cached(a, "myapp", now)
+                        .await
+                        .unwrap();
+                    assert_eq!(live.len(), 1);
+                }
             }
             if i >= 500 {
                 samples.push(t0.elapsed());
