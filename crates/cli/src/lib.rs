@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod duration;
 pub mod error;
+pub mod local;
 pub mod mfa_session;
 pub mod output;
 pub mod prompt;
@@ -22,7 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{api_token, completions, deploy_approval, login, logout, mfa, whoami};
+use crate::commands::{api_token, completions, deploy, deploy_approval, login, logout, mfa, whoami};
 use crate::context::Ctx;
 use crate::output::Output;
 
@@ -64,6 +65,9 @@ pub enum Command {
     /// Request, approve, reject, list, show and wait for deploy approvals.
     #[command(subcommand, after_help = deploy_approval::EXAMPLES)]
     DeployApproval(deploy_approval::DeployApprovalCommand),
+    /// Build and deploy a directory to an app, as `convox deploy` does, through the gateway.
+    #[command(after_help = deploy::EXAMPLES)]
+    Deploy(deploy::DeployArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
 }
@@ -110,6 +114,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ApiToken(cmd) => api_token::run(&ctx, cmd).await,
         Command::Mfa(cmd) => mfa::run(&ctx, cmd).await,
         Command::DeployApproval(cmd) => deploy_approval::run(&ctx, cmd).await,
+        Command::Deploy(args) => deploy::run(&ctx, args).await,
         Command::Completions(args) => completions::run(&ctx, &args),
     }
 }

@@ -1,0 +1,389 @@
+//! `rack-gateway deploy [--app A] [--manifest convox.yml] [--description D] [dir]`: what
+//! `convox deploy` does, through the gateway, so a CI job needs only this binary. The steps:
+//! tarball `dir` honouring `.dockerignore` (streamed to the upload, see [`tarball`]), upload it
+//! as an object, create a build with `git-sha`, follow the build's log, wait for the build,
+//! promote its release, and wait until the app runs that release. Every call is a rack API
+//! call through `/api/v1/rack-proxy` with the caller's token or login, so the gateway's deploy
+//! gate applies; its refusals (no approval, expired, manifest mismatch) are printed as it
+//! wrote them, with exit 1. Giving up after `--timeout` exits 5.
+//!
+//! Text mode prints the build log and the steps on stdout, as convox does; `--output json`
+//! keeps stdout for one JSON document and moves the log to stderr.
+
+pub mod dockerignore;
+pub mod logs;
+pub mod rack;
+pub mod tarball;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::Args;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use self::rack::Rack;
+use crate::context::Ctx;
+use crate::error::CliError;
+use crate::local;
+
+/// `--help` examples.
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway deploy-approval request --message \"Deploy to production\" --wait --timeout 20m
+  rack-gateway deploy
+  rack-gateway deploy --app myapp --manifest convox.prod.yml --description \"release 42\" ./service
+
+Exit codes: 0 deployed, 1 error or refused by the gateway, 2 usage, 5 timed out.";
+
+/// How often the build and the app are polled.
+const POLL: Duration = Duration::from_millis(500);
+
+/// Arguments of `deploy`.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The directory to deploy (the build context).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The app (default: `.convox/app` in the directory, else the directory's name).
+    #[arg(long, short = 'a')]
+    pub app: Option<String>,
+    /// The manifest, relative to the directory.
+    #[arg(long, short = 'm', default_value = "convox.yml")]
+    pub manifest: String,
+    /// The build's description (default: `build <sha> <commit subject>`).
+    #[arg(long, short = 'd')]
+    pub description: Option<String>,
+    /// The commit the build is of, sent as `git-sha` (default: `git rev-parse HEAD` in the
+    /// directory); an abbreviation is expanded with the local repository.
+    #[arg(long, value_name = "SHA")]
+    pub git_commit: Option<String>,
+    /// Give up after this long (e.g. 30m, 1h) and exit 5.
+    #[arg(long, value_parser = crate::duration::parse, default_value = "60m")]
+    pub timeout: Duration,
+}
+
+/// Runs `deploy`.
+pub async fn run(ctx: &Ctx, args: DeployArgs) -> Result<()> {
+    let deadline = Instant::now() + args.timeout;
+    let dir = args.dir.clone();
+    if !dir.is_dir() {
+        return Err(CliError::usage(
+            "invalid_directory",
+            format!("{} is not a directory", dir.display()),
+        )
+        .into());
+    }
+    let mut defaults = Vec::new();
+    let app = local::app_name(args.app.as_deref(), &dir, &mut defaults)?.to_string();
+    let sha = match local::commit(args.git_commit.as_deref(), &dir, &mut defaults) {
+        Ok(sha) => Some(sha.to_string()),
+        // Without git, the build carries no git-sha (as with convox); a gated token is then
+        // refused by the gateway in its own words.
+        Err(_) if args.git_commit.is_none() => {
+            defaults.push("no git-sha (not a git repository; pass --git-commit SHA)".into());
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    if !defaults.is_empty() {
+        eprintln!("Using {}", defaults.join(", "));
+    }
+    let ignore = read_dockerignore(&dir)?;
+    check_manifest(&dir, &args.manifest, &ignore)?;
+    let description = args
+        .description
+        .clone()
+        .or_else(|| sha.as_deref().map(|s| default_description(&dir, s)));
+
+    let target = ctx.target()?;
+    let token = target
+        .client
+        .token()
+        .cloned()
+        .ok_or_else(|| CliError::new("not_logged_in", "no credential for the gateway"))?;
+    let rack = Rack::new(&target.url, token)?;
+    let mut out = Out::new(ctx.json());
+
+    // 1. Upload the build context.
+    let key = format!("tmp/{}.tgz", random_hex(15));
+    let tarball = tarball::start(dir.clone(), ignore);
+    let counters = tarball.counters.clone();
+    let body = reqwest::Body::wrap_stream(tarball.stream);
+    out.step(&format!("Uploading the build context of {app}"));
+    let upload = rack
+        .post_body("upload", &format!("/apps/{app}/objects/{key}"), body)
+        .await;
+    // A local read error explains a failed upload better than the broken body does.
+    match tarball.done.await {
+        Ok(Err(e)) => {
+            return Err(CliError::new("tarball_failed", format!("reading the build context: {e}")).into());
+        }
+        Err(e) => return Err(CliError::new("tarball_failed", e.to_string()).into()),
+        Ok(Ok(())) => {}
+    }
+    let object = upload?;
+    let object_url = object["Url"]
+        .as_str()
+        .or_else(|| object["url"].as_str())
+        .ok_or_else(|| invalid("the upload answer has no Url"))?
+        .to_owned();
+    out.step(&format!(
+        "Uploaded {} files ({}) as {object_url}",
+        counters.entries.load(Ordering::Relaxed),
+        bytes_human(counters.bytes_out.load(Ordering::Relaxed))
+    ));
+
+    // 2. Create the build.
+    let mut form = vec![("url", object_url.as_str())];
+    if let Some(s) = &sha {
+        form.push(("git-sha", s));
+    }
+    if let Some(d) = &description {
+        form.push(("description", d));
+    }
+    if args.manifest != "convox.yml" {
+        form.push(("manifest", &args.manifest));
+    }
+    let build = rack
+        .post_form("build", &format!("/apps/{app}/builds"), &form)
+        .await?;
+    let build_id = str_field(&build, "id")?;
+    out.step(&format!("Building {build_id}"));
+
+    // 3. Follow its log, then wait for it to end.
+    let build = wait_build(&rack, &app, &build_id, deadline, &mut out).await?;
+    let release = str_field(&build, "release")?;
+    out.step(&format!("Build: {build_id}"));
+    out.step(&format!("Release: {release}"));
+
+    // 4. Promote, and wait until the app runs the release.
+    wait_running(&rack, &app, None, deadline, &mut out).await?;
+    out.step(&format!("Promoting {release}"));
+    rack.post_form(
+        "promote",
+        &format!("/apps/{app}/releases/{release}/promote"),
+        &[("force", "false")],
+    )
+    .await?;
+    wait_running(&rack, &app, Some(&release), deadline, &mut out).await?;
+    out.step("OK");
+    if ctx.json() {
+        crate::output::print_json(&json!({
+            "app": app,
+            "object_url": object_url,
+            "build_id": build_id,
+            "release_id": release,
+            "git_sha": sha,
+            "status": "deployed",
+        }));
+    }
+    Ok(())
+}
+
+/// Where progress and the build log go: stdout in text mode, stderr with `--output json`.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn new(json: bool) -> Out {
+        Out { json }
+    }
+
+    fn writer(&self) -> Box<dyn Write + Send> {
+        if self.json {
+            Box::new(std::io::stderr())
+        } else {
+            Box::new(std::io::stdout())
+        }
+    }
+
+    fn step(&mut self, line: &str) {
+        let _ = writeln!(self.writer(), "{line}");
+    }
+}
+
+/// Streams the build log while the build runs, then polls it until it is no longer
+/// `created`/`running`; afterwards prints any log the stream missed (as convox does).
+async fn wait_build(
+    rack: &Rack,
+    app: &str,
+    id: &str,
+    deadline: Instant,
+    out: &mut Out,
+) -> Result<Value> {
+    let mut writer = out.writer();
+    let left = deadline.saturating_duration_since(Instant::now());
+    let (mut seen, ended) = logs::follow(rack, app, id, 0, left, writer.as_mut()).await;
+    let build = loop {
+        let build = rack
+            .get("build", &format!("/apps/{app}/builds/{id}"))
+            .await?;
+        match build["status"].as_str() {
+            Some("created" | "running") => {}
+            _ => break build,
+        }
+        if Instant::now() >= deadline {
+            return Err(timeout(&format!("build {id} to finish")));
+        }
+        tokio::time::sleep(POLL).await;
+    };
+    if let logs::Ended::Lost(why) = &ended {
+        eprintln!("(the build log stream was interrupted: {why}; reading the rest)");
+        let left = deadline.saturating_duration_since(Instant::now());
+        (seen, _) = logs::follow(rack, app, id, seen, left, writer.as_mut()).await;
+    }
+    let _ = seen;
+    match build["status"].as_str() {
+        Some("complete") => Ok(build),
+        Some("failed") => Err(CliError::new(
+            "build_failed",
+            format!(
+                "build {id} failed{}",
+                build["reason"]
+                    .as_str()
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+        )
+        .into()),
+        other => Err(invalid(&format!(
+            "build {id} has the unexpected status {}",
+            other.unwrap_or("(none)")
+        ))
+        .into()),
+    }
+}
+
+/// Polls the app until it is `running` twice in a row (after a promote: running `release`).
+/// `rollback`, or a rollout that ends on another release, fails.
+async fn wait_running(
+    rack: &Rack,
+    app: &str,
+    release: Option<&str>,
+    deadline: Instant,
+    out: &mut Out,
+) -> Result<()> {
+    let rolled_back = |why: String| -> anyhow::Error { CliError::new("rollback", why).into() };
+    let (mut streak, mut seen_update) = (0, false);
+    let mut last_status = String::new();
+    loop {
+        let a = rack.get("app", &format!("/apps/{app}")).await?;
+        let status = a["status"].as_str().unwrap_or_default().to_owned();
+        let current = a["release"].as_str().unwrap_or_default();
+        if !last_status.is_empty() && status != last_status {
+            out.step(&format!("App {app} is {status}"));
+        }
+        match (status.as_str(), release) {
+            ("rollback", _) => {
+                return Err(rolled_back(format!(
+                    "app {app} rolled back instead of running the new release"
+                )));
+            }
+            ("running", Some(r)) if current != r => {
+                // Either the rollout has not shown yet, or it ended on the old release.
+                if seen_update {
+                    return Err(rolled_back(format!(
+                        "app {app} runs release {current}, not {r}: the rack rolled back"
+                    )));
+                }
+                streak = 0;
+            }
+            ("running", _) => {
+                streak += 1;
+                if streak == 2 {
+                    return Ok(());
+                }
+            }
+            _ => {
+                seen_update = true;
+                streak = 0;
+            }
+        }
+        last_status = status;
+        if Instant::now() >= deadline {
+            return Err(timeout(&format!("app {app} to be running")));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn read_dockerignore(dir: &Path) -> Result<dockerignore::DockerIgnore> {
+    match std::fs::read_to_string(dir.join(".dockerignore")) {
+        Ok(text) => dockerignore::DockerIgnore::parse(&text)
+            .map_err(|e| CliError::usage("invalid_dockerignore", e).into()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
+        Err(e) => Err(CliError::new("error", format!("reading .dockerignore: {e}")).into()),
+    }
+}
+
+/// The manifest must be in the context, or the build fails on the rack after the upload.
+fn check_manifest(dir: &Path, manifest: &str, ignore: &dockerignore::DockerIgnore) -> Result<()> {
+    let rel = manifest.trim_start_matches("./");
+    if rel.is_empty() || rel.starts_with('/') || rel.split('/').any(|s| s == "..") {
+        return Err(CliError::usage(
+            "invalid_manifest",
+            format!("--manifest {manifest}: give a path inside the directory"),
+        )
+        .into());
+    }
+    if !dir.join(rel).is_file() {
+        return Err(CliError::usage(
+            "manifest_not_found",
+            format!("no manifest {rel} in {}", dir.display()),
+        )
+        .into());
+    }
+    if ignore.excludes(rel) {
+        return Err(CliError::usage(
+            "manifest_ignored",
+            format!("{rel} is excluded by .dockerignore, so the build could not read it"),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// `build <10-char sha> <subject>`, or `build <sha>` when git cannot tell the subject.
+fn default_description(dir: &Path, sha: &str) -> String {
+    match local::git(dir, &["log", "-1", "--format=%s", sha]) {
+        Ok(subject) if !subject.is_empty() => format!("build {} {subject}", &sha[..10]),
+        _ => format!("build {}", &sha[..10]),
+    }
+}
+
+fn str_field(v: &Value, field: &str) -> Result<String> {
+    v[field]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| invalid(&format!("the rack's answer has no {field}: {v}")).into())
+}
+
+fn invalid(message: &str) -> CliError {
+    CliError::new("invalid_response", message.to_owned())
+}
+
+fn timeout(what: &str) -> anyhow::Error {
+    CliError::timeout("deploy_timed_out", format!("gave up waiting for {what} (--timeout)")).into()
+}
+
+/// `2n` random lowercase hex digits (the object key, as convox chooses it).
+fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    rand::fill(&mut bytes[..]);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn bytes_human(n: u64) -> String {
+    match n {
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}
