@@ -27,9 +27,23 @@ use crate::commands::{api_token, completions, deploy, deploy_approval, login, lo
 use crate::context::Ctx;
 use crate::output::Output;
 
+/// `--help` examples: the seed's commands, then a deploy.
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway login prod https://gateway.example.com --email me@example.com --password-stdin
+  rack-gateway deploy-approval request --app myapp --git-commit \"$SHA\" --branch \"$BRANCH\" \\
+    --ci-metadata '{\"workflow_id\":\"abc-123\",\"pipeline_number\":\"42\"}' --message \"Deploy to production\"
+  rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m
+  rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"
+  rack-gateway deploy-approval list --status pending
+  rack-gateway deploy --app myapp
+
+CI authenticates with RACK_GATEWAY_URL and RACK_GATEWAY_API_TOKEN.
+Exit codes: 0 success or approved, 1 error, 2 usage, 3 rejected, 4 expired, 5 timed out.";
+
 /// The CLI of rack-gateway, the deploy-approval gateway in front of a Convox rack.
 #[derive(Debug, Parser)]
-#[command(name = "rack-gateway", version, about)]
+#[command(name = "rack-gateway", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// Use this saved login (default: the one `login` saved last).
     #[arg(long, global = true, value_name = "NAME")]

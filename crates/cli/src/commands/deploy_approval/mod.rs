@@ -4,6 +4,7 @@
 //! (approved/deployed 0, rejected 3, expired 4).
 
 pub mod approve;
+pub mod browser;
 pub mod list;
 pub mod reject;
 pub mod request;
@@ -76,9 +77,18 @@ pub fn path(id: &RequestId, suffix: &str) -> String {
     format!("/api/v1/deploy-approval-requests/{id}{suffix}")
 }
 
-/// The request's page in the web UI.
-pub fn web_link(base: &str, id: &RequestId) -> String {
-    format!("{}/deploy-approvals/{id}", base.trim_end_matches('/'))
+/// Environment variable naming the gateway's public URL, when CI reaches it at another
+/// address (links printed for humans use it).
+pub const PUBLIC_URL_ENV: &str = "RGW_PUBLIC_URL";
+
+/// The request's page in the web UI: under `RGW_PUBLIC_URL` when set, else under the gateway
+/// URL the CLI talks to.
+pub fn web_link(gateway: &str, id: &RequestId) -> String {
+    let base = std::env::var(PUBLIC_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| gateway.to_owned());
+    format!("{}/deploy-approvals/{id}", base.trim().trim_end_matches('/'))
 }
 
 /// `GET` request `id`.
