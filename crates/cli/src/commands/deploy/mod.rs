@@ -117,15 +117,23 @@ pub async fn run(ctx: &Ctx, args: DeployArgs) -> Result<()> {
     let upload = rack
         .post_body("upload", &format!("/apps/{app}/objects/{key}"), body)
         .await;
-    // A local read error explains a failed upload better than the broken body does.
-    match tarball.done.await {
-        Ok(Err(e)) => {
-            return Err(CliError::new("tarball_failed", format!("reading the build context: {e}")).into());
+    // A local read error explains a failed upload better than the broken body does; a body
+    // cut short because the gateway answered first (a refusal) is not one.
+    let object = match (upload, tarball.done.await) {
+        (Ok(object), Ok(Ok(()))) => object,
+        (Err(refused), Ok(Ok(()))) => return Err(refused),
+        (Err(refused), Ok(Err(e))) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            return Err(refused);
         }
-        Err(e) => return Err(CliError::new("tarball_failed", e.to_string()).into()),
-        Ok(Ok(())) => {}
-    }
-    let object = upload?;
+        (_, Ok(Err(e))) => {
+            return Err(CliError::new(
+                "tarball_failed",
+                format!("reading the build context: {e}"),
+            )
+            .into());
+        }
+        (_, Err(e)) => return Err(CliError::new("tarball_failed", e.to_string()).into()),
+    };
     let object_url = object["Url"]
         .as_str()
         .or_else(|| object["url"].as_str())

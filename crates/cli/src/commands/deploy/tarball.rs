@@ -194,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_context_is_streamed_in_bounded_chunks_and_never_held_whole() {
-        const BIG: usize = 48 << 20;
+        const BIG: usize = 16 << 20;
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("big.bin"), noise(BIG)).unwrap();
         fs::write(dir.path().join("convox.yml"), "services: {}\n").unwrap();
@@ -205,7 +205,7 @@ mod tests {
 
         let first = tarball.stream.next().await.unwrap().unwrap();
         // With the reader stalled, the producer stops after filling the queue: what has been
-        // made is a few chunks, not the 48 MiB context.
+        // made is a few chunks, not the 16 MiB context.
         tokio::time::sleep(Duration::from_millis(300)).await;
         let made = tarball.counters.bytes_out.load(Ordering::Relaxed);
         assert!(
