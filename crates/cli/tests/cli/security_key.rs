@@ -2,7 +2,7 @@
 //! prints the request's web UI page (under `RGW_PUBLIC_URL`, the WebAuthn origin) and waits on
 //! the event stream; the test plays the browser's part through the API (start the ceremony,
 //! sign with a software passkey, approve), and the binary returns once that approval is
-//! recorded. Waiting too long exits 5.
+//! recorded. Waiting too long exits 5. `request` prints the same public link.
 
 use std::time::Instant;
 
@@ -97,9 +97,24 @@ async fn an_admin_with_only_a_security_key_approves_in_the_web_ui_and_the_cli_re
         let w = World::new(&app).await;
         let admin = Cli::new();
         let mut key = admin_with_only_a_key(&app, &admin).await;
-        let id = w.request(&app, &sha(80)).await;
-        let env = [("RGW_PUBLIC_URL", PUBLIC)];
+        // CI reaches the gateway at its internal address; the link it prints for admins is
+        // under the public URL.
+        let commit = sha(80);
+        let mut cmd = w.ci.command(
+            &["deploy-approval", "request", "--app", "myapp", "--git-commit", &commit, "--message", "Deploy"],
+            &[
+                ("RACK_GATEWAY_URL", app.url.as_str()),
+                ("RACK_GATEWAY_API_TOKEN", w.token.as_str()),
+                ("RGW_PUBLIC_URL", PUBLIC),
+            ],
+        );
+        cmd.current_dir(w.nowhere.path());
+        let out = super::deploy_approval::collect(cmd).await;
+        out.ok();
+        let id = out.stdout.trim().to_owned();
         let link = format!("{PUBLIC}/deploy-approvals/{id}");
+        assert!(out.stderr.contains(&format!("Review it at {link}")), "{out:#?}");
+        let env = [("RGW_PUBLIC_URL", PUBLIC)];
 
         // Nobody approves: it gives up with exit 5, having printed where to approve.
         let mut cmd = admin.command(
