@@ -23,7 +23,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{api_token, completions, deploy, deploy_approval, login, logout, mfa, whoami};
+use crate::commands::{
+    api_token, completions, deploy, deploy_approval, login, logout, mfa, whoami,
+};
 use crate::context::Ctx;
 use crate::output::Output;
 

@@ -88,7 +88,9 @@ async fn an_approved_commit_deploys_from_git_head_honouring_dockerignore_and_onl
         out.ok();
         assert!(
             out.stderr.contains("app myapp (from .convox/app)")
-                && out.stderr.contains(&format!("commit {head} (from git HEAD)")),
+                && out
+                    .stderr
+                    .contains(&format!("commit {head} (from git HEAD)")),
             "the defaults used are named: {out:#?}"
         );
         assert!(
@@ -132,7 +134,9 @@ async fn an_approved_commit_deploys_from_git_head_honouring_dockerignore_and_onl
             );
         }
         assert!(
-            names.iter().all(|n| !n.starts_with("./") && !n.starts_with('/')),
+            names
+                .iter()
+                .all(|n| !n.starts_with("./") && !n.starts_with('/')),
             "{names:?}"
         );
 
@@ -156,13 +160,7 @@ async fn without_an_approval_or_past_its_window_the_gateways_refusal_is_printed(
         let token = ci_token(&app).await;
         let commit = sha(70);
         let dir = context_for(&commit);
-        let args = [
-            "deploy",
-            "--app",
-            "myapp",
-            "--git-commit",
-            &commit,
-        ];
+        let args = ["deploy", "--app", "myapp", "--git-commit", &commit];
         app.rack.clear_requests();
         let out = deploy_in(&app, &token, dir.path(), &args).await;
         out.failed(1);
@@ -191,7 +189,8 @@ async fn without_an_approval_or_past_its_window_the_gateways_refusal_is_printed(
         .await;
         out.failed(1);
         assert!(
-            out.stderr.contains(&format!("deploy approval {id} expired at")),
+            out.stderr
+                .contains(&format!("deploy approval {id} expired at")),
             "{out:#?}"
         );
         app.cleanup().await;
@@ -229,7 +228,15 @@ async fn a_manifest_naming_other_images_is_refused_at_build_and_nothing_is_promo
             &app,
             &token,
             dir.path(),
-            &["deploy", "--app", "myapp", "--git-commit", &commit, "-m", "prod.yml"],
+            &[
+                "deploy",
+                "--app",
+                "myapp",
+                "--git-commit",
+                &commit,
+                "-m",
+                "prod.yml",
+            ],
         )
         .await;
         out.failed(2);
@@ -284,11 +291,17 @@ async fn with_approvals_off_a_deploy_prints_one_json_document() {
         assert_eq!(doc["git_sha"], commit.as_str());
         let release = doc["release_id"].as_str().unwrap();
         assert!(release.starts_with('R'), "{doc}");
-        assert!(out.stderr.contains("Building: web"), "the log goes to stderr: {out:#?}");
+        assert!(
+            out.stderr.contains("Building: web"),
+            "the log goes to stderr: {out:#?}"
+        );
         let rack = Convox::new(app.rack.url(), RACK_PASSWORD);
         assert_eq!(rack.get_json("/apps/myapp").await["release"], release);
         let build = rack
-            .get_json(&format!("/apps/myapp/builds/{}", doc["build_id"].as_str().unwrap()))
+            .get_json(&format!(
+                "/apps/myapp/builds/{}",
+                doc["build_id"].as_str().unwrap()
+            ))
             .await;
         assert_eq!(build["description"], "release 42");
         app.cleanup().await;

@@ -49,11 +49,7 @@ async fn admin_with_only_a_key(app: &TestApp, cli: &Cli) -> SoftPasskey {
 }
 
 /// What the web UI does when the admin clicks "Approve" and touches the key.
-async fn approve_in_the_browser(
-    app: &TestApp,
-    key: &mut SoftPasskey,
-    id: &str,
-) {
+async fn approve_in_the_browser(app: &TestApp, key: &mut SoftPasskey, id: &str) {
     let browser = app.session_with_mfa(EMAIL, Channel::Cli).await;
     let (status, started) = body_json(
         app.post(&format!(
@@ -101,7 +97,16 @@ async fn an_admin_with_only_a_security_key_approves_in_the_web_ui_and_the_cli_re
         // under the public URL.
         let commit = sha(80);
         let mut cmd = w.ci.command(
-            &["deploy-approval", "request", "--app", "myapp", "--git-commit", &commit, "--message", "Deploy"],
+            &[
+                "deploy-approval",
+                "request",
+                "--app",
+                "myapp",
+                "--git-commit",
+                &commit,
+                "--message",
+                "Deploy",
+            ],
             &[
                 ("RACK_GATEWAY_URL", app.url.as_str()),
                 ("RACK_GATEWAY_API_TOKEN", w.token.as_str()),
@@ -113,7 +118,10 @@ async fn an_admin_with_only_a_security_key_approves_in_the_web_ui_and_the_cli_re
         out.ok();
         let id = out.stdout.trim().to_owned();
         let link = format!("{PUBLIC}/deploy-approvals/{id}");
-        assert!(out.stderr.contains(&format!("Review it at {link}")), "{out:#?}");
+        assert!(
+            out.stderr.contains(&format!("Review it at {link}")),
+            "{out:#?}"
+        );
         let env = [("RGW_PUBLIC_URL", PUBLIC)];
 
         // Nobody approves: it gives up with exit 5, having printed where to approve.

@@ -43,10 +43,7 @@ impl DockerIgnore {
             }
             let regex = Regex::new(&to_regex(&cleaned))
                 .map_err(|e| format!(".dockerignore line {}: {line:?}: {e}", n + 1))?;
-            patterns.push(Pattern {
-                regex,
-                exclusion,
-            });
+            patterns.push(Pattern { regex, exclusion });
         }
         Ok(DockerIgnore { patterns })
     }

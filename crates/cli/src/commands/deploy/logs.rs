@@ -43,7 +43,10 @@ pub async fn follow(
     match tokio::time::timeout(limit, copy(rack, &path, skip, out)).await {
         Ok(Ok((seen, ended))) => (seen, ended),
         Ok(Err(e)) => (skip, Ended::Lost(crate::error::classify(&e).message)),
-        Err(_) => (skip, Ended::Lost("no end of the log before the timeout".into())),
+        Err(_) => (
+            skip,
+            Ended::Lost("no end of the log before the timeout".into()),
+        ),
     }
 }
 

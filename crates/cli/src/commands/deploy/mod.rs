@@ -126,11 +126,9 @@ pub async fn run(ctx: &Ctx, args: DeployArgs) -> Result<()> {
             return Err(refused);
         }
         (_, Ok(Err(e))) => {
-            return Err(CliError::new(
-                "tarball_failed",
-                format!("reading the build context: {e}"),
-            )
-            .into());
+            return Err(
+                CliError::new("tarball_failed", format!("reading the build context: {e}")).into(),
+            );
         }
         (_, Err(e)) => return Err(CliError::new("tarball_failed", e.to_string()).into()),
     };
@@ -378,7 +376,11 @@ fn invalid(message: &str) -> CliError {
 }
 
 fn timeout(what: &str) -> anyhow::Error {
-    CliError::timeout("deploy_timed_out", format!("gave up waiting for {what} (--timeout)")).into()
+    CliError::timeout(
+        "deploy_timed_out",
+        format!("gave up waiting for {what} (--timeout)"),
+    )
+    .into()
 }
 
 /// `2n` random lowercase hex digits (the object key, as convox chooses it).

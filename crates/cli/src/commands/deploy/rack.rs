@@ -187,7 +187,11 @@ mod tests {
             (e.code.as_str(), e.message.as_str()),
             ("invalid_token", "the API token is revoked")
         );
-        let e = refusal("promote", StatusCode::FORBIDDEN, "app is currently updating\n");
+        let e = refusal(
+            "promote",
+            StatusCode::FORBIDDEN,
+            "app is currently updating\n",
+        );
         assert_eq!(e.message, "app is currently updating");
         let e = refusal("promote", StatusCode::BAD_GATEWAY, "");
         assert_eq!(

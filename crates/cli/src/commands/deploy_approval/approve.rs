@@ -89,10 +89,18 @@ pub async fn run(ctx: &Ctx, args: ApproveArgs) -> Result<()> {
         let mfa = crate::mfa_session::status(&target.client).await?;
         if args.security_key || (!mfa.totp && mfa.webauthn_credentials > 0) {
             if args.notes.as_deref().is_some_and(|n| !n.trim().is_empty()) {
-                eprintln!("note: --notes is not sent with a security-key approval; enter the notes on the page");
+                eprintln!(
+                    "note: --notes is not sent with a security-key approval; enter the notes on the page"
+                );
             }
-            return super::browser::approve(ctx, &target, req, terminal && !args.no_browser, args.timeout)
-                .await;
+            return super::browser::approve(
+                ctx,
+                &target,
+                req,
+                terminal && !args.no_browser,
+                args.timeout,
+            )
+            .await;
         }
     }
     let code = crate::mfa_session::code_or_prompt(

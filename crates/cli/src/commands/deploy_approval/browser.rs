@@ -19,7 +19,9 @@ use crate::error::CliError;
 
 /// Whether `email` has approved `r`.
 fn approved_by(r: &DeployApprovalRequest, email: &str) -> bool {
-    r.approvals.iter().any(|a| a.user.eq_ignore_ascii_case(email))
+    r.approvals
+        .iter()
+        .any(|a| a.user.eq_ignore_ascii_case(email))
 }
 
 /// Runs the browser-assisted approval of `req` (pending) and waits for its result.
@@ -44,10 +46,12 @@ pub async fn approve(
     if open {
         crate::prompt::open_browser(&link);
     }
-    eprintln!("Waiting for the approval by {email} (gives up after {}).", crate::duration::human(timeout));
-    let done = |r: &DeployApprovalRequest| {
-        r.status != ApprovalStatus::Pending || approved_by(r, &email)
-    };
+    eprintln!(
+        "Waiting for the approval by {email} (gives up after {}).",
+        crate::duration::human(timeout)
+    );
+    let done =
+        |r: &DeployApprovalRequest| r.status != ApprovalStatus::Pending || approved_by(r, &email);
     let last = follow_until(ctx, &target.client, req, timeout, &done).await?;
     if ctx.json() {
         crate::output::print_json(&last);

@@ -88,7 +88,10 @@ pub fn web_link(gateway: &str, id: &RequestId) -> String {
         .ok()
         .filter(|u| !u.trim().is_empty())
         .unwrap_or_else(|| gateway.to_owned());
-    format!("{}/deploy-approvals/{id}", base.trim().trim_end_matches('/'))
+    format!(
+        "{}/deploy-approvals/{id}",
+        base.trim().trim_end_matches('/')
+    )
 }
 
 /// `GET` request `id`.
