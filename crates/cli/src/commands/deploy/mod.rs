@@ -397,3 +397,78 @@ fn bytes_human(n: u64) -> String {
         n => format!("{n} B"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_readme_ci_steps_parse() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let metadata = r#"{"workflow_id":"w-1","pipeline_number":"42"}"#;
+        for args in [
+            vec![
+                "rack-gateway",
+                "deploy-approval",
+                "request",
+                "--app",
+                "myapp",
+                "--git-commit",
+                sha,
+                "--branch",
+                "main",
+                "--ci-metadata",
+                metadata,
+                "--message",
+                "Deploy main to production",
+                "--wait",
+                "--timeout",
+                "30m",
+            ],
+            vec![
+                "rack-gateway",
+                "deploy",
+                "--app",
+                "myapp",
+                "--git-commit",
+                sha,
+            ],
+            vec![
+                "rack-gateway",
+                "deploy",
+                "-a",
+                "myapp",
+                "-m",
+                "convox.prod.yml",
+                "-d",
+                "release 42",
+                "./service",
+            ],
+            vec![
+                "rack-gateway",
+                "deploy-approval",
+                "approve",
+                "3f2a",
+                "--security-key",
+                "--no-browser",
+            ],
+        ] {
+            if let Err(e) = crate::Cli::try_parse_from(&args) {
+                panic!("{args:?}: {e}");
+            }
+        }
+        assert!(
+            crate::Cli::try_parse_from([
+                "rack-gateway",
+                "deploy-approval",
+                "approve",
+                "3f2a",
+                "--security-key",
+                "--mfa-code",
+                "123456",
+            ])
+            .is_err(),
+            "a code and a security key exclude each other"
+        );
+    }
+}
