@@ -256,7 +256,7 @@ async fn a_manifest_naming_other_images_is_refused_at_build_and_nothing_is_promo
 }
 
 #[tokio::test]
-async fn with_approvals_off_a_deploy_prints_one_json_document() {
+async fn with_approvals_off_a_deploy_prints_one_json_document_and_a_failed_build_exits_1() {
     let off = TestOptions {
         env: vec![(
             "RGW_SETTING_DEPLOY_APPROVALS_ENABLED".into(),
@@ -304,6 +304,22 @@ async fn with_approvals_off_a_deploy_prints_one_json_document() {
             ))
             .await;
         assert_eq!(build["description"], "release 42");
+
+        // A build that fails on the rack: its log shows why, and the exit is 1.
+        std::fs::write(dir.path().join("convox.yml"), "services: [web\n").unwrap();
+        let out = deploy_in(
+            &app,
+            &token,
+            dir.path(),
+            &["deploy", "--app", "myapp", "--git-commit", &commit],
+        )
+        .await;
+        out.failed(1);
+        assert!(
+            out.stdout.contains("ERROR: ") && out.stderr.contains("(build_failed)"),
+            "{out:#?}"
+        );
+        assert_eq!(rack.get_json("/apps/myapp").await["release"], release);
         app.cleanup().await;
     }
 }

@@ -39,8 +39,12 @@ Examples:
 
 Exit codes: 0 deployed, 1 error or refused by the gateway, 2 usage, 5 timed out.";
 
-/// How often the build and the app are polled.
+/// How often the build (once its log ended) and the app are polled.
 const POLL: Duration = Duration::from_millis(500);
+/// How often the build is polled while its log still streams.
+const POLL_WHILE_LOGGING: Duration = Duration::from_secs(2);
+/// How long a log stream may go on once the build has ended (or a broken one be re-read).
+const LOG_GRACE: Duration = Duration::from_secs(5);
 
 /// Arguments of `deploy`.
 #[derive(Debug, Args)]
@@ -213,8 +217,9 @@ impl Out {
     }
 }
 
-/// Streams the build log while the build runs, then polls it until it is no longer
-/// `created`/`running`; afterwards prints any log the stream missed (as convox does).
+/// Streams the build log while polling the build (a safety net: the log's end normally says
+/// the build ended) until it is no longer `created`/`running`; then prints any log a broken
+/// stream missed, from a fresh stream of the finished build (as convox does).
 async fn wait_build(
     rack: &Rack,
     app: &str,
@@ -223,27 +228,52 @@ async fn wait_build(
     out: &mut Out,
 ) -> Result<Value> {
     let mut writer = out.writer();
+    let path = format!("/apps/{app}/builds/{id}");
     let left = deadline.saturating_duration_since(Instant::now());
-    let (mut seen, ended) = logs::follow(rack, app, id, 0, left, writer.as_mut()).await;
-    let build = loop {
-        let build = rack
-            .get("build", &format!("/apps/{app}/builds/{id}"))
-            .await?;
-        match build["status"].as_str() {
-            Some("created" | "running") => {}
-            _ => break build,
+    let mut ended = None;
+    let build = {
+        let log = logs::follow(rack, app, id, 0, left, writer.as_mut());
+        tokio::pin!(log);
+        let mut next_poll = Instant::now() + POLL_WHILE_LOGGING;
+        let build = loop {
+            if ended.is_none() {
+                tokio::select! {
+                    r = &mut log => {
+                        ended = Some(r);
+                        next_poll = Instant::now();
+                        continue;
+                    }
+                    () = tokio::time::sleep_until(next_poll) => {}
+                }
+            } else {
+                tokio::time::sleep_until(next_poll).await;
+            }
+            let build = rack.get("build", &path).await?;
+            if !matches!(build["status"].as_str(), Some("created" | "running")) {
+                break build;
+            }
+            if Instant::now() >= deadline {
+                return Err(timeout(&format!("build {id} to finish")));
+            }
+            next_poll = Instant::now()
+                + if ended.is_none() {
+                    POLL_WHILE_LOGGING
+                } else {
+                    POLL
+                };
+        };
+        if ended.is_none() {
+            ended = tokio::time::timeout(LOG_GRACE, &mut log).await.ok();
         }
-        if Instant::now() >= deadline {
-            return Err(timeout(&format!("build {id} to finish")));
-        }
-        tokio::time::sleep(POLL).await;
+        build
     };
-    if let logs::Ended::Lost(why) = &ended {
+    if let Some((seen, logs::Ended::Lost(why))) = ended {
         eprintln!("(the build log stream was interrupted: {why}; reading the rest)");
-        let left = deadline.saturating_duration_since(Instant::now());
-        (seen, _) = logs::follow(rack, app, id, seen, left, writer.as_mut()).await;
+        let left = deadline
+            .saturating_duration_since(Instant::now())
+            .min(LOG_GRACE);
+        logs::follow(rack, app, id, seen, left, writer.as_mut()).await;
     }
-    let _ = seen;
     match build["status"].as_str() {
         Some("complete") => Ok(build),
         Some("failed") => Err(CliError::new(
