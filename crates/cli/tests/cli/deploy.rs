@@ -323,3 +323,31 @@ async fn with_approvals_off_a_deploy_prints_one_json_document_and_a_failed_build
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_admin_deploys_with_the_saved_login_session() {
+    for app in TestApp::spawn_all_fast(TestOptions::default()).await {
+        // Humans are gated by role and a fresh MFA step-up (the login's), not by approvals.
+        let w = super::deploy_approval::World::new(&app).await;
+        let commit = sha(75);
+        let dir = context_for(&commit);
+        let mut cmd = w
+            .admin
+            .command(&["deploy", "--app", "myapp", "--git-commit", &commit], &[]);
+        cmd.current_dir(dir.path());
+        let out = collect(cmd).await;
+        out.ok();
+        assert!(
+            out.stdout.contains(&format!("git-sha {commit}")),
+            "{out:#?}"
+        );
+        let rack = Convox::new(app.rack.url(), RACK_PASSWORD);
+        let current = rack.get_json("/apps/myapp").await;
+        let release = current["release"].as_str().unwrap();
+        assert!(
+            out.stdout.contains(&format!("Release: {release}")),
+            "{out:#?}"
+        );
+        app.cleanup().await;
+    }
+}

@@ -85,8 +85,12 @@ pub async fn run(ctx: &Ctx, args: ApproveArgs) -> Result<()> {
         return Err(CliError::new("aborted", "not approved").into());
     }
     let given = args.mfa_code.as_deref().filter(|c| !c.trim().is_empty());
+    let mut why = "approving needs MFA for this request";
     if given.is_none() {
         let mfa = crate::mfa_session::status(&target.client).await?;
+        if mfa.webauthn_credentials > 0 {
+            why = "approving needs MFA for this request (or --security-key to use a key)";
+        }
         if args.security_key || (!mfa.totp && mfa.webauthn_credentials > 0) {
             if args.notes.as_deref().is_some_and(|n| !n.trim().is_empty()) {
                 eprintln!(
@@ -103,12 +107,8 @@ pub async fn run(ctx: &Ctx, args: ApproveArgs) -> Result<()> {
             .await;
         }
     }
-    let code = crate::mfa_session::code_or_prompt(
-        args.mfa_code.as_deref(),
-        terminal,
-        "--mfa-code",
-        "approving needs MFA for this request",
-    )?;
+    let code =
+        crate::mfa_session::code_or_prompt(args.mfa_code.as_deref(), terminal, "--mfa-code", why)?;
     let body = ApproveBody {
         notes: args.notes.filter(|n| !n.trim().is_empty()),
         intent_digest: req.intent_digest.clone(),
