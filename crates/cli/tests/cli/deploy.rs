@@ -351,3 +351,41 @@ async fn an_admin_deploys_with_the_saved_login_session() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_deploy_that_outlasts_its_timeout_exits_5() {
+    let off = TestOptions {
+        env: vec![(
+            "RGW_SETTING_DEPLOY_APPROVALS_ENABLED".into(),
+            "false".into(),
+        )],
+    };
+    // The default fake rack takes about 3 s per build.
+    for app in TestApp::spawn_all_with(off).await {
+        let token = ci_token(&app).await;
+        let commit = sha(76);
+        let dir = context_for(&commit);
+        let started = std::time::Instant::now();
+        let out = deploy_in(
+            &app,
+            &token,
+            dir.path(),
+            &[
+                "deploy",
+                "--app",
+                "myapp",
+                "--git-commit",
+                &commit,
+                "--timeout",
+                "1s",
+                "--output",
+                "json",
+            ],
+        )
+        .await;
+        out.failed(5);
+        assert_eq!(out.json()["error"]["code"], "deploy_timed_out", "{out:#?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "{out:#?}");
+        app.cleanup().await;
+    }
+}

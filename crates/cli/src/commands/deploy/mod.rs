@@ -111,9 +111,12 @@ pub async fn run(ctx: &Ctx, args: DeployArgs) -> Result<()> {
     let counters = tarball.counters.clone();
     let body = reqwest::Body::wrap_stream(tarball.stream);
     out.step(&format!("Uploading the build context of {app}"));
-    let upload = rack
-        .post_body("upload", &format!("/apps/{app}/objects/{key}"), body)
-        .await;
+    let upload = tokio::time::timeout_at(
+        deadline,
+        rack.post_body("upload", &format!("/apps/{app}/objects/{key}"), body),
+    )
+    .await
+    .unwrap_or_else(|_| Err(wait::timeout("the upload to finish")));
     // A local read error explains a failed upload better than the broken body does; a body
     // cut short because the gateway answered first (a refusal) is not one.
     let object = match (upload, tarball.done.await) {

@@ -223,6 +223,9 @@ pub fn details(r: &DeployApprovalRequest, base: &str) -> String {
             .join(" ")
     };
     let _ = writeln!(s, "ci metadata: {meta}");
+    if let Some(link) = ci_link(r) {
+        let _ = writeln!(s, "ci link:     {link}");
+    }
     let _ = writeln!(
         s,
         "created:     {} by {}",
@@ -289,6 +292,17 @@ pub fn details(r: &DeployApprovalRequest, base: &str) -> String {
     s
 }
 
+/// The CI pipeline's page, when the CI metadata names one (a `…url` key with an http(s) value,
+/// e.g. `build_url` or `run_url`).
+fn ci_link(r: &DeployApprovalRequest) -> Option<&str> {
+    r.ci_metadata.iter().find_map(|(k, v)| {
+        let v = v.as_str()?;
+        (k.to_ascii_lowercase().ends_with("url")
+            && (v.starts_with("https://") || v.starts_with("http://")))
+        .then_some(v)
+    })
+}
+
 /// The outcome of a request that reached `status`: `Ok` for approved and deployed, an error
 /// with exit 3 (rejected) or 4 (expired) otherwise. `None` while it is still pending.
 pub fn outcome(r: &DeployApprovalRequest) -> Option<Result<()>> {
@@ -341,6 +355,24 @@ mod tests {
             "release_id": null
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_ci_link_comes_from_a_url_in_the_ci_metadata() {
+        let mut r = req("3f2a0000-0000-4000-8000-000000000001");
+        assert!(!details(&r, "https://gw").contains("ci link:"));
+        r.ci_metadata.insert("workflow_id".into(), json!("abc-123"));
+        r.ci_metadata.insert(
+            "run_url".into(),
+            json!("https://github.com/o/r/actions/runs/1"),
+        );
+        r.ci_metadata
+            .insert("next_url".into(), json!("javascript:alert(1)"));
+        let text = details(&r, "https://gw");
+        assert!(
+            text.contains("ci link:     https://github.com/o/r/actions/runs/1"),
+            "{text}"
+        );
     }
 
     #[test]
