@@ -183,3 +183,53 @@ async fn an_admin_with_only_a_security_key_approves_in_the_web_ui_and_the_cli_re
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn with_a_quorum_of_two_the_cli_returns_once_this_admins_key_approval_is_recorded() {
+    let options = TestOptions {
+        env: vec![
+            ("RGW_PUBLIC_URL".into(), PUBLIC.into()),
+            ("RGW_SETTING_DEPLOY_APPROVAL_QUORUM".into(), "2".into()),
+        ],
+    };
+    for app in TestApp::spawn_all_with(options).await {
+        let w = World::new(&app).await;
+        let admin = Cli::new();
+        let mut key = admin_with_only_a_key(&app, &admin).await;
+        let id = w.request(&app, &sha(81)).await;
+
+        let mut cmd = admin.command(
+            &["deploy-approval", "approve", &id, "--no-browser"],
+            &[("RGW_PUBLIC_URL", PUBLIC)],
+        );
+        cmd.current_dir(w.nowhere.path());
+        let mut child = cmd.spawn().unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut shown = String::new();
+        while !shown.contains("Waiting for the approval") {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(10), stderr.read_line(&mut line))
+                .await
+                .expect("the CLI says what it waits for")
+                .unwrap();
+            assert!(n > 0, "stderr ended early: {shown}");
+            shown.push_str(&line);
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        approve_in_the_browser(&app, &mut key, &id).await;
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .expect("the CLI returns once this admin's approval is recorded")
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+        let out = finish(child).await;
+        assert!(
+            out.stdout
+                .contains(&format!("{id} is pending (1/2 approvals")),
+            "{out:#?}"
+        );
+        let (_, req) = app.get_approval(&w.token, &id).await;
+        assert_eq!(req["status"], "pending");
+        app.cleanup().await;
+    }
+}

@@ -59,6 +59,11 @@ pub async fn approve(
         println!("{}", summary(&last));
     }
     if approved_by(&last, &email) {
+        if last.status == ApprovalStatus::Pending {
+            let more =
+                (last.required_approvals.max(1) as usize).saturating_sub(last.approvals.len());
+            eprintln!("{email}'s approval is recorded; {more} more needed");
+        }
         return Ok(());
     }
     if last.status == ApprovalStatus::Approved || last.status == ApprovalStatus::Deployed {
