@@ -50,6 +50,11 @@ impl Client {
         &self.base
     }
 
+    /// The bearer token, if any (the deploy's rack calls use the same credential).
+    pub fn token(&self) -> Option<&SecretString> {
+        self.token.as_ref()
+    }
+
     /// Replaces the bearer token (after login or a session rotation).
     pub fn set_token(&mut self, token: SecretString) {
         self.token = Some(token);

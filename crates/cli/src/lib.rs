@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod duration;
 pub mod error;
+pub mod local;
 pub mod mfa_session;
 pub mod output;
 pub mod prompt;
@@ -22,13 +23,29 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{api_token, completions, deploy_approval, login, logout, mfa, whoami};
+use crate::commands::{
+    api_token, completions, deploy, deploy_approval, login, logout, mfa, whoami,
+};
 use crate::context::Ctx;
 use crate::output::Output;
 
+/// `--help` examples: the seed's commands, then a deploy.
+pub const EXAMPLES: &str = "\
+Examples:
+  rack-gateway login prod https://gateway.example.com --email me@example.com --password-stdin
+  rack-gateway deploy-approval request --app myapp --git-commit \"$SHA\" --branch \"$BRANCH\" \\
+    --ci-metadata '{\"workflow_id\":\"abc-123\",\"pipeline_number\":\"42\"}' --message \"Deploy to production\"
+  rack-gateway deploy-approval request --git-commit abc123f --message \"Deploy\" --wait --timeout 20m
+  rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"
+  rack-gateway deploy-approval list --status pending
+  rack-gateway deploy --app myapp
+
+CI authenticates with RACK_GATEWAY_URL and RACK_GATEWAY_API_TOKEN.
+Exit codes: 0 success or approved, 1 error, 2 usage, 3 rejected, 4 expired, 5 timed out.";
+
 /// The CLI of rack-gateway, the deploy-approval gateway in front of a Convox rack.
 #[derive(Debug, Parser)]
-#[command(name = "rack-gateway", version, about)]
+#[command(name = "rack-gateway", version, about, after_help = EXAMPLES)]
 pub struct Cli {
     /// Use this saved login (default: the one `login` saved last).
     #[arg(long, global = true, value_name = "NAME")]
@@ -64,6 +81,9 @@ pub enum Command {
     /// Request, approve, reject, list, show and wait for deploy approvals.
     #[command(subcommand, after_help = deploy_approval::EXAMPLES)]
     DeployApproval(deploy_approval::DeployApprovalCommand),
+    /// Build and deploy a directory to an app, as `convox deploy` does, through the gateway.
+    #[command(after_help = deploy::EXAMPLES)]
+    Deploy(deploy::DeployArgs),
     /// Print a shell completion script (bash, zsh or fish).
     Completions(completions::CompletionsArgs),
 }
@@ -110,6 +130,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::ApiToken(cmd) => api_token::run(&ctx, cmd).await,
         Command::Mfa(cmd) => mfa::run(&ctx, cmd).await,
         Command::DeployApproval(cmd) => deploy_approval::run(&ctx, cmd).await,
+        Command::Deploy(args) => deploy::run(&ctx, args).await,
         Command::Completions(args) => completions::run(&ctx, &args),
     }
 }

@@ -18,3 +18,22 @@ pub fn secret(prompt: &str) -> Result<SecretString> {
     let s = rpassword::prompt_password(prompt).context("reading from the terminal")?;
     Ok(SecretString::from(s.trim().to_owned()))
 }
+
+/// Opens `url` in the user's browser (`open` on macOS, `xdg-open` elsewhere). Never fails:
+/// without an opener the user opens the printed link themselves.
+pub fn open_browser(url: &str) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let spawned = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if let Err(e) = spawned {
+        eprintln!("(could not start {opener}: {e}; open the link yourself)");
+    }
+}

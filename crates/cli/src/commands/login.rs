@@ -165,7 +165,7 @@ async fn browser_login(ctx: &Ctx, client: &Client, args: &LoginArgs) -> Result<L
     eprintln!("Open this link in a browser to log in (it shows where the login started):");
     eprintln!("{}", started.login_url);
     if !args.no_browser {
-        open_browser(&started.login_url);
+        crate::prompt::open_browser(&started.login_url);
     }
     let body = json!({
         "flow_id": started.flow_id,
@@ -258,23 +258,6 @@ impl Progress {
 }
 
 /// Tries `xdg-open` or `open`; failing to open a browser is not an error.
-fn open_browser(url: &str) {
-    let opener = if cfg!(target_os = "macos") {
-        "open"
-    } else {
-        "xdg-open"
-    };
-    let spawned = std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn();
-    if let Err(e) = spawned {
-        eprintln!("(could not start {opener}: {e}; open the link yourself)");
-    }
-}
-
 /// Verifies MFA for a fresh session when the account has a factor; returns the session token
 /// to keep (rotated on verification) and whether it is MFA-verified. On failure the fresh
 /// session is ended, so no half-logged-in session stays behind.

@@ -2,6 +2,7 @@
 
 pub mod api_token;
 pub mod completions;
+pub mod deploy;
 pub mod deploy_approval;
 pub mod login;
 pub mod logout;

@@ -230,6 +230,27 @@ async fn help_shows_the_seed_commands_and_exit_codes() {
     ] {
         assert!(out.stdout.contains(line), "{line} in {out:#?}");
     }
+    let out = cli.run(&["--help"]).await;
+    out.ok();
+    for line in [
+        "rack-gateway deploy-approval request --app myapp --git-commit \"$SHA\" --branch \"$BRANCH\"",
+        "--ci-metadata '{\"workflow_id\":\"abc-123\",\"pipeline_number\":\"42\"}' --message \"Deploy to production\"",
+        "rack-gateway deploy-approval approve <request-id> --notes \"Reviewed diff, LGTM\"",
+        "rack-gateway deploy-approval list --status pending",
+        "rack-gateway deploy --app myapp",
+    ] {
+        assert!(out.stdout.contains(line), "{line} in {out:#?}");
+    }
+    let out = cli.run(&["deploy", "--help"]).await;
+    out.ok();
+    for line in [
+        "--manifest <MANIFEST>",
+        "--description",
+        "[DIR]",
+        "5 timed out",
+    ] {
+        assert!(out.stdout.contains(line), "{line} in {out:#?}");
+    }
 }
 
 #[tokio::test]

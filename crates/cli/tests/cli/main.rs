@@ -19,10 +19,12 @@ use tokio::process::Command;
 use rgw_testkit::oidc::{TestProvider, confirm_cli_login};
 
 mod completions;
+mod deploy;
 mod deploy_approval;
 mod deploy_approval_output;
 mod login;
 mod mfa_and_browser;
+mod security_key;
 mod wait_fallback;
 
 const BIN: &str = env!("CARGO_BIN_EXE_rack-gateway");

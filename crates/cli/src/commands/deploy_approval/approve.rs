@@ -2,7 +2,9 @@
 //! is being approved, asks for confirmation on a terminal, and approves with MFA for this
 //! request (a TOTP or backup code). Approving needs an admin's login session; the gateway
 //! refuses API tokens. The digest of what was shown is sent back, so an intent that changed
-//! in between is refused rather than approved unseen.
+//! in between is refused rather than approved unseen. An admin whose only factor is a
+//! security key (or who passes `--security-key`) approves in the web UI instead, see
+//! [`super::browser`].
 
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
@@ -42,6 +44,16 @@ pub struct ApproveArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Approve with a security key in the web UI (the default when the account has keys but
+    /// no authenticator app); the CLI waits until the approval is recorded.
+    #[arg(long, conflicts_with = "mfa_code")]
+    pub security_key: bool,
+    /// With a security key: do not try to open the browser, only print the link.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// With a security key: give up waiting after this long (e.g. 90s, 15m) and exit 5.
+    #[arg(long, value_parser = crate::duration::parse, default_value = "15m")]
+    pub timeout: std::time::Duration,
 }
 
 /// Runs `deploy-approval approve`.
@@ -72,12 +84,31 @@ pub async fn run(ctx: &Ctx, args: ApproveArgs) -> Result<()> {
     if terminal && !args.yes && !confirm(&req)? {
         return Err(CliError::new("aborted", "not approved").into());
     }
-    let code = crate::mfa_session::code_or_prompt(
-        args.mfa_code.as_deref(),
-        terminal,
-        "--mfa-code",
-        "approving needs MFA for this request",
-    )?;
+    let given = args.mfa_code.as_deref().filter(|c| !c.trim().is_empty());
+    let mut why = "approving needs MFA for this request";
+    if given.is_none() {
+        let mfa = crate::mfa_session::status(&target.client).await?;
+        if mfa.webauthn_credentials > 0 {
+            why = "approving needs MFA for this request (or --security-key to use a key)";
+        }
+        if args.security_key || (!mfa.totp && mfa.webauthn_credentials > 0) {
+            if args.notes.as_deref().is_some_and(|n| !n.trim().is_empty()) {
+                eprintln!(
+                    "note: --notes is not sent with a security-key approval; enter the notes on the page"
+                );
+            }
+            return super::browser::approve(
+                ctx,
+                &target,
+                req,
+                terminal && !args.no_browser,
+                args.timeout,
+            )
+            .await;
+        }
+    }
+    let code =
+        crate::mfa_session::code_or_prompt(args.mfa_code.as_deref(), terminal, "--mfa-code", why)?;
     let body = ApproveBody {
         notes: args.notes.filter(|n| !n.trim().is_empty()),
         intent_digest: req.intent_digest.clone(),

@@ -4,6 +4,7 @@
 //! (approved/deployed 0, rejected 3, expired 4).
 
 pub mod approve;
+pub mod browser;
 pub mod list;
 pub mod reject;
 pub mod request;
@@ -76,9 +77,21 @@ pub fn path(id: &RequestId, suffix: &str) -> String {
     format!("/api/v1/deploy-approval-requests/{id}{suffix}")
 }
 
-/// The request's page in the web UI.
-pub fn web_link(base: &str, id: &RequestId) -> String {
-    format!("{}/deploy-approvals/{id}", base.trim_end_matches('/'))
+/// Environment variable naming the gateway's public URL, when CI reaches it at another
+/// address (links printed for humans use it).
+pub const PUBLIC_URL_ENV: &str = "RGW_PUBLIC_URL";
+
+/// The request's page in the web UI: under `RGW_PUBLIC_URL` when set, else under the gateway
+/// URL the CLI talks to.
+pub fn web_link(gateway: &str, id: &RequestId) -> String {
+    let base = std::env::var(PUBLIC_URL_ENV)
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| gateway.to_owned());
+    format!(
+        "{}/deploy-approvals/{id}",
+        base.trim().trim_end_matches('/')
+    )
 }
 
 /// `GET` request `id`.
@@ -210,6 +223,9 @@ pub fn details(r: &DeployApprovalRequest, base: &str) -> String {
             .join(" ")
     };
     let _ = writeln!(s, "ci metadata: {meta}");
+    if let Some(link) = ci_link(r) {
+        let _ = writeln!(s, "ci link:     {link}");
+    }
     let _ = writeln!(
         s,
         "created:     {} by {}",
@@ -276,6 +292,17 @@ pub fn details(r: &DeployApprovalRequest, base: &str) -> String {
     s
 }
 
+/// The CI pipeline's page, when the CI metadata names one (a `…url` key with an http(s) value,
+/// e.g. `build_url` or `run_url`).
+fn ci_link(r: &DeployApprovalRequest) -> Option<&str> {
+    r.ci_metadata.iter().find_map(|(k, v)| {
+        let v = v.as_str()?;
+        (k.to_ascii_lowercase().ends_with("url")
+            && (v.starts_with("https://") || v.starts_with("http://")))
+        .then_some(v)
+    })
+}
+
 /// The outcome of a request that reached `status`: `Ok` for approved and deployed, an error
 /// with exit 3 (rejected) or 4 (expired) otherwise. `None` while it is still pending.
 pub fn outcome(r: &DeployApprovalRequest) -> Option<Result<()>> {
@@ -328,6 +355,24 @@ mod tests {
             "release_id": null
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn the_ci_link_comes_from_a_url_in_the_ci_metadata() {
+        let mut r = req("3f2a0000-0000-4000-8000-000000000001");
+        assert!(!details(&r, "https://gw").contains("ci link:"));
+        r.ci_metadata.insert("workflow_id".into(), json!("abc-123"));
+        r.ci_metadata.insert(
+            "run_url".into(),
+            json!("https://github.com/o/r/actions/runs/1"),
+        );
+        r.ci_metadata
+            .insert("next_url".into(), json!("javascript:alert(1)"));
+        let text = details(&r, "https://gw");
+        assert!(
+            text.contains("ci link:     https://github.com/o/r/actions/runs/1"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -7,20 +7,18 @@
 //! request …)`); the web link and details go to stderr. When an open request already exists
 //! for the commit, `--wait` waits on it; without `--wait` its id is printed and the exit is 1.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Result;
 use clap::Args;
 use reqwest::StatusCode;
 use rgw_core::wire::{CreateDeployApprovalRequest, DeployApprovalRequest};
-use rgw_core::{AppName, GitSha, GitShaPrefix};
 use serde_json::{Map, Value};
 
 use super::web_link;
 use crate::context::Ctx;
 use crate::error::CliError;
+use crate::local;
 
 /// `--help` examples.
 pub const EXAMPLES: &str = "\
@@ -75,20 +73,9 @@ pub async fn run(ctx: &Ctx, args: RequestArgs) -> Result<()> {
     let cwd = std::env::current_dir()
         .map_err(|e| CliError::new("error", format!("reading the current directory: {e}")))?;
     let mut defaults = Vec::new();
-    let app = app_name(args.app.as_deref(), &cwd, &mut defaults)?;
-    let commit = commit(args.git_commit.as_deref(), &cwd, &mut defaults)?;
-    let branch = match args.branch.filter(|b| !b.trim().is_empty()) {
-        Some(b) => Some(b),
-        None => {
-            let b = git(&cwd, &["rev-parse", "--abbrev-ref", "HEAD"])
-                .ok()
-                .filter(|b| b != "HEAD");
-            if let Some(b) = &b {
-                defaults.push(format!("branch {b} (from git)"));
-            }
-            b
-        }
-    };
+    let app = local::app_name(args.app.as_deref(), &cwd, &mut defaults)?;
+    let commit = local::commit(args.git_commit.as_deref(), &cwd, &mut defaults)?;
+    let branch = local::branch(args.branch, &cwd, &mut defaults);
     if !defaults.is_empty() {
         eprintln!("Using {}", defaults.join(", "));
     }
@@ -173,96 +160,6 @@ pub async fn run(ctx: &Ctx, args: RequestArgs) -> Result<()> {
         println!("{}", req.public_id);
     }
     Ok(())
-}
-
-fn app_name(given: Option<&str>, cwd: &Path, defaults: &mut Vec<String>) -> Result<AppName> {
-    let (name, from) = match given.map(str::trim).filter(|a| !a.is_empty()) {
-        Some(a) => (a.to_owned(), None),
-        None => match std::fs::read_to_string(cwd.join(".convox").join("app")) {
-            Ok(s) if !s.trim().is_empty() => (s.trim().to_owned(), Some(".convox/app")),
-            _ => {
-                let dir = cwd
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or_default()
-                    .to_owned();
-                (dir, Some("the directory name"))
-            }
-        },
-    };
-    let app = AppName::parse(&name).map_err(|e| {
-        CliError::usage(
-            "invalid_app",
-            format!(
-                "{e}; pass --app NAME{}",
-                if from.is_some() {
-                    " (no usable default)"
-                } else {
-                    ""
-                }
-            ),
-        )
-    })?;
-    if let Some(from) = from {
-        defaults.push(format!("app {app} (from {from})"));
-    }
-    Ok(app)
-}
-
-fn commit(given: Option<&str>, cwd: &Path, defaults: &mut Vec<String>) -> Result<GitSha> {
-    let Some(given) = given.map(str::trim).filter(|c| !c.is_empty()) else {
-        let head = git(cwd, &["rev-parse", "HEAD"]).map_err(|e| {
-            CliError::usage(
-                "git_commit_required",
-                format!("pass --git-commit SHA (no git repository to read HEAD from: {e})"),
-            )
-        })?;
-        let sha = GitSha::parse(&head).map_err(|e| CliError::new("git_failed", e.to_string()))?;
-        defaults.push(format!("commit {sha} (from git HEAD)"));
-        return Ok(sha);
-    };
-    if let Ok(sha) = GitSha::parse(given) {
-        return Ok(sha);
-    }
-    let prefix = GitShaPrefix::parse(given)
-        .map_err(|e| CliError::usage("invalid_git_commit", format!("--git-commit: {e}")))?;
-    let full = git(
-        cwd,
-        &["rev-parse", "--verify", "--quiet", &format!("{prefix}^{{commit}}")],
-    )
-    .ok()
-    .and_then(|s| GitSha::parse(&s).ok())
-    .filter(|sha| sha.starts_with(&prefix))
-    .ok_or_else(|| {
-        CliError::usage(
-            "git_commit_not_found",
-            format!(
-                "cannot expand the abbreviated commit {prefix}: no unique commit with that prefix in a local git repository here; pass the full 40-character SHA"
-            ),
-        )
-    })?;
-    defaults.push(format!(
-        "commit {full} (expanded {prefix} with the local repository)"
-    ));
-    Ok(full)
-}
-
-/// Runs `git args…` in `dir`; its trimmed stdout, or why it failed.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .map_err(|e| format!("running git: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        return Err(if err.is_empty() {
-            format!("git {} failed", args.join(" "))
-        } else {
-            err
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 #[cfg(test)]

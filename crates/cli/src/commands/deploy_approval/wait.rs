@@ -73,6 +73,9 @@ pub fn summary(r: &DeployApprovalRequest) -> String {
     )
 }
 
+/// When waiting is over.
+pub type Done<'a> = dyn Fn(&DeployApprovalRequest) -> bool + Sync + 'a;
+
 /// Whether waiting is over: approved (the deploy may start) or final.
 fn settled(r: &DeployApprovalRequest) -> bool {
     r.status != ApprovalStatus::Pending
@@ -85,20 +88,31 @@ pub async fn follow(
     initial: DeployApprovalRequest,
     timeout: Duration,
 ) -> Result<DeployApprovalRequest> {
+    follow_until(ctx, client, initial, timeout, &settled).await
+}
+
+/// Follows request `initial` until `done` holds for it, or `timeout` passes (exit 5).
+pub async fn follow_until(
+    ctx: &Ctx,
+    client: &Client,
+    initial: DeployApprovalRequest,
+    timeout: Duration,
+    done: &Done<'_>,
+) -> Result<DeployApprovalRequest> {
     let deadline = Instant::now() + timeout;
     let mut progress = Progress::new(ctx.interactive, deadline);
     let mut last = initial;
     progress.update(&last);
     let mut stream_at = Instant::now();
     let result = loop {
-        if settled(&last) {
+        if done(&last) {
             break Ok(());
         }
         if Instant::now() >= deadline {
             break Err(timed_out(&last, timeout));
         }
         if Instant::now() >= stream_at {
-            match stream_once(client, deadline, &mut progress, &mut last).await {
+            match stream_once(client, deadline, &mut progress, &mut last, done).await {
                 StreamEnd::Dropped => {
                     // Reconnect soon, but not in a tight loop against a gateway that keeps
                     // closing the stream.
@@ -161,6 +175,7 @@ async fn stream_once(
     deadline: Instant,
     progress: &mut Progress,
     last: &mut DeployApprovalRequest,
+    done: &Done<'_>,
 ) -> StreamEnd {
     let remaining = deadline.saturating_duration_since(Instant::now());
     let mut resp = match client
@@ -195,7 +210,7 @@ async fn stream_once(
                         if let Ok(r) = serde_json::from_str::<DeployApprovalRequest>(&ev.data) {
                             progress.update(&r);
                             *last = r;
-                            if settled(last) {
+                            if done(last) {
                                 return StreamEnd::Settled;
                             }
                         }
