@@ -107,7 +107,7 @@ impl Store {
     /// Like [`Store::connect`] with explicit pool options.
     ///
     /// SQLite: the file is created if missing; WAL, `busy_timeout` 5 s, foreign keys on,
-    /// `synchronous = NORMAL`. PostgreSQL: the sqlx migrator holds an advisory lock while it
+    /// `synchronous = NORMAL`, `temp_store = MEMORY`. PostgreSQL: the sqlx migrator holds an advisory lock while it
     /// runs, so several gateways starting at once against one database is safe.
     ///
     /// # Errors
@@ -122,7 +122,12 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(5))
                 .foreign_keys(true)
-                .synchronous(SqliteSynchronous::Normal);
+                .synchronous(SqliteSynchronous::Normal)
+                // Statement journals and temporary b-trees in memory: on disk, SQLite creates,
+                // writes and deletes a file under /var/tmp for each multi-row statement that
+                // may need a partial rollback (every audit batch insert), which dominated the
+                // gateway's system calls under load.
+                .pragma("temp_store", "memory");
             let size = options.max_connections.unwrap_or(4);
             let pool = SqlitePoolOptions::new()
                 .max_connections(size)

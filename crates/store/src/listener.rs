@@ -53,6 +53,12 @@ async fn listen_forever(pool: PgPool, feed: Arc<ChangeFeed>) {
     let _heartbeat = AbortOnDrop(tokio::spawn(heartbeat(pool.clone(), nonce.clone())));
     let mut backoff = Duration::from_millis(100);
     loop {
+        // The listener holds one connection of the pool; once the pool is closed (shutdown)
+        // there is nothing left to listen for.
+        if pool.is_closed() {
+            feed.lost_listener();
+            return;
+        }
         match connect(&pool).await {
             Ok(mut listener) => {
                 // Anything cached before LISTEN took effect may have missed a notification.
