@@ -46,6 +46,8 @@ pub struct AppState {
     pub settings_cache: Arc<crate::settings::SettingsCache>,
     /// Wakes event streams when a deploy approval request changes on this gateway.
     pub approval_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// The job worker's wake-up and the integrations' HTTP client.
+    pub jobs: Arc<crate::jobs::JobsRuntime>,
 }
 
 impl AppState {
@@ -53,6 +55,7 @@ impl AppState {
     pub fn new(config: Config, store: Store) -> anyhow::Result<AppState> {
         let rack = config.rack.as_ref().map(RackClient::new).transpose()?;
         let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
+        let jobs = crate::jobs::JobsRuntime::new(&config)?;
         // Needs a Tokio runtime: the writer task starts here.
         let auditor = Auditor::spawn(
             store.clone(),
@@ -69,6 +72,7 @@ impl AppState {
             auditor,
             settings_cache: Arc::default(),
             approval_events: tokio::sync::broadcast::channel(1024).0,
+            jobs,
         })
     }
 
@@ -96,6 +100,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::api::mfa::routes())
         .merge(crate::approvals::routes())
         .merge(crate::api::settings::routes())
+        .merge(crate::jobs::api::routes())
 }
 
 /// The OpenAPI document of every described route.
@@ -162,6 +167,12 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // Background work lives as long as the server: the approval expiry sweeper.
     let sweeper = tokio::spawn(crate::approvals::sweeper::run(state.clone()));
+    // And the job worker (integrations), unless this replica only enqueues (RGW_JOBS_WORKER).
+    let worker = state
+        .config
+        .jobs
+        .worker
+        .then(|| tokio::spawn(crate::jobs::worker::run(state.clone())));
     let app = router(state);
     let served = axum::serve(
         listener,
@@ -170,6 +181,9 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     sweeper.abort();
+    if let Some(w) = worker {
+        w.abort();
+    }
     served?;
     Ok(())
 }
