@@ -50,6 +50,9 @@ pub enum FaultKind {
     Status(u16, String),
     /// Wait this long, then answer normally (past the gateway's timeout: a timeout).
     Delay(Duration),
+    /// Handle the request (its effect happens), then hold the answer this long: a caller that
+    /// dies or times out meanwhile never learns that it worked.
+    DelayResponse(Duration),
 }
 
 /// A fault for the next `times` requests whose `METHOD path` contains `matching`.
@@ -117,6 +120,11 @@ async fn journal_layer(State(journal): State<Arc<Journal>>, req: Request, next: 
             return (status, [("content-type", ctype)], body).into_response();
         }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
+        Some(FaultKind::DelayResponse(d)) => {
+            let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            tokio::time::sleep(d).await;
+            return resp;
+        }
         None => {}
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
