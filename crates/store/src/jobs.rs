@@ -204,7 +204,11 @@ impl StoreTx {
     ///
     /// # Errors
     /// Db.
-    pub async fn complete_job(&mut self, job: &Job, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn complete_job(
+        &mut self,
+        job: &Job,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         const SQL: &str = "UPDATE jobs SET status = 'succeeded', locked_by = NULL, locked_until = NULL, \
             finished_at = $3, updated_at = $3 WHERE id = $1 AND status = 'running' AND locked_by = $2 \
             AND attempts = $4";
@@ -373,7 +377,8 @@ impl Store {
         const SQL: &str = "SELECT MIN(t) FROM (\
             SELECT MIN(run_at) AS t FROM jobs WHERE status = 'queued' \
             UNION ALL SELECT MIN(locked_until) AS t FROM jobs WHERE status = 'running') AS due";
-        let t: Option<OffsetDateTime> = with_db!(&self.db, p => sqlx::query_scalar(SQL).fetch_one(p).await?);
+        let t: Option<OffsetDateTime> =
+            with_db!(&self.db, p => sqlx::query_scalar(SQL).fetch_one(p).await?);
         Ok(t)
     }
 

@@ -51,7 +51,12 @@ pub async fn run(config: Config, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
 
 async fn run_with(state: &crate::app::AppState, cmd: JobsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        JobsCommand::List { status, kind, limit, json } => {
+        JobsCommand::List {
+            status,
+            kind,
+            limit,
+            json,
+        } => {
             let status = status
                 .as_deref()
                 .map(|s| JobStatus::parse(s).ok_or_else(|| anyhow::anyhow!("--status {s:?}: use queued, running, succeeded, failed, dead or discarded")))
@@ -59,16 +64,33 @@ async fn run_with(state: &crate::app::AppState, cmd: JobsCommand) -> anyhow::Res
             if !(1..=500).contains(&limit) {
                 bail!("--limit must be between 1 and 500");
             }
-            let jobs = state.store.list_jobs(&JobFilter { status, kind, limit, ..JobFilter::default() }).await?;
+            let jobs = state
+                .store
+                .list_jobs(&JobFilter {
+                    status,
+                    kind,
+                    limit,
+                    ..JobFilter::default()
+                })
+                .await?;
             if json {
                 for j in &jobs {
                     println!("{}", serde_json::to_string(&JobView::from(j))?);
                 }
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("{:<36} {:<26} {:<9} {:>8} {:<22} LAST ERROR", "ID", "KIND", "STATUS", "ATTEMPTS", "RUN AT");
+            println!(
+                "{:<36} {:<26} {:<9} {:>8} {:<22} LAST ERROR",
+                "ID", "KIND", "STATUS", "ATTEMPTS", "RUN AT"
+            );
             for j in &jobs {
-                let error: String = j.last_error.as_deref().unwrap_or("").chars().take(80).collect();
+                let error: String = j
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("")
+                    .chars()
+                    .take(80)
+                    .collect();
                 println!(
                     "{:<36} {:<26} {:<9} {:>8} {:<22} {error}",
                     j.public_id,
@@ -80,7 +102,11 @@ async fn run_with(state: &crate::app::AppState, cmd: JobsCommand) -> anyhow::Res
             }
         }
         JobsCommand::Show { id } => {
-            let job = state.store.get_job_by_public_id(id).await.map_err(|e| anyhow::anyhow!("no such job {id}: {e}"))?;
+            let job = state
+                .store
+                .get_job_by_public_id(id)
+                .await
+                .map_err(|e| anyhow::anyhow!("no such job {id}: {e}"))?;
             println!("{}", serde_json::to_string_pretty(&JobView::from(&job))?);
         }
         JobsCommand::Retry { id } => return change(state, id, true).await,
@@ -91,10 +117,22 @@ async fn run_with(state: &crate::app::AppState, cmd: JobsCommand) -> anyhow::Res
 
 async fn change(state: &crate::app::AppState, id: Uuid, retry: bool) -> anyhow::Result<ExitCode> {
     let now = state.clock.now();
-    let changed = if retry { state.store.retry_job(id, now).await? } else { state.store.discard_job(id, now).await? };
+    let changed = if retry {
+        state.store.retry_job(id, now).await?
+    } else {
+        state.store.discard_job(id, now).await?
+    };
     let Some(job) = changed else {
-        let current = state.store.get_job_by_public_id(id).await.map_err(|e| anyhow::anyhow!("no such job {id}: {e}"))?;
-        let what = if retry { "only failed, dead or discarded jobs can be retried" } else { "succeeded or discarded jobs cannot be discarded" };
+        let current = state
+            .store
+            .get_job_by_public_id(id)
+            .await
+            .map_err(|e| anyhow::anyhow!("no such job {id}: {e}"))?;
+        let what = if retry {
+            "only failed, dead or discarded jobs can be retried"
+        } else {
+            "succeeded or discarded jobs cannot be discarded"
+        };
         eprintln!("job {id} is {}; {what}", current.status);
         return Ok(ExitCode::FAILURE);
     };
@@ -104,7 +142,16 @@ async fn change(state: &crate::app::AppState, id: Uuid, retry: bool) -> anyhow::
         .resource(format!("job {id}"))
         .details(json!({"job_id": id, "kind": job.kind, "via": "operator_command"}));
     ev.deploy_approval_request_id = view.deploy_approval_request_id;
-    state.auditor.record_and_wait(ev).await.context("the job changed but its audit event was not stored")?;
-    println!("{} {} ({})", if retry { "queued" } else { "discarded" }, id, job.kind);
+    state
+        .auditor
+        .record_and_wait(ev)
+        .await
+        .context("the job changed but its audit event was not stored")?;
+    println!(
+        "{} {} ({})",
+        if retry { "queued" } else { "discarded" },
+        id,
+        job.kind
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -181,10 +181,20 @@ fn integration_secrets_are_typed_and_masked_and_api_bases_keep_their_path() {
         ]),
     )
     .unwrap();
-    assert_eq!(c.integrations.github_api_url.as_str(), "https://ghe.example.com/api/v3/");
-    assert_eq!(c.integrations.circleci_api_url.as_str(), "https://circleci.com/api/v2/");
+    assert_eq!(
+        c.integrations.github_api_url.as_str(),
+        "https://ghe.example.com/api/v3/"
+    );
+    assert_eq!(
+        c.integrations.circleci_api_url.as_str(),
+        "https://circleci.com/api/v2/"
+    );
     let printed = format!("{}\n{:?}", c.render_redacted(), c.integrations);
-    for secret in ["circle-secret-token", "ghp_secret_token", "webhook-signing-secret"] {
+    for secret in [
+        "circle-secret-token",
+        "ghp_secret_token",
+        "webhook-signing-secret",
+    ] {
         assert!(!printed.contains(secret), "{printed}");
     }
     assert!(printed.contains("RGW_GITHUB_TOKEN = ****"), "{printed}");
@@ -196,7 +206,11 @@ fn integration_secrets_are_typed_and_masked_and_api_bases_keep_their_path() {
 fn bad_integration_values_name_their_variable() {
     for (name, value, want) in [
         ("RGW_GITHUB_API_URL", "ftp://x", "RGW_GITHUB_API_URL"),
-        ("RGW_CIRCLECI_API_URL", "https://u:p@circleci.com/api/v2", "not the URL"),
+        (
+            "RGW_CIRCLECI_API_URL",
+            "https://u:p@circleci.com/api/v2",
+            "not the URL",
+        ),
         ("RGW_WEBHOOK_SECRET", "short", "at least 16"),
         ("RGW_JOBS_MAX_ATTEMPTS", "0", "RGW_JOBS_MAX_ATTEMPTS"),
         ("RGW_JOBS_LEASE_SECS", "x", "RGW_JOBS_LEASE_SECS"),

@@ -33,7 +33,10 @@ pub struct CircleCi;
 async fn approval_job(state: &AppState, app: &str) -> Result<Option<String>, JobError> {
     let app = Some(app);
     if setting(state, "ci_provider", app).await?.as_text() != Some("circleci")
-        || setting(state, "circleci_auto_approve_on_approval", app).await?.as_bool() != Some(true)
+        || setting(state, "circleci_auto_approve_on_approval", app)
+            .await?
+            .as_bool()
+            != Some(true)
     {
         return Ok(None);
     }
@@ -49,13 +52,17 @@ async fn approval_job(state: &AppState, app: &str) -> Result<Option<String>, Job
 fn workflow_id(meta: &Value) -> Result<uuid::Uuid, String> {
     let raw = meta["workflow_id"].as_str().unwrap_or_default();
     uuid::Uuid::parse_str(raw.trim()).map_err(|_| {
-        "ci_metadata.workflow_id must be the CircleCI workflow id (a UUID, $CIRCLE_WORKFLOW_ID)".to_owned()
+        "ci_metadata.workflow_id must be the CircleCI workflow id (a UUID, $CIRCLE_WORKFLOW_ID)"
+            .to_owned()
     })
 }
 
 /// Refuses a request that could never be auto-approved: the workflow id is missing or bad, or
 /// `pipeline_number` is neither a number nor a string of digits.
-pub async fn precheck(state: &AppState, req: &rgw_core::wire::CreateDeployApprovalRequest) -> Result<(), ApiError> {
+pub async fn precheck(
+    state: &AppState,
+    req: &rgw_core::wire::CreateDeployApprovalRequest,
+) -> Result<(), ApiError> {
     let enabled = approval_job(state, req.app.as_str())
         .await
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("{e}")))?;
@@ -66,12 +73,17 @@ pub async fn precheck(state: &AppState, req: &rgw_core::wire::CreateDeployApprov
     let bad = |why: String| {
         ApiError::unprocessable(
             "invalid_ci_metadata",
-            format!("app {} approves its CircleCI approval job automatically, so {why}", req.app),
+            format!(
+                "app {} approves its CircleCI approval job automatically, so {why}",
+                req.app
+            ),
         )
     };
     workflow_id(&meta).map_err(bad)?;
     if !meta["pipeline_number"].is_null() && super::message::pipeline_number(&meta).is_none() {
-        return Err(bad("ci_metadata.pipeline_number must be a number or a string of digits".into()));
+        return Err(bad(
+            "ci_metadata.pipeline_number must be a number or a string of digits".into(),
+        ));
     }
     Ok(())
 }
@@ -114,12 +126,18 @@ impl Api<'_> {
         let mut page: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let p = match &page {
-                Some(t) => format!("{path}?page-token={}", url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()),
+                Some(t) => format!(
+                    "{path}?page-token={}",
+                    url::form_urlencoded::byte_serialize(t.as_bytes()).collect::<String>()
+                ),
                 None => path.to_owned(),
             };
             let body = self.get(&p, what).await?;
             items.extend(body["items"].as_array().cloned().unwrap_or_default());
-            page = body["next_page_token"].as_str().filter(|t| !t.is_empty()).map(str::to_owned);
+            page = body["next_page_token"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned);
             if page.is_none() {
                 break;
             }
@@ -135,7 +153,12 @@ fn newest_rerun<'a>(original: &'a Value, siblings: &'a [Value]) -> &'a Value {
         .iter()
         .filter(|w| w["name"].as_str() == name && w["id"].is_string())
         // RFC 3339 times in one format compare as text.
-        .max_by(|a, b| a["created_at"].as_str().unwrap_or("").cmp(b["created_at"].as_str().unwrap_or("")))
+        .max_by(|a, b| {
+            a["created_at"]
+                .as_str()
+                .unwrap_or("")
+                .cmp(b["created_at"].as_str().unwrap_or(""))
+        })
         .unwrap_or(original)
 }
 
@@ -144,52 +167,131 @@ async fn approve(state: &AppState, subject: &Subject) -> Result<(), JobError> {
         // Turned off since the approval: nothing to do.
         return Ok(());
     };
-    let token = state.config.integrations.circleci_token.as_ref().ok_or_else(|| {
-        JobError::permanent("RGW_CIRCLECI_TOKEN is not set, so the CircleCI approval job cannot be approved")
-    })?;
+    let token = state
+        .config
+        .integrations
+        .circleci_token
+        .as_ref()
+        .ok_or_else(|| {
+            JobError::permanent(
+                "RGW_CIRCLECI_TOKEN is not set, so the CircleCI approval job cannot be approved",
+            )
+        })?;
     let api = Api { state, token };
     let original_id = workflow_id(&subject.row.ci_metadata.0).map_err(JobError::Permanent)?;
-    let original = match api.call(Method::GET, &format!("workflow/{original_id}"), "CircleCI workflow").await? {
+    let original = match api
+        .call(
+            Method::GET,
+            &format!("workflow/{original_id}"),
+            "CircleCI workflow",
+        )
+        .await?
+    {
         r if r.status.is_success() => r.json(),
         r if r.status == reqwest::StatusCode::NOT_FOUND => {
-            return Err(JobError::permanent(format!("CircleCI workflow {original_id} not found ({})", r.message())));
+            return Err(JobError::permanent(format!(
+                "CircleCI workflow {original_id} not found ({})",
+                r.message()
+            )));
         }
         r => return Err(r.error("CircleCI workflow")),
     };
-    let pipeline = original["pipeline_id"].as_str().and_then(|p| uuid::Uuid::parse_str(p).ok());
+    let pipeline = original["pipeline_id"]
+        .as_str()
+        .and_then(|p| uuid::Uuid::parse_str(p).ok());
     let siblings = match pipeline {
-        Some(p) => api.items(&format!("pipeline/{p}/workflow"), "CircleCI pipeline workflows").await?,
+        Some(p) => {
+            api.items(
+                &format!("pipeline/{p}/workflow"),
+                "CircleCI pipeline workflows",
+            )
+            .await?
+        }
         None => Vec::new(),
     };
     let workflow = newest_rerun(&original, &siblings);
-    let wid = workflow["id"].as_str().and_then(|w| uuid::Uuid::parse_str(w).ok()).ok_or_else(|| JobError::permanent("CircleCI returned a workflow without an id"))?;
+    let wid = workflow["id"]
+        .as_str()
+        .and_then(|w| uuid::Uuid::parse_str(w).ok())
+        .ok_or_else(|| JobError::permanent("CircleCI returned a workflow without an id"))?;
     if workflow["status"].as_str() == Some("canceled") {
-        return Err(JobError::permanent(format!("CircleCI workflow {wid} was cancelled; nothing to approve")));
+        return Err(JobError::permanent(format!(
+            "CircleCI workflow {wid} was cancelled; nothing to approve"
+        )));
     }
-    let jobs = api.items(&format!("workflow/{wid}/job"), "CircleCI workflow jobs").await?;
+    let jobs = api
+        .items(&format!("workflow/{wid}/job"), "CircleCI workflow jobs")
+        .await?;
     let job = jobs
         .iter()
         .find(|j| j["name"].as_str() == Some(job_name.as_str()))
-        .ok_or_else(|| JobError::permanent(format!("CircleCI approval job {job_name:?} not found in workflow {wid}")))?;
+        .ok_or_else(|| {
+            JobError::permanent(format!(
+                "CircleCI approval job {job_name:?} not found in workflow {wid}"
+            ))
+        })?;
     if job["type"].as_str() != Some("approval") {
-        return Err(JobError::permanent(format!("CircleCI job {job_name:?} in workflow {wid} is not an approval job")));
+        return Err(JobError::permanent(format!(
+            "CircleCI job {job_name:?} in workflow {wid} is not an approval job"
+        )));
     }
-    let approval = job["approval_request_id"].as_str().or(job["id"].as_str()).and_then(|a| uuid::Uuid::parse_str(a).ok()).ok_or_else(|| JobError::permanent("CircleCI returned an approval job without an id"))?;
+    let approval = job["approval_request_id"]
+        .as_str()
+        .or(job["id"].as_str())
+        .and_then(|a| uuid::Uuid::parse_str(a).ok())
+        .ok_or_else(|| JobError::permanent("CircleCI returned an approval job without an id"))?;
     let sent_ref = format!("circleci.approve:{wid}:{approval}");
-    let ours = state.store.get_integration_ref(subject.row.id, &sent_ref).await?.is_some();
+    let ours = state
+        .store
+        .get_integration_ref(subject.row.id, &sent_ref)
+        .await?
+        .is_some();
     match job["status"].as_str().unwrap_or_default() {
         "on_hold" => {}
         "success" if ours => return Ok(()),
-        "success" => return Err(JobError::permanent(format!("CircleCI approval job {job_name:?} in workflow {wid} was already approved by someone else"))),
-        "blocked" => return Err(JobError::retry(format!("CircleCI approval job {job_name:?} is not reached yet (blocked)"))),
-        other => return Err(JobError::permanent(format!("CircleCI approval job {job_name:?} is {other}, not on hold"))),
+        "success" => {
+            return Err(JobError::permanent(format!(
+                "CircleCI approval job {job_name:?} in workflow {wid} was already approved by someone else"
+            )));
+        }
+        "blocked" => {
+            return Err(JobError::retry(format!(
+                "CircleCI approval job {job_name:?} is not reached yet (blocked)"
+            )));
+        }
+        other => {
+            return Err(JobError::permanent(format!(
+                "CircleCI approval job {job_name:?} is {other}, not on hold"
+            )));
+        }
     }
     let now = state.clock.now();
-    state.store.put_integration_ref_once(subject.row.id, &sent_ref, &rgw_core::wire::rfc3339(now), now).await?;
-    let reply = api.call(Method::POST, &format!("workflow/{wid}/approve/{approval}"), "CircleCI approve").await?;
+    state
+        .store
+        .put_integration_ref_once(
+            subject.row.id,
+            &sent_ref,
+            &rgw_core::wire::rfc3339(now),
+            now,
+        )
+        .await?;
+    let reply = api
+        .call(
+            Method::POST,
+            &format!("workflow/{wid}/approve/{approval}"),
+            "CircleCI approve",
+        )
+        .await?;
     if !reply.status.is_success() {
-        if reply.message().to_ascii_lowercase().contains("invalid approval job state") {
-            return Err(JobError::permanent(format!("CircleCI refused the approval of {job_name:?}: {}", reply.message())));
+        if reply
+            .message()
+            .to_ascii_lowercase()
+            .contains("invalid approval job state")
+        {
+            return Err(JobError::permanent(format!(
+                "CircleCI refused the approval of {job_name:?}: {}",
+                reply.message()
+            )));
         }
         return Err(reply.error("CircleCI approve"));
     }
@@ -207,16 +309,29 @@ impl Integration for CircleCi {
         kind == APPROVE
     }
 
-    fn plan<'a>(&'a self, state: &'a AppState, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
+    fn plan<'a>(
+        &'a self,
+        state: &'a AppState,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
         Box::pin(async move {
-            if event != Transition::Approved || approval_job(state, &subject.row.app).await?.is_none() {
+            if event != Transition::Approved
+                || approval_job(state, &subject.row.app).await?.is_none()
+            {
                 return Ok(Vec::new());
             }
             Ok(vec![Planned::new(APPROVE, subject, event, "", json!({}))])
         })
     }
 
-    fn run<'a>(&'a self, state: &'a AppState, _job: &'a Job, subject: &'a Subject, _event: Transition) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        state: &'a AppState,
+        _job: &'a Job,
+        subject: &'a Subject,
+        _event: Transition,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(approve(state, subject))
     }
 }

@@ -41,7 +41,8 @@ impl Repo {
                 && p.len() <= 100
                 && p != "."
                 && p != ".."
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         (ok(owner) && ok(name)).then(|| Repo {
             owner: owner.to_owned(),
@@ -68,28 +69,42 @@ impl<'a> Api<'a> {
     /// # Errors
     /// `Err(message)` when GitHub is selected but the gateway cannot use it (no token, bad
     /// `vcs_repo`), naming what to fix.
-    pub async fn for_app(state: &'a AppState, app: &str) -> Result<Option<Api<'a>>, Result<String, JobError>> {
+    pub async fn for_app(
+        state: &'a AppState,
+        app: &str,
+    ) -> Result<Option<Api<'a>>, Result<String, JobError>> {
         let app_ref = Some(app);
         let provider = setting(state, "vcs_provider", app_ref).await.map_err(Err)?;
         if provider.as_text() != Some("github") {
             return Ok(None);
         }
         let repo_raw = setting(state, "vcs_repo", app_ref).await.map_err(Err)?;
-        let repo = repo_raw
-            .as_text()
-            .and_then(Repo::parse)
-            .ok_or_else(|| Ok(format!("app {app} has vcs_provider=github but vcs_repo is not owner/name")))?;
+        let repo = repo_raw.as_text().and_then(Repo::parse).ok_or_else(|| {
+            Ok(format!(
+                "app {app} has vcs_provider=github but vcs_repo is not owner/name"
+            ))
+        })?;
         let token = state
             .config
             .integrations
             .github_token
             .as_ref()
-            .ok_or_else(|| Ok(format!("app {app} has vcs_provider=github but RGW_GITHUB_TOKEN is not set")))?;
+            .ok_or_else(|| {
+                Ok(format!(
+                    "app {app} has vcs_provider=github but RGW_GITHUB_TOKEN is not set"
+                ))
+            })?;
         Ok(Some(Api { state, token, repo }))
     }
 
     /// Calls `path` below `repos/{owner}/{name}/` (`path` is already URL-safe).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, what: &str) -> Result<Reply, JobError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<Reply, JobError> {
         let full = match path {
             "" => format!("repos/{}/{}", self.repo.owner, self.repo.name),
             p => format!("repos/{}/{}/{p}", self.repo.owner, self.repo.name),
@@ -115,7 +130,13 @@ impl<'a> Api<'a> {
         send(req, what).await
     }
 
-    async fn expect(&self, method: Method, path: &str, body: Option<Value>, what: &str) -> Result<Value, JobError> {
+    async fn expect(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        what: &str,
+    ) -> Result<Value, JobError> {
         let reply = self.call(method, path, body, what).await?;
         if !reply.status.is_success() {
             return Err(reply.error(what));
@@ -132,11 +153,23 @@ pub fn pr_number(pr_url: &str) -> Option<u64> {
 
 /// Makes the PR comment say `body`: edits the recorded comment, adopts one found by its marker,
 /// or posts one, so there is exactly one.
-async fn upsert_comment(api: &Api<'_>, subject: &Subject, pr: u64, marker: &str, body: &str) -> Result<(), JobError> {
+async fn upsert_comment(
+    api: &Api<'_>,
+    subject: &Subject,
+    pr: u64,
+    marker: &str,
+    body: &str,
+) -> Result<(), JobError> {
     let store = &api.state.store;
     let rid = subject.row.id;
     let edit = |id: String| async move {
-        api.call(Method::PATCH, &format!("issues/comments/{id}"), Some(json!({"body": body})), "GitHub edit PR comment").await
+        api.call(
+            Method::PATCH,
+            &format!("issues/comments/{id}"),
+            Some(json!({"body": body})),
+            "GitHub edit PR comment",
+        )
+        .await
     };
     if let Some(id) = store.get_integration_ref(rid, COMMENT_REF).await? {
         let reply = edit(id.clone()).await?;
@@ -149,9 +182,14 @@ async fn upsert_comment(api: &Api<'_>, subject: &Subject, pr: u64, marker: &str,
         // Someone deleted the comment: post a new one and record it instead.
         let new = post_comment(api, pr, body).await?;
         let now = api.state.clock.now();
-        if !store.replace_integration_ref(rid, COMMENT_REF, &id, &new, now).await? {
+        if !store
+            .replace_integration_ref(rid, COMMENT_REF, &id, &new, now)
+            .await?
+        {
             delete_comment(api, &new).await?;
-            return Err(JobError::retry("the PR comment changed meanwhile; editing again"));
+            return Err(JobError::retry(
+                "the PR comment changed meanwhile; editing again",
+            ));
         }
         return Ok(());
     }
@@ -160,7 +198,9 @@ async fn upsert_comment(api: &Api<'_>, subject: &Subject, pr: u64, marker: &str,
         None => post_comment(api, pr, body).await?,
     };
     let now = api.state.clock.now();
-    let winner = store.put_integration_ref_once(rid, COMMENT_REF, &id, now).await?;
+    let winner = store
+        .put_integration_ref_once(rid, COMMENT_REF, &id, now)
+        .await?;
     if winner != id {
         // Another worker posted first: keep one comment.
         delete_comment(api, &id).await?;
@@ -174,9 +214,19 @@ async fn upsert_comment(api: &Api<'_>, subject: &Subject, pr: u64, marker: &str,
 
 async fn find_comment(api: &Api<'_>, pr: u64, marker: &str) -> Result<Option<String>, JobError> {
     for page in 1..=MAX_COMMENT_PAGES {
-        let list = api.expect(Method::GET, &format!("issues/{pr}/comments?per_page=100&page={page}"), None, "GitHub list PR comments").await?;
+        let list = api
+            .expect(
+                Method::GET,
+                &format!("issues/{pr}/comments?per_page=100&page={page}"),
+                None,
+                "GitHub list PR comments",
+            )
+            .await?;
         let items = list.as_array().cloned().unwrap_or_default();
-        if let Some(c) = items.iter().find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker))) {
+        if let Some(c) = items
+            .iter()
+            .find(|c| c["body"].as_str().is_some_and(|b| b.contains(marker)))
+        {
             return Ok(c["id"].as_u64().map(|i| i.to_string()));
         }
         if items.len() < 100 {
@@ -187,12 +237,29 @@ async fn find_comment(api: &Api<'_>, pr: u64, marker: &str) -> Result<Option<Str
 }
 
 async fn post_comment(api: &Api<'_>, pr: u64, body: &str) -> Result<String, JobError> {
-    let created = api.expect(Method::POST, &format!("issues/{pr}/comments"), Some(json!({"body": body})), "GitHub post PR comment").await?;
-    created["id"].as_u64().map(|i| i.to_string()).ok_or_else(|| JobError::retry("GitHub returned a comment without an id"))
+    let created = api
+        .expect(
+            Method::POST,
+            &format!("issues/{pr}/comments"),
+            Some(json!({"body": body})),
+            "GitHub post PR comment",
+        )
+        .await?;
+    created["id"]
+        .as_u64()
+        .map(|i| i.to_string())
+        .ok_or_else(|| JobError::retry("GitHub returned a comment without an id"))
 }
 
 async fn delete_comment(api: &Api<'_>, id: &str) -> Result<(), JobError> {
-    let reply = api.call(Method::DELETE, &format!("issues/comments/{id}"), None, "GitHub delete PR comment").await?;
+    let reply = api
+        .call(
+            Method::DELETE,
+            &format!("issues/comments/{id}"),
+            None,
+            "GitHub delete PR comment",
+        )
+        .await?;
     if reply.status.is_success() || reply.status == StatusCode::NOT_FOUND {
         return Ok(());
     }
@@ -206,7 +273,10 @@ async fn sync(state: &AppState, first: &Subject) -> Result<(), JobError> {
         Err(Ok(why)) => return Err(JobError::Permanent(why)),
         Err(Err(e)) => return Err(e),
     };
-    let comment = setting(state, "github_post_pr_comment", Some(&first.row.app)).await?.as_bool() == Some(true);
+    let comment = setting(state, "github_post_pr_comment", Some(&first.row.app))
+        .await?
+        .as_bool()
+        == Some(true);
     let mut subject = first.clone();
     for _ in 0..3 {
         let summary = Summary::build(state, &subject).await?;
@@ -224,7 +294,9 @@ async fn sync(state: &AppState, first: &Subject) -> Result<(), JobError> {
         }
         // Another change may have been rendered by a job that finished before this one.
         let now = Subject::load(state, subject.row.public_id).await?;
-        if now.row.updated_at == subject.row.updated_at && now.approvals.len() == subject.approvals.len() {
+        if now.row.updated_at == subject.row.updated_at
+            && now.approvals.len() == subject.approvals.len()
+        {
             return Ok(());
         }
         subject = now;
@@ -241,9 +313,18 @@ impl Integration for GitHub {
         kind == SYNC
     }
 
-    fn plan<'a>(&'a self, state: &'a AppState, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
+    fn plan<'a>(
+        &'a self,
+        state: &'a AppState,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
         Box::pin(async move {
-            if setting(state, "vcs_provider", Some(&subject.row.app)).await?.as_text() != Some("github") {
+            if setting(state, "vcs_provider", Some(&subject.row.app))
+                .await?
+                .as_text()
+                != Some("github")
+            {
                 return Ok(Vec::new());
             }
             let suffix = match event {
@@ -254,7 +335,13 @@ impl Integration for GitHub {
         })
     }
 
-    fn run<'a>(&'a self, state: &'a AppState, _job: &'a Job, subject: &'a Subject, _event: Transition) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        state: &'a AppState,
+        _job: &'a Job,
+        subject: &'a Subject,
+        _event: Transition,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(sync(state, subject))
     }
 }

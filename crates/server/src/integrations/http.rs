@@ -38,7 +38,9 @@ impl Reply {
     /// The error for a non-success reply of `what`.
     pub fn error(&self, what: &str) -> JobError {
         let msg = format!("{what}: HTTP {} {}", self.status.as_u16(), self.message());
-        if retryable(self.status) || (self.status == StatusCode::FORBIDDEN && self.ratelimit_remaining == Some(0)) {
+        if retryable(self.status)
+            || (self.status == StatusCode::FORBIDDEN && self.ratelimit_remaining == Some(0))
+        {
             JobError::Retry(msg)
         } else {
             JobError::Permanent(msg)
@@ -48,7 +50,9 @@ impl Reply {
 
 /// Whether a status is worth retrying.
 pub fn retryable(status: StatusCode) -> bool {
-    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::REQUEST_TIMEOUT
+    status.is_server_error()
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || status == StatusCode::REQUEST_TIMEOUT
 }
 
 /// Sends `req` and reads the reply. Network failures and timeouts are transient.
@@ -57,7 +61,13 @@ pub fn retryable(status: StatusCode) -> bool {
 /// [`JobError::Retry`] when no reply arrived.
 pub async fn send(req: RequestBuilder, what: &str) -> Result<Reply, JobError> {
     let resp = req.send().await.map_err(|e| {
-        let why = if e.is_timeout() { "timed out" } else if e.is_connect() { "connection failed" } else { "request failed" };
+        let why = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "connection failed"
+        } else {
+            "request failed"
+        };
         // Without the URL: it may carry a credential (a Slack webhook path).
         JobError::retry(format!("{what}: {why}: {}", e.without_url()))
     })?;
@@ -70,7 +80,9 @@ pub async fn send(req: RequestBuilder, what: &str) -> Result<Reply, JobError> {
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| JobError::retry(format!("{what}: reading the reply: {}", e.without_url())))?;
+        let chunk = chunk.map_err(|e| {
+            JobError::retry(format!("{what}: reading the reply: {}", e.without_url()))
+        })?;
         let room = MAX_BODY.saturating_sub(body.len());
         body.extend_from_slice(&chunk[..chunk.len().min(room)]);
         if body.len() >= MAX_BODY {

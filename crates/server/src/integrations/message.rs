@@ -13,7 +13,10 @@ use crate::app::AppState;
 
 /// Marks the gateway's PR comment so it can be found again (and edited, never duplicated).
 pub fn comment_marker(subject: &Subject) -> String {
-    format!("<!-- rack-gateway:deploy-approval:{} -->", subject.row.public_id)
+    format!(
+        "<!-- rack-gateway:deploy-approval:{} -->",
+        subject.row.public_id
+    )
 }
 
 /// The facts every notification carries.
@@ -46,9 +49,18 @@ impl Summary {
     pub async fn build(state: &AppState, subject: &Subject) -> Result<Summary, JobError> {
         let row = &subject.row;
         let app = Some(row.app.as_str());
-        let vcs = setting(state, "vcs_provider", app).await?.as_text().map(str::to_owned);
-        let repo = setting(state, "vcs_repo", app).await?.as_text().map(str::to_owned);
-        let ci = setting(state, "ci_provider", app).await?.as_text().map(str::to_owned);
+        let vcs = setting(state, "vcs_provider", app)
+            .await?
+            .as_text()
+            .map(str::to_owned);
+        let repo = setting(state, "vcs_repo", app)
+            .await?
+            .as_text()
+            .map(str::to_owned);
+        let ci = setting(state, "ci_provider", app)
+            .await?
+            .as_text()
+            .map(str::to_owned);
         let commit_url = match (vcs.as_deref(), repo.as_deref()) {
             (Some("github"), Some(repo)) => Some(format!(
                 "{}{repo}/commit/{}",
@@ -62,12 +74,14 @@ impl Summary {
             .as_str()
             .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
             .map(str::to_owned)
-            .or_else(|| match (ci.as_deref(), repo.as_deref(), pipeline_number(meta)) {
-                (Some("circleci"), Some(repo), Some(n)) => {
-                    Some(format!("https://app.circleci.com/pipelines/gh/{repo}/{n}"))
-                }
-                _ => None,
-            });
+            .or_else(
+                || match (ci.as_deref(), repo.as_deref(), pipeline_number(meta)) {
+                    (Some("circleci"), Some(repo), Some(n)) => {
+                        Some(format!("https://app.circleci.com/pipelines/gh/{repo}/{n}"))
+                    }
+                    _ => None,
+                },
+            );
         let expires_at = match row.status {
             ApprovalStatus::Pending => Some(row.pending_expires_at),
             ApprovalStatus::Approved => row.approval_expires_at,
@@ -84,7 +98,11 @@ impl Summary {
             requester: subject.requester.clone(),
             status: row.status,
             expires_at,
-            approvers: subject.approvals.iter().map(|a| (a.user_email.clone(), a.approved_at)).collect(),
+            approvers: subject
+                .approvals
+                .iter()
+                .map(|a| (a.user_email.clone(), a.approved_at))
+                .collect(),
             rejection_notes: row.rejection_notes.clone(),
             required_approvals: row.required_approvals,
             link: approval_link(state, row.public_id),
@@ -106,7 +124,11 @@ pub fn approval_link(state: &AppState, id: uuid::Uuid) -> String {
 /// `pipeline_number` from CI metadata, as a string or a number.
 pub fn pipeline_number(meta: &Value) -> Option<String> {
     match &meta["pipeline_number"] {
-        Value::String(s) if !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) => Some(s.trim().to_owned()),
+        Value::String(s)
+            if !s.trim().is_empty() && s.trim().chars().all(|c| c.is_ascii_digit()) =>
+        {
+            Some(s.trim().to_owned())
+        }
         Value::Number(n) if n.as_u64().is_some() => Some(n.to_string()),
         _ => None,
     }
@@ -146,12 +168,17 @@ pub fn headline(event: Transition, s: &Summary) -> String {
 
 /// Escapes text for Slack mrkdwn: `&`, `<` and `>` are its only control characters.
 pub fn slack_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Escapes text for a GitHub comment: no HTML, no @mentions, no references that notify.
 pub fn github_escape(text: &str) -> String {
-    let html = text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    let html = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
     // A zero-width joiner after `@` keeps the text readable but stops the mention.
     html.replace('@', "@\u{200d}")
 }
@@ -166,7 +193,13 @@ pub fn slack_payload(event: Transition, s: &Summary) -> Value {
     let mut fields = vec![
         format!("*App:* {}", e(&s.app)),
         format!("*Commit:* {commit}"),
-        format!("*Branch:* {}", s.branch.as_deref().map(e).unwrap_or_else(|| "(none)".into())),
+        format!(
+            "*Branch:* {}",
+            s.branch
+                .as_deref()
+                .map(e)
+                .unwrap_or_else(|| "(none)".into())
+        ),
         format!("*Requested by:* {}", e(&s.requester)),
         format!("*Status:* {}", s.status),
     ];
@@ -206,7 +239,10 @@ pub fn pr_comment(marker: &str, s: &Summary) -> String {
         ApprovalStatus::Expired => "⌛ **expired**",
         ApprovalStatus::Deployed => "🚀 **deployed**",
     };
-    let mut out = format!("{marker}\n### Deploy approval for `{}`\n\n{state}\n\n", g(&s.app));
+    let mut out = format!(
+        "{marker}\n### Deploy approval for `{}`\n\n{state}\n\n",
+        g(&s.app)
+    );
     out.push_str(&format!("| | |\n|---|---|\n| Commit | `{}` |\n", s.commit));
     if let Some(b) = &s.branch {
         out.push_str(&format!("| Branch | `{}` |\n", g(b)));
@@ -215,24 +251,52 @@ pub fn pr_comment(marker: &str, s: &Summary) -> String {
     let approvers = if s.approvers.is_empty() {
         format!("none yet (needs {})", s.required_approvals)
     } else {
-        s.approvers.iter().map(|(a, t)| format!("{} at {}", g(a), when(*t))).collect::<Vec<_>>().join(", ")
+        s.approvers
+            .iter()
+            .map(|(a, t)| format!("{} at {}", g(a), when(*t)))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     out.push_str(&format!("| Approvers | {approvers} |\n"));
     if let Some(t) = s.expires_at {
         out.push_str(&format!("| Expires | {} |\n", when(t)));
     }
     if let Some(n) = &s.rejection_notes {
-        out.push_str(&format!("| Notes | {} |\n", g(n).replace('\n', " ").replace('|', "\\|")));
+        out.push_str(&format!(
+            "| Notes | {} |\n",
+            g(n).replace('\n', " ").replace('|', "\\|")
+        ));
     }
-    out.push_str(&format!("\n> {}\n\n[Open the approval page]({})\n", g(&s.message).replace('\n', "\n> "), s.link));
+    out.push_str(&format!(
+        "\n> {}\n\n[Open the approval page]({})\n",
+        g(&s.message).replace('\n', "\n> "),
+        s.link
+    ));
     out
 }
 
 /// The commit status for the request's state: `(state, description)`.
 pub fn commit_status(s: &Summary) -> (&'static str, String) {
     let (state, text) = match s.status {
-        ApprovalStatus::Pending => ("pending", format!("Waiting for deploy approval ({} of {})", s.approvers.len(), s.required_approvals)),
-        ApprovalStatus::Approved => ("success", format!("Deploy approved by {}", s.approvers.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>().join(", "))),
+        ApprovalStatus::Pending => (
+            "pending",
+            format!(
+                "Waiting for deploy approval ({} of {})",
+                s.approvers.len(),
+                s.required_approvals
+            ),
+        ),
+        ApprovalStatus::Approved => (
+            "success",
+            format!(
+                "Deploy approved by {}",
+                s.approvers
+                    .iter()
+                    .map(|(a, _)| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         ApprovalStatus::Rejected => ("failure", "Deploy approval rejected".to_owned()),
         ApprovalStatus::Expired => ("error", "Deploy approval expired".to_owned()),
         ApprovalStatus::Deployed => ("success", "Deployed".to_owned()),
@@ -242,7 +306,13 @@ pub fn commit_status(s: &Summary) -> (&'static str, String) {
 }
 
 /// The generic webhook body.
-pub fn webhook_body(event: Transition, s: &Summary, id: uuid::Uuid, delivery: uuid::Uuid, now: OffsetDateTime) -> Value {
+pub fn webhook_body(
+    event: Transition,
+    s: &Summary,
+    id: uuid::Uuid,
+    delivery: uuid::Uuid,
+    now: OffsetDateTime,
+) -> Value {
     json!({
         "event": format!("deploy_approval.{}", event.as_str()),
         "delivery_id": delivery,

@@ -68,7 +68,13 @@ pub struct Planned {
 
 impl Planned {
     /// A job for `subject`'s `event` whose payload is the request and the event plus `extra`.
-    pub fn new(kind: &'static str, subject: &Subject, event: Transition, suffix: &str, extra: Value) -> Planned {
+    pub fn new(
+        kind: &'static str,
+        subject: &Subject,
+        event: Transition,
+        suffix: &str,
+        extra: Value,
+    ) -> Planned {
         let mut payload = serde_json::json!({
             "request_id": subject.row.public_id,
             "event": event,
@@ -78,7 +84,11 @@ impl Planned {
         }
         Planned {
             kind,
-            key: format!("{kind}:{}:{}{suffix}", subject.row.public_id, event.as_str()),
+            key: format!(
+                "{kind}:{}:{}{suffix}",
+                subject.row.public_id,
+                event.as_str()
+            ),
             payload,
         }
     }
@@ -109,7 +119,12 @@ pub trait Integration: Send + Sync {
 
 /// Every integration, in the order their jobs are enqueued.
 pub fn registry() -> &'static [&'static dyn Integration] {
-    &[&circleci::CircleCi, &github::GitHub, &slack::Slack, &webhook::Webhooks]
+    &[
+        &circleci::CircleCi,
+        &github::GitHub,
+        &slack::Slack,
+        &webhook::Webhooks,
+    ]
 }
 
 /// The checks that decide whether a request may be created: GitHub commit/branch/PR
@@ -126,7 +141,11 @@ pub async fn precheck(
 }
 
 /// A setting read for a job: an unreadable value is worth a retry (the database is down).
-pub(crate) async fn setting(state: &AppState, key: &str, app: Option<&str>) -> Result<rgw_core::settings::Resolved, JobError> {
+pub(crate) async fn setting(
+    state: &AppState,
+    key: &str,
+    app: Option<&str>,
+) -> Result<rgw_core::settings::Resolved, JobError> {
     crate::settings::resolve(state, key, app)
         .await
         .map_err(|e| JobError::retry(format!("reading setting {key}: {e}")))

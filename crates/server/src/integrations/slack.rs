@@ -35,9 +35,12 @@ async fn webhook_url(state: &AppState, app: &str) -> Result<Option<String>, JobE
 
 /// Only http(s) URLs are called (an admin typo must not reach another scheme).
 pub fn callable(url: &str) -> Result<url::Url, JobError> {
-    let parsed = url::Url::parse(url).map_err(|_| JobError::permanent("the configured webhook URL is not a URL"))?;
+    let parsed = url::Url::parse(url)
+        .map_err(|_| JobError::permanent("the configured webhook URL is not a URL"))?;
     if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err(JobError::permanent("the configured webhook URL is not an http(s) URL"));
+        return Err(JobError::permanent(
+            "the configured webhook URL is not an http(s) URL",
+        ));
     }
     Ok(parsed)
 }
@@ -49,7 +52,11 @@ async fn notify(state: &AppState, subject: &Subject, event: Transition) -> Resul
     };
     let url = callable(&url)?;
     let summary = Summary::build(state, subject).await?;
-    let req = state.jobs.http.post(url).json(&slack_payload(event, &summary));
+    let req = state
+        .jobs
+        .http
+        .post(url)
+        .json(&slack_payload(event, &summary));
     let reply = send(req, "Slack webhook").await?;
     if !reply.status.is_success() {
         return Err(reply.error("Slack webhook"));
@@ -62,7 +69,12 @@ impl Integration for Slack {
         kind == NOTIFY
     }
 
-    fn plan<'a>(&'a self, state: &'a AppState, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
+    fn plan<'a>(
+        &'a self,
+        state: &'a AppState,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
         Box::pin(async move {
             // A vote is not news for a channel; the PR comment shows it.
             if event == Transition::Voted || webhook_url(state, &subject.row.app).await?.is_none() {
@@ -72,7 +84,13 @@ impl Integration for Slack {
         })
     }
 
-    fn run<'a>(&'a self, state: &'a AppState, _job: &'a Job, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        state: &'a AppState,
+        _job: &'a Job,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(notify(state, subject, event))
     }
 }

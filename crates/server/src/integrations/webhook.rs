@@ -40,7 +40,8 @@ fn url_id(url: &str) -> String {
 
 /// `sha256=<hex>` over `"<timestamp>.<body>"`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -61,7 +62,8 @@ pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now_
     let Ok(given) = hex::decode(hex_sig) else {
         return false;
     };
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(ts.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
@@ -71,7 +73,11 @@ pub fn verify(secret: &[u8], timestamp: &str, body: &[u8], signature: &str, now_
 /// Every webhook URL for `app`: its own, then the global ones, without duplicates.
 async fn urls(state: &AppState, app: &str) -> Result<Vec<String>, JobError> {
     let mut all = setting(state, "webhook_urls", Some(app)).await?.as_list();
-    all.extend(setting(state, "default_webhook_urls", None).await?.as_list());
+    all.extend(
+        setting(state, "default_webhook_urls", None)
+            .await?
+            .as_list(),
+    );
     let mut seen = std::collections::HashSet::new();
     Ok(all
         .into_iter()
@@ -80,20 +86,40 @@ async fn urls(state: &AppState, app: &str) -> Result<Vec<String>, JobError> {
         .collect())
 }
 
-async fn deliver(state: &AppState, job: &Job, subject: &Subject, event: Transition) -> Result<(), JobError> {
+async fn deliver(
+    state: &AppState,
+    job: &Job,
+    subject: &Subject,
+    event: Transition,
+) -> Result<(), JobError> {
     let want = job.payload.0["url_sha256"].as_str().unwrap_or_default();
-    let Some(url) = urls(state, &subject.row.app).await?.into_iter().find(|u| url_id(u) == want) else {
+    let Some(url) = urls(state, &subject.row.app)
+        .await?
+        .into_iter()
+        .find(|u| url_id(u) == want)
+    else {
         // Removed from the settings since the change: nobody to tell.
         return Ok(());
     };
     let url = callable(&url)?;
-    let secret = state.config.integrations.webhook_secret.as_ref().ok_or_else(|| {
-        JobError::permanent("RGW_WEBHOOK_SECRET is not set, so webhooks cannot be signed")
-    })?;
+    let secret = state
+        .config
+        .integrations
+        .webhook_secret
+        .as_ref()
+        .ok_or_else(|| {
+            JobError::permanent("RGW_WEBHOOK_SECRET is not set, so webhooks cannot be signed")
+        })?;
     let summary = Summary::build(state, subject).await?;
     let now = state.clock.now();
-    let body = serde_json::to_vec(&webhook_body(event, &summary, subject.row.public_id, job.public_id, now))
-        .map_err(|e| JobError::permanent(format!("webhook body: {e}")))?;
+    let body = serde_json::to_vec(&webhook_body(
+        event,
+        &summary,
+        subject.row.public_id,
+        job.public_id,
+        now,
+    ))
+    .map_err(|e| JobError::permanent(format!("webhook body: {e}")))?;
     let ts = now.unix_timestamp();
     let req = state
         .jobs
@@ -103,7 +129,10 @@ async fn deliver(state: &AppState, job: &Job, subject: &Subject, event: Transiti
         .header("x-rgw-event", format!("deploy_approval.{}", event.as_str()))
         .header("x-rgw-delivery", job.public_id.to_string())
         .header(TIMESTAMP, ts.to_string())
-        .header(SIGNATURE, sign(secret.expose_secret().as_bytes(), ts, &body))
+        .header(
+            SIGNATURE,
+            sign(secret.expose_secret().as_bytes(), ts, &body),
+        )
         .body(body);
     let reply = send(req, "webhook").await?;
     if !reply.status.is_success() {
@@ -117,7 +146,12 @@ impl Integration for Webhooks {
         kind == DELIVER
     }
 
-    fn plan<'a>(&'a self, state: &'a AppState, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
+    fn plan<'a>(
+        &'a self,
+        state: &'a AppState,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<Vec<Planned>, JobError>> {
         Box::pin(async move {
             if event == Transition::Voted {
                 return Ok(Vec::new());
@@ -127,13 +161,25 @@ impl Integration for Webhooks {
                 .iter()
                 .map(|u| {
                     let id = url_id(u);
-                    Planned::new(DELIVER, subject, event, &format!(":{id}"), json!({"url_sha256": id}))
+                    Planned::new(
+                        DELIVER,
+                        subject,
+                        event,
+                        &format!(":{id}"),
+                        json!({"url_sha256": id}),
+                    )
                 })
                 .collect())
         })
     }
 
-    fn run<'a>(&'a self, state: &'a AppState, job: &'a Job, subject: &'a Subject, event: Transition) -> BoxFuture<'a, Result<(), JobError>> {
+    fn run<'a>(
+        &'a self,
+        state: &'a AppState,
+        job: &'a Job,
+        subject: &'a Subject,
+        event: Transition,
+    ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(deliver(state, job, subject, event))
     }
 }

@@ -69,7 +69,9 @@ impl From<&Job> for JobView {
             max_attempts: j.max_attempts,
             run_at: t(j.run_at),
             last_error: j.last_error.clone(),
-            deploy_approval_request_id: p["request_id"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
+            deploy_approval_request_id: p["request_id"]
+                .as_str()
+                .and_then(|s| Uuid::parse_str(s).ok()),
             event: p["event"].as_str().map(str::to_owned),
             payload: p.clone(),
             locked_by: j.locked_by.clone(),
@@ -114,7 +116,12 @@ fn parse_status(s: &str) -> Result<JobStatus, ApiError> {
 }
 
 fn parse_id(id: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(id.trim()).map_err(|_| ApiError::not_found("job_not_found", "no such job; list them with GET /api/v1/jobs"))
+    Uuid::parse_str(id.trim()).map_err(|_| {
+        ApiError::not_found(
+            "job_not_found",
+            "no such job; list them with GET /api/v1/jobs",
+        )
+    })
 }
 
 /// Lists jobs with filters (admins).
@@ -128,12 +135,20 @@ pub async fn list_jobs(
     principal.require(&Permission::JOB_READ)?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request("invalid_limit", format!("limit must be between 1 and {MAX_LIMIT}")));
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
     }
     let request = match q.deploy_approval_request_id {
         Some(p) => match state.store.get_request_by_public_id(p).await {
             Ok(r) => Some(r.id),
-            Err(rgw_store::StoreError::NotFound) => return Ok(Json(JobList { jobs: Vec::new(), next_cursor: None })),
+            Err(rgw_store::StoreError::NotFound) => {
+                return Ok(Json(JobList {
+                    jobs: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
             Err(e) => return Err(e.into()),
         },
         None => None,
@@ -141,7 +156,14 @@ pub async fn list_jobs(
     let before_id = q
         .cursor
         .as_deref()
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::bad_request("invalid_cursor", "cursor must be a next_cursor from a previous page")))
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_cursor",
+                    "cursor must be a next_cursor from a previous page",
+                )
+            })
+        })
         .transpose()?;
     let filter = JobFilter {
         status: q.status.as_deref().map(parse_status).transpose()?,
@@ -153,14 +175,25 @@ pub async fn list_jobs(
     let mut rows = state.store.list_jobs(&filter).await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(100));
-    let next_cursor = if more { rows.last().map(|j| j.id.to_string()) } else { None };
-    Ok(Json(JobList { jobs: rows.iter().map(JobView::from).collect(), next_cursor }))
+    let next_cursor = if more {
+        rows.last().map(|j| j.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(JobList {
+        jobs: rows.iter().map(JobView::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// One job (admins).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "public id")),
     responses((status = 200, body = JobView), (status = 404)))]
-pub async fn get_job(principal: Principal, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn get_job(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     principal.require(&Permission::JOB_READ)?;
     let job = match state.store.get_job_by_public_id(parse_id(&id)?).await {
         Err(rgw_store::StoreError::NotFound) => return Err(parse_id("").unwrap_err()),
@@ -169,11 +202,21 @@ pub async fn get_job(principal: Principal, State(state): State<AppState>, Path(i
     Ok(Json(JobView::from(&job)))
 }
 
-async fn change(state: &AppState, principal: &Principal, meta: RequestMeta, id: &str, retry: bool) -> Result<Json<JobView>, ApiError> {
+async fn change(
+    state: &AppState,
+    principal: &Principal,
+    meta: RequestMeta,
+    id: &str,
+    retry: bool,
+) -> Result<Json<JobView>, ApiError> {
     principal.require(&Permission::JOB_MANAGE)?;
     let public = parse_id(id)?;
     let now = state.clock.now();
-    let changed = if retry { state.store.retry_job(public, now).await? } else { state.store.discard_job(public, now).await? };
+    let changed = if retry {
+        state.store.retry_job(public, now).await?
+    } else {
+        state.store.discard_job(public, now).await?
+    };
     let job = match changed {
         Some(j) => j,
         None => {
@@ -181,8 +224,15 @@ async fn change(state: &AppState, principal: &Principal, meta: RequestMeta, id: 
                 Err(rgw_store::StoreError::NotFound) => return Err(parse_id("").unwrap_err()),
                 other => other?,
             };
-            let what = if retry { "only failed, dead or discarded jobs can be retried" } else { "succeeded or discarded jobs cannot be discarded" };
-            return Err(ApiError::conflict("invalid_job_state", format!("job {public} is {}; {what}", current.status)));
+            let what = if retry {
+                "only failed, dead or discarded jobs can be retried"
+            } else {
+                "succeeded or discarded jobs cannot be discarded"
+            };
+            return Err(ApiError::conflict(
+                "invalid_job_state",
+                format!("job {public} is {}; {what}", current.status),
+            ));
         }
     };
     let action = if retry { "job.retry" } else { "job.discard" };
@@ -201,14 +251,24 @@ async fn change(state: &AppState, principal: &Principal, meta: RequestMeta, id: 
 /// Re-queues a failed, dead or discarded job to run now (admins).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/retry", tag = "jobs", params(("id" = String, Path, description = "public id")),
     responses((status = 200, body = JobView), (status = 404), (status = 409, description = "invalid_job_state")))]
-pub async fn retry_job(principal: Principal, meta: RequestMeta, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn retry_job(
+    principal: Principal,
+    meta: RequestMeta,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     change(&state, &principal, meta, &id, true).await
 }
 
 /// Discards a job that has not succeeded (admins); a running job's result is then ignored.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/discard", tag = "jobs", params(("id" = String, Path, description = "public id")),
     responses((status = 200, body = JobView), (status = 404), (status = 409, description = "invalid_job_state")))]
-pub async fn discard_job(principal: Principal, meta: RequestMeta, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>, ApiError> {
+pub async fn discard_job(
+    principal: Principal,
+    meta: RequestMeta,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, ApiError> {
     change(&state, &principal, meta, &id, false).await
 }
 
@@ -216,11 +276,22 @@ pub async fn discard_job(principal: Principal, meta: RequestMeta, State(state): 
 #[utoipa::path(get, path = "/api/v1/deploy-approval-requests/{id}/jobs", tag = "jobs",
     params(("id" = String, Path, description = "request public id")),
     responses((status = 200, body = JobList), (status = 404)))]
-pub async fn request_jobs(principal: Principal, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobList>, ApiError> {
+pub async fn request_jobs(
+    principal: Principal,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobList>, ApiError> {
     let row = crate::approvals::view::load_visible(&state, &principal, &id).await?;
     let rows = state
         .store
-        .list_jobs(&JobFilter { deploy_approval_request_id: Some(row.id), limit: 200, ..JobFilter::default() })
+        .list_jobs(&JobFilter {
+            deploy_approval_request_id: Some(row.id),
+            limit: 200,
+            ..JobFilter::default()
+        })
         .await?;
-    Ok(Json(JobList { jobs: rows.iter().map(JobView::from).collect(), next_cursor: None }))
+    Ok(Json(JobList {
+        jobs: rows.iter().map(JobView::from).collect(),
+        next_cursor: None,
+    }))
 }

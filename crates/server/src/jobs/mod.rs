@@ -44,7 +44,11 @@ impl JobsRuntime {
         Ok(Arc::new(JobsRuntime {
             wake: Notify::new(),
             http,
-            worker_id: format!("{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple()),
+            worker_id: format!(
+                "{host}:{}:{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
         }))
     }
 

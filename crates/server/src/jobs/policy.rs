@@ -34,7 +34,9 @@ impl From<rgw_store::StoreError> for JobError {
     fn from(e: rgw_store::StoreError) -> Self {
         match e {
             // The request or job row is gone or refused: nothing later will change that.
-            rgw_store::StoreError::NotFound => JobError::permanent("the deploy approval request no longer exists"),
+            rgw_store::StoreError::NotFound => {
+                JobError::permanent("the deploy approval request no longer exists")
+            }
             other => JobError::retry(format!("database: {other}")),
         }
     }
@@ -48,7 +50,11 @@ impl From<rgw_store::StoreError> for JobError {
 pub fn backoff(attempts: i64, unit: f64) -> Duration {
     let exp = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let full = BASE.saturating_mul(2u32.saturating_pow(exp)).min(CAP);
-    let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+    let unit = if unit.is_finite() {
+        unit.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     full / 2 + full.div_f64(2.0).mul_f64(unit)
 }
 
@@ -80,7 +86,10 @@ mod tests {
         ];
         for (attempts, unit, want) in cases {
             let got = backoff(attempts, unit).as_secs_f64();
-            assert!((got - want).abs() < 0.01, "attempt {attempts}, unit {unit}: {got} != {want}");
+            assert!(
+                (got - want).abs() < 0.01,
+                "attempt {attempts}, unit {unit}: {got} != {want}"
+            );
         }
     }
 

@@ -67,10 +67,14 @@ pub async fn run_once(state: &AppState) -> Result<Option<Ran>, ApiError> {
     else {
         return Ok(None);
     };
-    let outcome = match tokio::time::timeout(MAX_RUN, with_lease(state, &job, execute(state, &job))).await {
-        Ok(o) => o,
-        Err(_) => Err(JobError::retry(format!("the job ran longer than {} s", MAX_RUN.as_secs()))),
-    };
+    let outcome =
+        match tokio::time::timeout(MAX_RUN, with_lease(state, &job, execute(state, &job))).await {
+            Ok(o) => o,
+            Err(_) => Err(JobError::retry(format!(
+                "the job ran longer than {} s",
+                MAX_RUN.as_secs()
+            ))),
+        };
     settle(state, job, outcome).await.map(Some)
 }
 
@@ -108,35 +112,52 @@ async fn execute(state: &AppState, job: &Job) -> Result<Done, JobError> {
     let payload = RequestPayload::of(job)?;
     let subject = Subject::load(state, payload.request_id).await?;
     if job.kind == transition::KIND {
-        return Ok(match transition::fan_out(state, job, &subject, payload.event).await? {
-            Some(_) => Done::Completed,
-            None => Done::Lost,
-        });
+        return Ok(
+            match transition::fan_out(state, job, &subject, payload.event).await? {
+                Some(_) => Done::Completed,
+                None => Done::Lost,
+            },
+        );
     }
     let integration = integrations::registry()
         .iter()
         .find(|i| i.handles(&job.kind))
-        .ok_or_else(|| JobError::permanent(format!("no integration runs jobs of kind {}", job.kind)))?;
+        .ok_or_else(|| {
+            JobError::permanent(format!("no integration runs jobs of kind {}", job.kind))
+        })?;
     integration.run(state, job, &subject, payload.event).await?;
     Ok(Done::Ran)
 }
 
-async fn settle(state: &AppState, job: Job, outcome: Result<Done, JobError>) -> Result<Ran, ApiError> {
+async fn settle(
+    state: &AppState,
+    job: Job,
+    outcome: Result<Done, JobError>,
+) -> Result<Ran, ApiError> {
     let now = state.clock.now();
     let (status, error) = match outcome {
         Ok(Done::Completed) => (Some(JobStatus::Succeeded), None),
         Ok(Done::Lost) => (None, None),
         Ok(Done::Ran) => (
-            state.store.complete_job(&job, now).await?.then_some(JobStatus::Succeeded),
+            state
+                .store
+                .complete_job(&job, now)
+                .await?
+                .then_some(JobStatus::Succeeded),
             None,
         ),
         Err(e) => {
             let failure = match &e {
-                JobError::Retry(_) => JobFailure::RetryAt(now + span(backoff(job.attempts, jitter()))),
+                JobError::Retry(_) => {
+                    JobFailure::RetryAt(now + span(backoff(job.attempts, jitter())))
+                }
                 JobError::Permanent(_) => JobFailure::Permanent,
             };
             let msg = e.to_string();
-            (state.store.fail_job(&job, &msg, failure, now).await?, Some(msg))
+            (
+                state.store.fail_job(&job, &msg, failure, now).await?,
+                Some(msg),
+            )
         }
     };
     let status = match status {

@@ -43,7 +43,11 @@ impl Mocks {
             ("RGW_JOBS_WORKER".into(), "false".into()),
             ("RGW_JOBS_LEASE_SECS".into(), "30".into()),
         ];
-        env.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         TestOptions { env }
     }
 }
@@ -51,7 +55,10 @@ impl Mocks {
 /// Settings for CircleCI auto-approval of job `hold` on `myapp`.
 pub const CIRCLECI: &[(&str, &str)] = &[
     ("RGW_APP_MYAPP_SETTING_CI_PROVIDER", "circleci"),
-    ("RGW_APP_MYAPP_SETTING_CIRCLECI_AUTO_APPROVE_ON_APPROVAL", "true"),
+    (
+        "RGW_APP_MYAPP_SETTING_CIRCLECI_AUTO_APPROVE_ON_APPROVAL",
+        "true",
+    ),
     ("RGW_APP_MYAPP_SETTING_CIRCLECI_APPROVAL_JOB_NAME", "hold"),
 ];
 
@@ -77,7 +84,10 @@ pub async fn drain(app: &TestApp) -> Vec<Ran> {
 pub async fn jobs(app: &TestApp) -> Vec<Job> {
     let mut all = app
         .store()
-        .list_jobs(&JobFilter { limit: 500, ..JobFilter::default() })
+        .list_jobs(&JobFilter {
+            limit: 500,
+            ..JobFilter::default()
+        })
         .await
         .unwrap();
     all.reverse();
@@ -86,19 +96,35 @@ pub async fn jobs(app: &TestApp) -> Vec<Job> {
 
 /// The jobs of one kind, oldest first.
 pub async fn jobs_of(app: &TestApp, kind: &str) -> Vec<Job> {
-    jobs(app).await.into_iter().filter(|j| j.kind == kind).collect()
+    jobs(app)
+        .await
+        .into_iter()
+        .filter(|j| j.kind == kind)
+        .collect()
 }
 
 /// A CI token for `myapp`.
 pub async fn ci_token(app: &TestApp, name: &str) -> String {
-    if app.store().get_user_by_email("ci@example.com").await.is_err() {
+    if app
+        .store()
+        .get_user_by_email("ci@example.com")
+        .await
+        .is_err()
+    {
         app.create_service_user("ci@example.com").await;
     }
     app.create_token("ci@example.com", name, "cicd").await
 }
 
 /// Creates a request as `token` with `branch` and `ci_metadata`.
-pub async fn request(app: &TestApp, token: &str, commit: &str, branch: &str, meta: Value, message: &str) -> (u16, Value) {
+pub async fn request(
+    app: &TestApp,
+    token: &str,
+    commit: &str,
+    branch: &str,
+    meta: Value,
+    message: &str,
+) -> (u16, Value) {
     let resp = app
         .post("/api/v1/deploy-approval-requests")
         .bearer_auth(token)
@@ -116,7 +142,13 @@ pub async fn request(app: &TestApp, token: &str, commit: &str, branch: &str, met
 }
 
 /// Creates a request and returns its public id (asserting 201).
-pub async fn request_ok(app: &TestApp, token: &str, commit: &str, branch: &str, meta: Value) -> String {
+pub async fn request_ok(
+    app: &TestApp,
+    token: &str,
+    commit: &str,
+    branch: &str,
+    meta: Value,
+) -> String {
     let (status, body) = request(app, token, commit, branch, meta, "Deploy to production").await;
     assert_eq!(status, 201, "[{}] {body}", app.backend);
     body["public_id"].as_str().unwrap().to_owned()
@@ -126,7 +158,9 @@ pub async fn request_ok(app: &TestApp, token: &str, commit: &str, branch: &str, 
 pub async fn trail(app: &TestApp, session: &str, id: &str) -> Vec<Value> {
     app.state.auditor.flush().await;
     let resp = app
-        .get(&format!("/api/v1/audit-events?deploy_approval_request_id={id}&limit=200"))
+        .get(&format!(
+            "/api/v1/audit-events?deploy_approval_request_id={id}&limit=200"
+        ))
         .bearer_auth(session)
         .send()
         .await

@@ -208,7 +208,12 @@ async fn an_expired_lease_is_reclaimed_and_a_completed_job_stays_done() {
 #[tokio::test]
 async fn a_permanent_failure_stops_at_once_and_an_admin_can_retry_or_discard_it() {
     for t in test_stores().await {
-        let queued = t.store.enqueue_job(&job(None, 5), NOW).await.unwrap().unwrap();
+        let queued = t
+            .store
+            .enqueue_job(&job(None, 5), NOW)
+            .await
+            .unwrap()
+            .unwrap();
         let lease = NOW + Duration::minutes(1);
         let claimed = t.store.claim_job("w1", lease, NOW).await.unwrap().unwrap();
         assert_eq!(
@@ -223,21 +228,61 @@ async fn a_permanent_failure_stops_at_once_and_an_admin_can_retry_or_discard_it(
         let failed = t.store.get_job(queued.id).await.unwrap();
         assert_eq!(failed.finished_at, Some(NOW));
         assert!(
-            t.store.claim_job("w1", lease, NOW + Duration::days(1)).await.unwrap().is_none(),
+            t.store
+                .claim_job("w1", lease, NOW + Duration::days(1))
+                .await
+                .unwrap()
+                .is_none(),
             "a failed job is never claimed again by itself"
         );
         // Retry gives it a fresh budget and runs it now.
         let later = NOW + Duration::hours(1);
-        let again = t.store.retry_job(queued.public_id, later).await.unwrap().unwrap();
-        assert_eq!((again.status, again.attempts, again.finished_at), (JobStatus::Queued, 0, None));
-        assert!(t.store.retry_job(queued.public_id, later).await.unwrap().is_none(), "already queued");
+        let again = t
+            .store
+            .retry_job(queued.public_id, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.status, again.attempts, again.finished_at),
+            (JobStatus::Queued, 0, None)
+        );
+        assert!(
+            t.store
+                .retry_job(queued.public_id, later)
+                .await
+                .unwrap()
+                .is_none(),
+            "already queued"
+        );
         // Discarding a running job fences its worker out.
-        let running = t.store.claim_job("w2", later + Duration::minutes(1), later).await.unwrap().unwrap();
-        let gone = t.store.discard_job(queued.public_id, later).await.unwrap().unwrap();
+        let running = t
+            .store
+            .claim_job("w2", later + Duration::minutes(1), later)
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = t
+            .store
+            .discard_job(queued.public_id, later)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(gone.status, JobStatus::Discarded);
         assert!(!t.store.complete_job(&running, later).await.unwrap());
-        assert!(!t.store.renew_job_lease(&running, later + Duration::minutes(5), later).await.unwrap());
-        assert!(t.store.discard_job(queued.public_id, later).await.unwrap().is_none());
+        assert!(
+            !t.store
+                .renew_job_lease(&running, later + Duration::minutes(5), later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .discard_job(queued.public_id, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let filter = JobFilter {
             status: Some(JobStatus::Discarded),
             ..all()
@@ -250,22 +295,42 @@ async fn a_permanent_failure_stops_at_once_and_an_admin_can_retry_or_discard_it(
 #[tokio::test]
 async fn a_renewed_lease_keeps_a_slow_job_from_being_taken_over() {
     for t in test_stores().await {
-        assert_eq!(t.store.next_job_due().await.unwrap(), None, "[{}]", t.backend);
+        assert_eq!(
+            t.store.next_job_due().await.unwrap(),
+            None,
+            "[{}]",
+            t.backend
+        );
         let mut later = job(None, 3);
         later.run_at = NOW + Duration::seconds(5);
         t.store.enqueue_job(&later, NOW).await.unwrap();
-        assert_eq!(t.store.next_job_due().await.unwrap(), Some(NOW + Duration::seconds(5)));
+        assert_eq!(
+            t.store.next_job_due().await.unwrap(),
+            Some(NOW + Duration::seconds(5))
+        );
         let at = NOW + Duration::seconds(5);
         let lease = at + Duration::minutes(1);
         let slow = t.store.claim_job("w1", lease, at).await.unwrap().unwrap();
         assert_eq!(t.store.next_job_due().await.unwrap(), Some(lease));
         let renewed_at = lease - Duration::seconds(10);
-        assert!(t.store.renew_job_lease(&slow, lease + Duration::minutes(1), renewed_at).await.unwrap());
         assert!(
-            t.store.claim_job("w2", lease + Duration::minutes(2), lease).await.unwrap().is_none(),
+            t.store
+                .renew_job_lease(&slow, lease + Duration::minutes(1), renewed_at)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .claim_job("w2", lease + Duration::minutes(2), lease)
+                .await
+                .unwrap()
+                .is_none(),
             "the renewed lease still holds"
         );
-        assert_eq!(t.store.get_job(slow.id).await.unwrap().heartbeat_at, Some(renewed_at));
+        assert_eq!(
+            t.store.get_job(slow.id).await.unwrap().heartbeat_at,
+            Some(renewed_at)
+        );
         assert!(t.store.complete_job(&slow, lease).await.unwrap());
         t.cleanup().await;
     }
@@ -274,11 +339,25 @@ async fn a_renewed_lease_keeps_a_slow_job_from_being_taken_over() {
 #[tokio::test]
 async fn a_job_abandoned_on_its_last_attempt_is_buried_dead() {
     for t in test_stores().await {
-        let j = t.store.enqueue_job(&job(None, 1), NOW).await.unwrap().unwrap();
+        let j = t
+            .store
+            .enqueue_job(&job(None, 1), NOW)
+            .await
+            .unwrap()
+            .unwrap();
         let lease = NOW + Duration::minutes(1);
         t.store.claim_job("w1", lease, NOW).await.unwrap().unwrap();
-        assert!(t.store.bury_abandoned_jobs(NOW).await.unwrap().is_empty(), "lease still held");
-        assert!(t.store.claim_job("w2", lease, lease).await.unwrap().is_none());
+        assert!(
+            t.store.bury_abandoned_jobs(NOW).await.unwrap().is_empty(),
+            "lease still held"
+        );
+        assert!(
+            t.store
+                .claim_job("w2", lease, lease)
+                .await
+                .unwrap()
+                .is_none()
+        );
         let buried = t.store.bury_abandoned_jobs(lease).await.unwrap();
         assert_eq!(buried.len(), 1, "[{}]", t.backend);
         assert_eq!(t.store.get_job(j.id).await.unwrap().status, JobStatus::Dead);
@@ -290,22 +369,52 @@ async fn a_job_abandoned_on_its_last_attempt_is_buried_dead() {
 async fn the_first_integration_ref_written_wins() {
     for t in test_stores().await {
         let fx = fixture(&t.store).await;
-        let req = t.store.create_request(&new_request(&fx, SHA), NOW).await.unwrap();
-        assert_eq!(t.store.get_integration_ref(req.id, "github.comment").await.unwrap(), None);
+        let req = t
+            .store
+            .create_request(&new_request(&fx, SHA), NOW)
+            .await
+            .unwrap();
         assert_eq!(
-            t.store.put_integration_ref_once(req.id, "github.comment", "11", NOW).await.unwrap(),
+            t.store
+                .get_integration_ref(req.id, "github.comment")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            t.store
+                .put_integration_ref_once(req.id, "github.comment", "11", NOW)
+                .await
+                .unwrap(),
             "11"
         );
         assert_eq!(
-            t.store.put_integration_ref_once(req.id, "github.comment", "22", NOW).await.unwrap(),
+            t.store
+                .put_integration_ref_once(req.id, "github.comment", "22", NOW)
+                .await
+                .unwrap(),
             "11",
             "[{}] the loser reads the winner's value",
             t.backend
         );
-        assert!(!t.store.replace_integration_ref(req.id, "github.comment", "22", "33", NOW).await.unwrap());
-        assert!(t.store.replace_integration_ref(req.id, "github.comment", "11", "33", NOW).await.unwrap());
+        assert!(
+            !t.store
+                .replace_integration_ref(req.id, "github.comment", "22", "33", NOW)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .replace_integration_ref(req.id, "github.comment", "11", "33", NOW)
+                .await
+                .unwrap()
+        );
         assert_eq!(
-            t.store.get_integration_ref(req.id, "github.comment").await.unwrap().as_deref(),
+            t.store
+                .get_integration_ref(req.id, "github.comment")
+                .await
+                .unwrap()
+                .as_deref(),
             Some("33")
         );
         t.cleanup().await;

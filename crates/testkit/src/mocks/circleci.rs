@@ -67,7 +67,10 @@ async fn workflow(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<St
     if !authorized(&ci, &headers) {
         return unauthorized();
     }
-    match Uuid::parse_str(&id).ok().and_then(|id| ci.workflows.get(&id)) {
+    match Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| ci.workflows.get(&id))
+    {
         Some(w) => axum::Json(json!({
             "id": w.id, "name": w.name, "pipeline_id": w.pipeline_id, "status": w.status,
             "created_at": w.created_at, "pipeline_number": 42, "project_slug": "gh/acme/myapp",
@@ -77,13 +80,21 @@ async fn workflow(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<St
     }
 }
 
-async fn pipeline_workflows(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn pipeline_workflows(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let ci = s.lock().unwrap_or_else(PoisonError::into_inner);
     if !authorized(&ci, &headers) {
         return unauthorized();
     }
     let pid = Uuid::parse_str(&id).ok();
-    let mut items: Vec<&Workflow> = ci.workflows.values().filter(|w| Some(w.pipeline_id) == pid).collect();
+    let mut items: Vec<&Workflow> = ci
+        .workflows
+        .values()
+        .filter(|w| Some(w.pipeline_id) == pid)
+        .collect();
     items.sort_by(|a, b| b.created_at.cmp(&a.created_at));
     let items: Vec<Value> = items
         .iter()
@@ -92,12 +103,19 @@ async fn pipeline_workflows(State(s): State<Shared>, headers: HeaderMap, Path(id
     axum::Json(json!({"items": items, "next_page_token": null})).into_response()
 }
 
-async fn workflow_jobs(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn workflow_jobs(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let ci = s.lock().unwrap_or_else(PoisonError::into_inner);
     if !authorized(&ci, &headers) {
         return unauthorized();
     }
-    let Some(w) = Uuid::parse_str(&id).ok().and_then(|id| ci.workflows.get(&id)) else {
+    let Some(w) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| ci.workflows.get(&id))
+    else {
         return message(StatusCode::NOT_FOUND, "Workflow not found");
     };
     let items: Vec<Value> = w
@@ -116,15 +134,26 @@ async fn workflow_jobs(State(s): State<Shared>, headers: HeaderMap, Path(id): Pa
     axum::Json(json!({"items": items, "next_page_token": null})).into_response()
 }
 
-async fn approve(State(s): State<Shared>, headers: HeaderMap, Path((wid, aid)): Path<(String, String)>) -> Response {
+async fn approve(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((wid, aid)): Path<(String, String)>,
+) -> Response {
     let mut ci = s.lock().unwrap_or_else(PoisonError::into_inner);
     if !authorized(&ci, &headers) {
         return unauthorized();
     }
-    let Some(w) = Uuid::parse_str(&wid).ok().and_then(|id| ci.workflows.get_mut(&id)) else {
+    let Some(w) = Uuid::parse_str(&wid)
+        .ok()
+        .and_then(|id| ci.workflows.get_mut(&id))
+    else {
         return message(StatusCode::NOT_FOUND, "Workflow not found");
     };
-    let Some(job) = Uuid::parse_str(&aid).ok().and_then(|a| w.jobs.iter_mut().find(|j| j.id == a && j.kind == "approval")) else {
+    let Some(job) = Uuid::parse_str(&aid).ok().and_then(|a| {
+        w.jobs
+            .iter_mut()
+            .find(|j| j.id == a && j.kind == "approval")
+    }) else {
         return message(StatusCode::NOT_FOUND, "Approval job not found");
     };
     if job.status != "on_hold" {
@@ -132,13 +161,20 @@ async fn approve(State(s): State<Shared>, headers: HeaderMap, Path((wid, aid)): 
     }
     job.status = "success".into();
     w.status = "running".into();
-    (StatusCode::ACCEPTED, axum::Json(json!({"message": "Accepted."}))).into_response()
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"message": "Accepted."})),
+    )
+        .into_response()
 }
 
 impl MockCircleCi {
     /// Starts a mock that accepts `token`.
     pub async fn start(token: &str) -> MockCircleCi {
-        let state: Shared = Arc::new(Mutex::new(Ci { token: token.to_owned(), ..Ci::default() }));
+        let state: Shared = Arc::new(Mutex::new(Ci {
+            token: token.to_owned(),
+            ..Ci::default()
+        }));
         let journal = Arc::new(Journal::default());
         let api = Router::new()
             .route("/workflow/{id}", get(workflow))
@@ -147,7 +183,11 @@ impl MockCircleCi {
             .route("/pipeline/{id}/workflow", get(pipeline_workflows))
             .with_state(state.clone());
         let url = serve(Router::new().nest("/api/v2", api), journal.clone()).await;
-        MockCircleCi { api_url: format!("{url}/api/v2"), journal, state }
+        MockCircleCi {
+            api_url: format!("{url}/api/v2"),
+            journal,
+            state,
+        }
     }
 
     /// Adds a workflow `name` (status `on_hold`) in a new pipeline with the given jobs; returns
@@ -180,7 +220,12 @@ impl MockCircleCi {
             created_at: format!("2026-01-01T00:00:{:02}Z", ci.seq),
             jobs: jobs
                 .iter()
-                .map(|(n, k, s)| CiJob { id: Uuid::new_v4(), name: (*n).into(), kind: (*k).into(), status: (*s).into() })
+                .map(|(n, k, s)| CiJob {
+                    id: Uuid::new_v4(),
+                    name: (*n).into(),
+                    kind: (*k).into(),
+                    status: (*s).into(),
+                })
                 .collect(),
         };
         ci.workflows.insert(id, w);
@@ -196,7 +241,10 @@ impl MockCircleCi {
     /// The jobs of a workflow now.
     pub fn jobs(&self, id: Uuid) -> Vec<CiJob> {
         let ci = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        ci.workflows.get(&id).map(|w| w.jobs.clone()).unwrap_or_default()
+        ci.workflows
+            .get(&id)
+            .map(|w| w.jobs.clone())
+            .unwrap_or_default()
     }
 
     /// How many approve calls arrived.

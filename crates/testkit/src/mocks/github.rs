@@ -60,15 +60,30 @@ pub struct MockGitHub {
 }
 
 fn error(status: StatusCode, m: &str) -> Response {
-    (status, axum::Json(json!({"message": m, "documentation_url": "https://docs.github.com/rest"}))).into_response()
+    (
+        status,
+        axum::Json(json!({"message": m, "documentation_url": "https://docs.github.com/rest"})),
+    )
+        .into_response()
 }
 
 /// Checks auth and the repository; `Err` is the response GitHub would give.
-fn check<'a>(gh: &'a mut Gh, headers: &HeaderMap, owner: &str, name: &str) -> Result<&'a mut Repo, Response> {
+fn check<'a>(
+    gh: &'a mut Gh,
+    headers: &HeaderMap,
+    owner: &str,
+    name: &str,
+) -> Result<&'a mut Repo, Response> {
     if headers.get("user-agent").is_none() {
-        return Err(error(StatusCode::FORBIDDEN, "Request forbidden by administrative rules. Please make sure your request has a User-Agent header"));
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        ));
     }
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if auth != format!("Bearer {}", gh.token) {
         return Err(error(StatusCode::UNAUTHORIZED, "Bad credentials"));
     }
@@ -78,15 +93,26 @@ fn check<'a>(gh: &'a mut Gh, headers: &HeaderMap, owner: &str, name: &str) -> Re
     Ok(&mut gh.repo)
 }
 
-async fn repo(State(s): State<Shared>, h: HeaderMap, Path((o, n)): Path<(String, String)>) -> Response {
+async fn repo(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n)): Path<(String, String)>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     match check(&mut gh, &h, &o, &n) {
-        Ok(r) => axum::Json(json!({"full_name": format!("{o}/{n}"), "default_branch": r.default_branch})).into_response(),
+        Ok(r) => {
+            axum::Json(json!({"full_name": format!("{o}/{n}"), "default_branch": r.default_branch}))
+                .into_response()
+        }
         Err(e) => e,
     }
 }
 
-async fn branch(State(s): State<Shared>, h: HeaderMap, Path((o, n, b)): Path<(String, String, String)>) -> Response {
+async fn branch(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, b)): Path<(String, String, String)>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
@@ -98,7 +124,11 @@ async fn branch(State(s): State<Shared>, h: HeaderMap, Path((o, n, b)): Path<(St
     }
 }
 
-async fn compare(State(s): State<Shared>, h: HeaderMap, Path((o, n, spec)): Path<(String, String, String)>) -> Response {
+async fn compare(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, spec)): Path<(String, String, String)>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
@@ -122,7 +152,12 @@ async fn compare(State(s): State<Shared>, h: HeaderMap, Path((o, n, spec)): Path
     axum::Json(json!({"status": status, "ahead_by": 1, "behind_by": 0})).into_response()
 }
 
-async fn pulls(State(s): State<Shared>, h: HeaderMap, Path((o, n)): Path<(String, String)>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn pulls(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let base = gh.base.clone();
     let owner = gh.owner.clone();
@@ -140,14 +175,23 @@ async fn pulls(State(s): State<Shared>, h: HeaderMap, Path((o, n)): Path<(String
     axum::Json(Value::Array(items)).into_response()
 }
 
-async fn status(State(s): State<Shared>, h: HeaderMap, Path((o, n, sha)): Path<(String, String, String)>, axum::Json(b): axum::Json<Value>) -> Response {
+async fn status(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, sha)): Path<(String, String, String)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
         Err(e) => return e,
     };
     let st = b["state"].as_str().unwrap_or_default().to_owned();
-    if !["error", "failure", "pending", "success"].contains(&st.as_str()) || b["description"].as_str().is_some_and(|d| d.chars().count() > 140) {
+    if !["error", "failure", "pending", "success"].contains(&st.as_str())
+        || b["description"]
+            .as_str()
+            .is_some_and(|d| d.chars().count() > 140)
+    {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
     }
     r.statuses.push(CommitStatus {
@@ -157,10 +201,19 @@ async fn status(State(s): State<Shared>, h: HeaderMap, Path((o, n, sha)): Path<(
         description: b["description"].as_str().unwrap_or_default().into(),
         target_url: b["target_url"].as_str().unwrap_or_default().into(),
     });
-    (StatusCode::CREATED, axum::Json(json!({"state": st, "context": b["context"]}))).into_response()
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"state": st, "context": b["context"]})),
+    )
+        .into_response()
 }
 
-async fn list_comments(State(s): State<Shared>, h: HeaderMap, Path((o, n, issue)): Path<(String, String, u64)>, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn list_comments(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, issue)): Path<(String, String, u64)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
@@ -179,7 +232,12 @@ async fn list_comments(State(s): State<Shared>, h: HeaderMap, Path((o, n, issue)
     axum::Json(Value::Array(items)).into_response()
 }
 
-async fn post_comment(State(s): State<Shared>, h: HeaderMap, Path((o, n, issue)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>) -> Response {
+async fn post_comment(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, issue)): Path<(String, String, u64)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     gh.next_comment += 1;
     let id = 1000 + gh.next_comment;
@@ -192,10 +250,19 @@ async fn post_comment(State(s): State<Shared>, h: HeaderMap, Path((o, n, issue))
     }
     let body = b["body"].as_str().unwrap_or_default().to_owned();
     r.comments.insert(id, (issue, body.clone()));
-    (StatusCode::CREATED, axum::Json(json!({"id": id, "body": body}))).into_response()
+    (
+        StatusCode::CREATED,
+        axum::Json(json!({"id": id, "body": body})),
+    )
+        .into_response()
 }
 
-async fn edit_comment(State(s): State<Shared>, h: HeaderMap, Path((o, n, id)): Path<(String, String, u64)>, axum::Json(b): axum::Json<Value>) -> Response {
+async fn edit_comment(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, id)): Path<(String, String, u64)>,
+    axum::Json(b): axum::Json<Value>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
@@ -210,7 +277,11 @@ async fn edit_comment(State(s): State<Shared>, h: HeaderMap, Path((o, n, id)): P
     }
 }
 
-async fn delete_comment(State(s): State<Shared>, h: HeaderMap, Path((o, n, id)): Path<(String, String, u64)>) -> Response {
+async fn delete_comment(
+    State(s): State<Shared>,
+    h: HeaderMap,
+    Path((o, n, id)): Path<(String, String, u64)>,
+) -> Response {
     let mut gh = s.lock().unwrap_or_else(PoisonError::into_inner);
     let r = match check(&mut gh, &h, &o, &n) {
         Ok(r) => r,
@@ -229,7 +300,10 @@ impl MockGitHub {
             token: token.to_owned(),
             owner: owner.to_owned(),
             name: name.to_owned(),
-            repo: Repo { default_branch: "main".into(), ..Repo::default() },
+            repo: Repo {
+                default_branch: "main".into(),
+                ..Repo::default()
+            },
             ..Gh::default()
         }));
         let journal = Arc::new(Journal::default());
@@ -239,21 +313,40 @@ impl MockGitHub {
             .route("/repos/{o}/{n}/compare/{*spec}", get(compare))
             .route("/repos/{o}/{n}/pulls", get(pulls))
             .route("/repos/{o}/{n}/statuses/{sha}", post(status))
-            .route("/repos/{o}/{n}/issues/{i}/comments", get(list_comments).post(post_comment))
-            .route("/repos/{o}/{n}/issues/comments/{id}", patch(edit_comment).delete(delete_comment))
+            .route(
+                "/repos/{o}/{n}/issues/{i}/comments",
+                get(list_comments).post(post_comment),
+            )
+            .route(
+                "/repos/{o}/{n}/issues/comments/{id}",
+                patch(edit_comment).delete(delete_comment),
+            )
             .with_state(state.clone());
         let url = serve(Router::new().nest("/api/v3", api), journal.clone()).await;
         state.lock().unwrap_or_else(PoisonError::into_inner).base = url.clone();
-        MockGitHub { api_url: format!("{url}/api/v3"), journal, state }
+        MockGitHub {
+            api_url: format!("{url}/api/v3"),
+            journal,
+            state,
+        }
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut Repo) -> T) -> T {
-        f(&mut self.state.lock().unwrap_or_else(PoisonError::into_inner).repo)
+        f(&mut self
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .repo)
     }
 
     /// Sets branch `name`'s history (oldest first; the last commit is the head).
     pub fn set_branch(&self, name: &str, history: &[&str]) {
-        self.with(|r| r.branches.insert(name.to_owned(), history.iter().map(|c| (*c).to_owned()).collect()));
+        self.with(|r| {
+            r.branches.insert(
+                name.to_owned(),
+                history.iter().map(|c| (*c).to_owned()).collect(),
+            )
+        });
     }
 
     /// Opens PR `number` for branch `head`; returns its html URL.
@@ -265,7 +358,13 @@ impl MockGitHub {
 
     /// The comments on issue/PR `number`: `(id, body)`.
     pub fn comments(&self, number: u64) -> Vec<(u64, String)> {
-        self.with(|r| r.comments.iter().filter(|(_, (i, _))| *i == number).map(|(id, (_, b))| (*id, b.clone())).collect())
+        self.with(|r| {
+            r.comments
+                .iter()
+                .filter(|(_, (i, _))| *i == number)
+                .map(|(id, (_, b))| (*id, b.clone()))
+                .collect()
+        })
     }
 
     /// Deletes a comment as a user would.

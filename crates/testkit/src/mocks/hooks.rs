@@ -25,7 +25,10 @@ impl MockHooks {
     pub async fn start() -> MockHooks {
         let journal = Arc::new(Journal::default());
         let router = Router::new()
-            .route("/services/{*path}", post(|| async { ([("content-type", "text/plain")], "ok").into_response() }))
+            .route(
+                "/services/{*path}",
+                post(|| async { ([("content-type", "text/plain")], "ok").into_response() }),
+            )
             .route("/hooks/{name}", post(|| async { StatusCode::NO_CONTENT }));
         let url = serve(router, journal.clone()).await;
         MockHooks { url, journal }

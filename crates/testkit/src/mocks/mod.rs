@@ -39,7 +39,10 @@ impl Recorded {
 
     /// A header as text.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 }
 
@@ -73,7 +76,10 @@ pub struct Journal {
 impl Journal {
     /// Every request so far.
     pub fn requests(&self) -> Vec<Recorded> {
-        self.log.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Requests whose `METHOD path` contains `needle`.
@@ -86,16 +92,21 @@ impl Journal {
 
     /// Adds a fault.
     pub fn fault(&self, matching: &str, times: usize, kind: FaultKind) {
-        self.faults.lock().unwrap_or_else(PoisonError::into_inner).push(Fault {
-            matching: matching.to_owned(),
-            times,
-            kind,
-        });
+        self.faults
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Fault {
+                matching: matching.to_owned(),
+                times,
+                kind,
+            });
     }
 
     fn take_fault(&self, line: &str) -> Option<FaultKind> {
         let mut faults = self.faults.lock().unwrap_or_else(PoisonError::into_inner);
-        let f = faults.iter_mut().find(|f| f.times > 0 && line.contains(&f.matching))?;
+        let f = faults
+            .iter_mut()
+            .find(|f| f.times > 0 && line.contains(&f.matching))?;
         f.times -= 1;
         Some(f.kind.clone())
     }
@@ -105,29 +116,44 @@ impl Journal {
 async fn journal_layer(State(journal): State<Arc<Journal>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let bytes = to_bytes(body, 4 * 1024 * 1024).await.unwrap_or_default();
-    let path = parts.uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_default();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
     let line = format!("{} {path}", parts.method);
-    journal.log.lock().unwrap_or_else(PoisonError::into_inner).push(Recorded {
-        method: parts.method.clone(),
-        path,
-        headers: parts.headers.clone(),
-        body: bytes.to_vec(),
-    });
+    journal
+        .log
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(Recorded {
+            method: parts.method.clone(),
+            path,
+            headers: parts.headers.clone(),
+            body: bytes.to_vec(),
+        });
     match journal.take_fault(&line) {
         Some(FaultKind::Status(code, body)) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let ctype = if serde_json::from_str::<serde_json::Value>(&body).is_ok() { "application/json" } else { "text/plain" };
+            let ctype = if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
+                "application/json"
+            } else {
+                "text/plain"
+            };
             return (status, [("content-type", ctype)], body).into_response();
         }
         Some(FaultKind::Delay(d)) => tokio::time::sleep(d).await,
         Some(FaultKind::DelayResponse(d)) => {
-            let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let resp = next
+                .run(Request::from_parts(parts, Body::from(bytes)))
+                .await;
             tokio::time::sleep(d).await;
             return resp;
         }
         None => {}
     }
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
 }
 
 /// Serves `router` (with the journal layer) on a loopback port; returns its base URL.
