@@ -155,7 +155,7 @@ async fn admins_list_retry_and_discard_jobs_over_the_api_and_the_command_line() 
         let actions = actions(
             &app,
             &admin.session,
-            &failed.payload.0["request_id"].as_str().unwrap().to_owned(),
+            failed.payload.0["request_id"].as_str().unwrap(),
         )
         .await;
         assert!(

@@ -68,6 +68,10 @@ fn error(status: StatusCode, m: &str) -> Response {
 }
 
 /// Checks auth and the repository; `Err` is the response GitHub would give.
+#[expect(
+    clippy::result_large_err,
+    reason = "a test mock; the error is the response itself"
+)]
 fn check<'a>(
     gh: &'a mut Gh,
     headers: &HeaderMap,
