@@ -336,3 +336,7 @@ pub fn webhook_body(
         },
     })
 }
+
+#[cfg(test)]
+#[path = "message_tests.rs"]
+mod tests;
