@@ -59,6 +59,8 @@ pub struct AppState {
     /// Wakes event streams when a deploy approval request changes (on any gateway sharing a
     /// PostgreSQL database).
     pub approval_events: tokio::sync::broadcast::Sender<uuid::Uuid>,
+    /// The job worker's wake-up and the integrations' HTTP client.
+    pub jobs: Arc<crate::jobs::JobsRuntime>,
 }
 
 impl AppState {
@@ -69,6 +71,7 @@ impl AppState {
         // listener for every other gateway's.
         let approval_events = store.changes().approvals().clone();
         let keys = Arc::new(Keys::derive(config.secret_key_bytes()));
+        let jobs = crate::jobs::JobsRuntime::new(&config)?;
         // Needs a Tokio runtime: the writer task starts here.
         let auditor = Auditor::spawn(
             store.clone(),
@@ -85,6 +88,7 @@ impl AppState {
             auditor,
             settings_cache: Arc::default(),
             approval_events,
+            jobs,
         })
     }
 
@@ -112,6 +116,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(crate::api::mfa::routes())
         .merge(crate::approvals::routes())
         .merge(crate::api::settings::routes())
+        .merge(crate::jobs::api::routes())
 }
 
 /// The OpenAPI document of every described route.
@@ -181,6 +186,12 @@ pub async fn serve(
     // approval updates).
     let sweeper = tokio::spawn(crate::approvals::sweeper::run(state.clone()));
     let changes = state.store.spawn_change_listener();
+    // And the job worker (integrations), unless this replica only enqueues (RGW_JOBS_WORKER).
+    let worker = state
+        .config
+        .jobs
+        .worker
+        .then(|| tokio::spawn(crate::jobs::worker::run(state.clone())));
     let app = router(state);
     let served = axum::serve(
         listener,
@@ -191,6 +202,9 @@ pub async fn serve(
     sweeper.abort();
     if let Some(c) = changes {
         c.abort();
+    }
+    if let Some(w) = worker {
+        w.abort();
     }
     served?;
     Ok(())

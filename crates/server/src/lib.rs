@@ -10,6 +10,8 @@ pub mod commands;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod integrations;
+pub mod jobs;
 pub mod keys;
 pub mod mfa;
 pub mod proxy;

@@ -30,3 +30,6 @@ mod support_identity;
 
 #[path = "attacks/hot_path.rs"]
 mod hot_path;
+
+#[path = "attacks/integrations.rs"]
+mod integrations;

@@ -166,11 +166,7 @@ impl Store {
         claim: &Claim,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE deploy_approval_requests SET status = 'deployed', deployed_at = $3, \
-            chain_claim = NULL, chain_claim_at = NULL, updated_at = $3 WHERE id = $1 \
-            AND status = 'approved' AND chain_claim = 'promote' AND chain_claim_at = $2 \
-            AND release_id IS NOT NULL";
-        self.end_claim(SQL, claim, None, now).await
+        self.end_claim(CONFIRM_DEPLOYED, claim, None, now).await
     }
 
     /// Ends a claim without recording anything (the rack refused, or the check failed).
@@ -348,5 +344,30 @@ impl StoreTx {
             with_tx!(self, c => sqlx::query_as::<_, crate::approvals::DeployApproval>(
             crate::approvals::APPROVALS_SQL).bind(request_id).fetch_all(&mut *c).await?),
         )
+    }
+}
+
+/// approved → deployed for the holder of the promote claim.
+const CONFIRM_DEPLOYED: &str = "UPDATE deploy_approval_requests SET status = 'deployed', deployed_at = $3, \
+    chain_claim = NULL, chain_claim_at = NULL, updated_at = $3 WHERE id = $1 \
+    AND status = 'approved' AND chain_claim = 'promote' AND chain_claim_at = $2 \
+    AND release_id IS NOT NULL";
+
+impl StoreTx {
+    /// [`Store::confirm_deployed`] inside the caller's transaction, so that what follows from
+    /// the deploy (its notification jobs) commits with it.
+    ///
+    /// # Errors
+    /// Invariant, Db.
+    pub async fn confirm_deployed(
+        &mut self,
+        claim: &Claim,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.changes(Topic::Approvals);
+        let n = with_tx!(self, c => sqlx::query(CONFIRM_DEPLOYED)
+            .bind(claim.request_id).bind(Ts(claim.at)).bind(Ts(now))
+            .execute(&mut *c).await?.rows_affected());
+        Ok(n == 1)
     }
 }

@@ -18,6 +18,7 @@
 
 pub mod approvals;
 pub mod convox;
+pub mod mocks;
 pub mod oidc;
 mod requests;
 pub mod wait;

@@ -22,6 +22,7 @@ use crate::app::AppState;
 use crate::audit::{AuditEvent, Outcome};
 use crate::auth::{Principal, RequestMeta};
 use crate::error::ApiError;
+use crate::jobs::transition::Transition;
 use crate::rack::api::RackReadError;
 
 /// Largest `ci_metadata`, serialised.
@@ -225,6 +226,8 @@ pub async fn create(
     let (target_id, target_public) =
         target_token(&state, &principal, req.target_api_token_id.as_deref()).await?;
     app_exists(&state, &req.app).await?;
+    // GitHub verification (and the PR URL), CircleCI metadata: fail closed before any write.
+    let pr_url = crate::integrations::precheck(&state, &req).await?;
     let policy = policy(&state).await?;
     let now = state.clock.now();
     let public_id = RequestId::generate();
@@ -247,7 +250,7 @@ pub async fn create(
         app: req.app.to_string(),
         git_commit_hash: req.git_commit_hash.to_string(),
         git_branch: req.git_branch.clone(),
-        pr_url: None,
+        pr_url,
         ci_metadata: Value::Object(req.ci_metadata.clone()),
         message: req.message.trim().to_owned(),
         target_api_token_id: target_id,
@@ -293,6 +296,7 @@ pub async fn create(
         .auditor
         .append_in_tx(&mut tx, meta.apply(event))
         .await?;
+    crate::jobs::transition::enqueue(&mut tx, &state, &row, Transition::Created, now).await?;
     tx.commit().await?;
     logged.log();
     super::notify(&state, row.public_id);

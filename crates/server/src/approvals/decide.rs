@@ -25,6 +25,7 @@ use crate::audit::{Actor, AuditEvent, Outcome};
 use crate::auth::principal::UserPrincipal;
 use crate::auth::{Principal, RequestMeta};
 use crate::error::ApiError;
+use crate::jobs::transition::Transition;
 use crate::mfa::bound::{parse_proof, start_bound_assertion, verify_for_action};
 
 const MAX_NOTES: usize = 4096;
@@ -231,6 +232,14 @@ pub async fn approve(
     vote.deploy_approval_request_id = Some(row.public_id);
     events.push(meta.apply(vote));
     let mut changed = vec![row.public_id];
+    let mut transitions = vec![(
+        locked.clone(),
+        if to == ApprovalStatus::Approved {
+            Transition::Approved
+        } else {
+            Transition::Voted
+        },
+    )];
     if to == ApprovalStatus::Approved {
         let window = time::Duration::minutes(locked.approval_window_minutes.unwrap_or(15));
         if !tx
@@ -260,11 +269,15 @@ pub async fn approve(
             ev.deploy_approval_request_id = Some(old.public_id);
             events.push(ev);
             changed.push(old.public_id);
+            transitions.push((old, Transition::Expired));
         }
     }
     let mut logged = Vec::new();
     for ev in events {
         logged.push(state.auditor.append_in_tx(&mut tx, ev).await?);
+    }
+    for (r, t) in &transitions {
+        crate::jobs::transition::enqueue(&mut tx, &state, r, *t, now).await?;
     }
     tx.commit().await?;
     logged.into_iter().for_each(|l| l.log());
@@ -324,6 +337,12 @@ pub async fn reject(
         }));
     ev.deploy_approval_request_id = Some(row.public_id);
     let logged = state.auditor.append_in_tx(&mut tx, meta.apply(ev)).await?;
+    let t = if locked.status == ApprovalStatus::Approved {
+        Transition::Revoked
+    } else {
+        Transition::Rejected
+    };
+    crate::jobs::transition::enqueue(&mut tx, &state, &locked, t, now).await?;
     tx.commit().await?;
     logged.log();
     super::notify(&state, row.public_id);

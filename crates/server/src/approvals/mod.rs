@@ -31,4 +31,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
 pub fn notify(state: &AppState, public_id: Uuid) {
     // No receivers is fine: nobody is watching.
     let _ = state.approval_events.send(public_id);
+    // Every state change enqueued its integration jobs in the same transaction.
+    state.jobs.wake();
 }

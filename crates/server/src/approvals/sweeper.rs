@@ -48,6 +48,14 @@ pub async fn sweep_once(state: &AppState) -> Result<Vec<Uuid>, ApiError> {
         }));
         ev.deploy_approval_request_id = Some(row.public_id);
         logged.push(state.auditor.append_in_tx(&mut tx, ev).await?);
+        crate::jobs::transition::enqueue(
+            &mut tx,
+            state,
+            row,
+            crate::jobs::transition::Transition::Expired,
+            now,
+        )
+        .await?;
     }
     tx.commit().await?;
     logged.into_iter().for_each(|l| l.log());

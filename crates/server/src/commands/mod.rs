@@ -3,6 +3,7 @@
 pub mod audit;
 mod config_cmd;
 pub mod dev;
+pub mod jobs;
 pub mod mfa;
 mod serve;
 pub mod tokens;
@@ -46,6 +47,9 @@ pub enum Command {
     /// Audit log: verify the hash chain, export events, write signed checkpoints.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Durable jobs (integrations): list, show, retry, discard.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
 }
 
 /// Runs one parsed command line.
@@ -58,6 +62,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tokens(cmd) => tokens::run(load(&cli.config)?, cmd).await,
         Command::Mfa(cmd) => mfa::run(load(&cli.config)?, cmd).await,
         Command::Audit(cmd) => audit::run(load(&cli.config)?, cmd).await,
+        Command::Jobs(cmd) => jobs::run(load(&cli.config)?, cmd).await,
     }
 }
 

@@ -2,6 +2,7 @@
 //! file, then `RGW_*` environment variables. Every value remembers where it came from so that
 //! errors name the variable (or file key) to fix and `rack-gateway-server config` can show it.
 
+mod integrations;
 mod sources;
 
 use std::fmt;
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+pub use integrations::{IntegrationsConfig, JobsConfig};
 pub use sources::{Origin, Sources};
 
 /// Minimum length of `RGW_SECRET_KEY`; shorter keys are refused at startup.
@@ -106,6 +108,10 @@ pub struct Config {
     /// Password hashes (argon2id, 19 MiB each) computed at once; `None` = the number of CPUs,
     /// at most 4.
     pub password_hash_concurrency: Option<usize>,
+    /// CircleCI, GitHub and webhook endpoints and credentials.
+    pub integrations: IntegrationsConfig,
+    /// The job worker of this process.
+    pub jobs: JobsConfig,
     /// Where the configuration values came from (for `config` and error messages).
     pub sources: Sources,
     /// `RGW_SETTING_*` and `RGW_APP_*_SETTING_*` variables, validated at startup; settings set
@@ -192,6 +198,8 @@ impl Config {
         };
         let rack = parse_rack(&sources)?;
         let oidc = parse_oidc(&sources)?;
+        let integrations = integrations::parse_integrations(&sources)?;
+        let jobs = integrations::parse_jobs(&sources)?;
         Ok(Config {
             listen,
             database_url,
@@ -204,6 +212,8 @@ impl Config {
             rack_idle_timeout_secs,
             login_ip_max_failures,
             password_hash_concurrency,
+            integrations,
+            jobs,
             sources,
             setting_env: Default::default(),
         })

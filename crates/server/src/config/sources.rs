@@ -106,6 +106,57 @@ const KEYS: &[Key] = &[
         default: None,
         secret: false,
     },
+    // Integrations and jobs (see `integrations.rs`).
+    Key {
+        name: "circleci_api_url",
+        default: Some("https://circleci.com/api/v2"),
+        secret: false,
+    },
+    Key {
+        name: "circleci_token",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "github_api_url",
+        default: Some("https://api.github.com"),
+        secret: false,
+    },
+    Key {
+        name: "github_token",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "webhook_secret",
+        default: None,
+        secret: true,
+    },
+    Key {
+        name: "integration_timeout_secs",
+        default: Some("10"),
+        secret: false,
+    },
+    Key {
+        name: "jobs_worker",
+        default: Some("true"),
+        secret: false,
+    },
+    Key {
+        name: "jobs_max_attempts",
+        default: Some("10"),
+        secret: false,
+    },
+    Key {
+        name: "jobs_lease_secs",
+        default: Some("60"),
+        secret: false,
+    },
+    Key {
+        name: "jobs_poll_secs",
+        default: Some("5"),
+        secret: false,
+    },
 ];
 
 /// The environment variable that sets a configuration key.

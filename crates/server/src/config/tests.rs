@@ -167,3 +167,57 @@ fn a_fingerprint_must_be_sha256_hex() {
     .to_string();
     assert!(err.contains("RGW_RACK_TLS_FINGERPRINT"), "{err}");
 }
+
+#[test]
+fn integration_secrets_are_typed_and_masked_and_api_bases_keep_their_path() {
+    let c = Config::load(
+        None,
+        env(&[
+            ("RGW_SECRET_KEY", KEY),
+            ("RGW_CIRCLECI_TOKEN", "circle-secret-token"),
+            ("RGW_GITHUB_TOKEN", "ghp_secret_token"),
+            ("RGW_GITHUB_API_URL", "https://ghe.example.com/api/v3"),
+            ("RGW_WEBHOOK_SECRET", "webhook-signing-secret"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(
+        c.integrations.github_api_url.as_str(),
+        "https://ghe.example.com/api/v3/"
+    );
+    assert_eq!(
+        c.integrations.circleci_api_url.as_str(),
+        "https://circleci.com/api/v2/"
+    );
+    let printed = format!("{}\n{:?}", c.render_redacted(), c.integrations);
+    for secret in [
+        "circle-secret-token",
+        "ghp_secret_token",
+        "webhook-signing-secret",
+    ] {
+        assert!(!printed.contains(secret), "{printed}");
+    }
+    assert!(printed.contains("RGW_GITHUB_TOKEN = ****"), "{printed}");
+    assert!(c.jobs.worker);
+    assert_eq!(c.jobs.max_attempts, 10);
+}
+
+#[test]
+fn bad_integration_values_name_their_variable() {
+    for (name, value, want) in [
+        ("RGW_GITHUB_API_URL", "ftp://x", "RGW_GITHUB_API_URL"),
+        (
+            "RGW_CIRCLECI_API_URL",
+            "https://u:p@circleci.com/api/v2",
+            "not the URL",
+        ),
+        ("RGW_WEBHOOK_SECRET", "short", "at least 16"),
+        ("RGW_JOBS_MAX_ATTEMPTS", "0", "RGW_JOBS_MAX_ATTEMPTS"),
+        ("RGW_JOBS_LEASE_SECS", "x", "RGW_JOBS_LEASE_SECS"),
+    ] {
+        let err = Config::load(None, env(&[("RGW_SECRET_KEY", KEY), (name, value)]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(want), "{name}: {err}");
+    }
+}

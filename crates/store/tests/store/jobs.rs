@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use rgw_store::testing::test_stores;
-use rgw_store::{JobStatus, NewJob, job_backoff};
+use rgw_store::{JobFailure, JobFilter, JobStatus, NewJob};
 use time::Duration;
 
 use crate::support::*;
@@ -17,6 +17,17 @@ fn job(key: Option<&str>, max_attempts: i64) -> NewJob {
         max_attempts,
         deploy_approval_request_id: None,
     }
+}
+
+fn all() -> JobFilter {
+    JobFilter {
+        limit: 100,
+        ..JobFilter::default()
+    }
+}
+
+fn retry(at: time::OffsetDateTime) -> JobFailure {
+    JobFailure::RetryAt(at)
 }
 
 #[tokio::test]
@@ -33,7 +44,7 @@ async fn a_job_enqueued_with_a_state_change_commits_or_rolls_back_with_it() {
         tx.enqueue_job(&j, NOW).await.unwrap().expect("enqueued");
         tx.rollback().await.unwrap();
         assert!(
-            t.store.list_jobs(10).await.unwrap().is_empty(),
+            t.store.list_jobs(&all()).await.unwrap().is_empty(),
             "[{}]",
             t.backend
         );
@@ -58,7 +69,7 @@ async fn a_job_enqueued_with_a_state_change_commits_or_rolls_back_with_it() {
             "same key is ignored"
         );
         tx.commit().await.unwrap();
-        assert_eq!(t.store.list_jobs(10).await.unwrap().len(), 1);
+        assert_eq!(t.store.list_jobs(&all()).await.unwrap().len(), 1);
         t.cleanup().await;
     }
 }
@@ -100,9 +111,6 @@ async fn a_job_is_claimed_by_exactly_one_of_two_concurrent_claimers() {
 
 #[tokio::test]
 async fn a_failed_job_is_retried_with_backoff_and_dead_after_max_attempts() {
-    assert_eq!(job_backoff(1), std::time::Duration::from_secs(10));
-    assert_eq!(job_backoff(2), std::time::Duration::from_secs(20));
-    assert_eq!(job_backoff(50), std::time::Duration::from_secs(3600));
     for t in test_stores().await {
         let id = t
             .store
@@ -120,7 +128,10 @@ async fn a_failed_job_is_retried_with_backoff_and_dead_after_max_attempts() {
             .expect("due");
         assert_eq!(first.attempts, 1);
         assert_eq!(
-            t.store.fail_job(&first, "HTTP 502", NOW).await.unwrap(),
+            t.store
+                .fail_job(&first, "HTTP 502", retry(NOW + Duration::seconds(10)), NOW)
+                .await
+                .unwrap(),
             Some(JobStatus::Queued)
         );
         let retry_at = NOW + Duration::seconds(10);
@@ -144,7 +155,7 @@ async fn a_failed_job_is_retried_with_backoff_and_dead_after_max_attempts() {
         assert!(!t.store.complete_job(&first, retry_at).await.unwrap());
         assert_eq!(
             t.store
-                .fail_job(&second, "HTTP 502", retry_at)
+                .fail_job(&second, "HTTP 502", retry(retry_at), retry_at)
                 .await
                 .unwrap(),
             Some(JobStatus::Dead)
@@ -189,6 +200,222 @@ async fn an_expired_lease_is_reclaimed_and_a_completed_job_stays_done() {
                 .await
                 .unwrap()
                 .is_none()
+        );
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_permanent_failure_stops_at_once_and_an_admin_can_retry_or_discard_it() {
+    for t in test_stores().await {
+        let queued = t
+            .store
+            .enqueue_job(&job(None, 5), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = NOW + Duration::minutes(1);
+        let claimed = t.store.claim_job("w1", lease, NOW).await.unwrap().unwrap();
+        assert_eq!(
+            t.store
+                .fail_job(&claimed, "job not found", JobFailure::Permanent, NOW)
+                .await
+                .unwrap(),
+            Some(JobStatus::Failed),
+            "[{}]",
+            t.backend
+        );
+        let failed = t.store.get_job(queued.id).await.unwrap();
+        assert_eq!(failed.finished_at, Some(NOW));
+        assert!(
+            t.store
+                .claim_job("w1", lease, NOW + Duration::days(1))
+                .await
+                .unwrap()
+                .is_none(),
+            "a failed job is never claimed again by itself"
+        );
+        // Retry gives it a fresh budget and runs it now.
+        let later = NOW + Duration::hours(1);
+        let again = t
+            .store
+            .retry_job(queued.public_id, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (again.status, again.attempts, again.finished_at),
+            (JobStatus::Queued, 0, None)
+        );
+        assert!(
+            t.store
+                .retry_job(queued.public_id, later)
+                .await
+                .unwrap()
+                .is_none(),
+            "already queued"
+        );
+        // Discarding a running job fences its worker out.
+        let running = t
+            .store
+            .claim_job("w2", later + Duration::minutes(1), later)
+            .await
+            .unwrap()
+            .unwrap();
+        let gone = t
+            .store
+            .discard_job(queued.public_id, later)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(gone.status, JobStatus::Discarded);
+        assert!(!t.store.complete_job(&running, later).await.unwrap());
+        assert!(
+            !t.store
+                .renew_job_lease(&running, later + Duration::minutes(5), later)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .discard_job(queued.public_id, later)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let filter = JobFilter {
+            status: Some(JobStatus::Discarded),
+            ..all()
+        };
+        assert_eq!(t.store.list_jobs(&filter).await.unwrap().len(), 1);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_renewed_lease_keeps_a_slow_job_from_being_taken_over() {
+    for t in test_stores().await {
+        assert_eq!(
+            t.store.next_job_due().await.unwrap(),
+            None,
+            "[{}]",
+            t.backend
+        );
+        let mut later = job(None, 3);
+        later.run_at = NOW + Duration::seconds(5);
+        t.store.enqueue_job(&later, NOW).await.unwrap();
+        assert_eq!(
+            t.store.next_job_due().await.unwrap(),
+            Some(NOW + Duration::seconds(5))
+        );
+        let at = NOW + Duration::seconds(5);
+        let lease = at + Duration::minutes(1);
+        let slow = t.store.claim_job("w1", lease, at).await.unwrap().unwrap();
+        assert_eq!(t.store.next_job_due().await.unwrap(), Some(lease));
+        let renewed_at = lease - Duration::seconds(10);
+        assert!(
+            t.store
+                .renew_job_lease(&slow, lease + Duration::minutes(1), renewed_at)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .claim_job("w2", lease + Duration::minutes(2), lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "the renewed lease still holds"
+        );
+        assert_eq!(
+            t.store.get_job(slow.id).await.unwrap().heartbeat_at,
+            Some(renewed_at)
+        );
+        assert!(t.store.complete_job(&slow, lease).await.unwrap());
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_job_abandoned_on_its_last_attempt_is_buried_dead() {
+    for t in test_stores().await {
+        let j = t
+            .store
+            .enqueue_job(&job(None, 1), NOW)
+            .await
+            .unwrap()
+            .unwrap();
+        let lease = NOW + Duration::minutes(1);
+        t.store.claim_job("w1", lease, NOW).await.unwrap().unwrap();
+        assert!(
+            t.store.bury_abandoned_jobs(NOW).await.unwrap().is_empty(),
+            "lease still held"
+        );
+        assert!(
+            t.store
+                .claim_job("w2", lease, lease)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let buried = t.store.bury_abandoned_jobs(lease).await.unwrap();
+        assert_eq!(buried.len(), 1, "[{}]", t.backend);
+        assert_eq!(t.store.get_job(j.id).await.unwrap().status, JobStatus::Dead);
+        t.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn the_first_integration_ref_written_wins() {
+    for t in test_stores().await {
+        let fx = fixture(&t.store).await;
+        let req = t
+            .store
+            .create_request(&new_request(&fx, SHA), NOW)
+            .await
+            .unwrap();
+        assert_eq!(
+            t.store
+                .get_integration_ref(req.id, "github.comment")
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            t.store
+                .put_integration_ref_once(req.id, "github.comment", "11", NOW)
+                .await
+                .unwrap(),
+            "11"
+        );
+        assert_eq!(
+            t.store
+                .put_integration_ref_once(req.id, "github.comment", "22", NOW)
+                .await
+                .unwrap(),
+            "11",
+            "[{}] the loser reads the winner's value",
+            t.backend
+        );
+        assert!(
+            !t.store
+                .replace_integration_ref(req.id, "github.comment", "22", "33", NOW)
+                .await
+                .unwrap()
+        );
+        assert!(
+            t.store
+                .replace_integration_ref(req.id, "github.comment", "11", "33", NOW)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            t.store
+                .get_integration_ref(req.id, "github.comment")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("33")
         );
         t.cleanup().await;
     }

@@ -62,9 +62,21 @@ pub(super) async fn promote(
     match forward(ctx, req).await {
         Ok((resp, status)) if status.is_success() => {
             let now = ctx.state.clock.now();
-            if !ctx.state.store.confirm_deployed(&claim, now).await? {
+            // The deployed state and its notification jobs commit together.
+            let mut tx = ctx.state.store.begin().await?;
+            if !tx.confirm_deployed(&claim, now).await? {
+                tx.rollback().await?;
                 return Err(lost_claim(bound));
             }
+            crate::jobs::transition::enqueue(
+                &mut tx,
+                ctx.state,
+                &bound.row,
+                crate::jobs::transition::Transition::Deployed,
+                now,
+            )
+            .await?;
+            tx.commit().await?;
             let mut ev = AuditEvent::new(
                 now,
                 ctx.principal.audit_actor(),
