@@ -13,6 +13,7 @@ pub mod manifest;
 pub mod mfa;
 pub mod rbac;
 pub mod settings;
+pub mod settings_secret;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -35,6 +35,7 @@ pub struct SettingView {
     pub scope: Scope,
     /// The app, for per-app settings.
     pub app: Option<String>,
+    /// The value; for credential settings (webhook URLs) only scheme and host, the rest masked.
     #[schema(value_type = Object)]
     pub value: Value,
     /// `env`, `database` or `default`.
@@ -52,7 +53,8 @@ impl SettingView {
             key: r.def.key.to_owned(),
             scope: r.def.scope,
             app: app.map(str::to_owned),
-            value: r.value.clone(),
+            // Credentials in a value (webhook URLs) are shown masked: see `settings_secret`.
+            value: rgw_core::settings_secret::shown(r.def.key, &r.value),
             source: r.source,
             locked: r.locked(),
             env_var: r.env_var.clone(),
@@ -142,8 +144,8 @@ async fn audit_change(
     .details(json!({
         "key": after.def.key,
         "app": app,
-        "from": before.value,
-        "to": after.value,
+        "from": rgw_core::settings_secret::shown(before.def.key, &before.value),
+        "to": rgw_core::settings_secret::shown(after.def.key, &after.value),
         "source": after.source,
     }));
     if let Some(a) = app {

@@ -386,3 +386,54 @@ fn a_webhook_delivery_cannot_be_forged_altered_or_replayed_later() {
     assert!(!verify(secret, &now.to_string(), body, "sha256=zz", now));
     assert!(!verify(secret, "soon", body, &sig, now));
 }
+
+#[tokio::test]
+async fn an_admin_reading_settings_or_the_audit_log_never_sees_a_webhook_secret() {
+    for app in TestApp::spawn_all().await {
+        app.create_user("boss@example.com", "admin", None).await;
+        let boss = app
+            .session_with_mfa("boss@example.com", rgw_server::auth::Channel::Cli)
+            .await;
+        let secret_url = "https://hooks.slack.com/services/T000/B000/s3cr3tPath";
+        let (status, put) = body_json(
+            app.client()
+                .put(app.at("/api/v1/settings/slack_webhook_url"))
+                .bearer_auth(&boss)
+                .json(&json!({"value": secret_url, "app": RACK_APP}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{put}");
+        assert_eq!(put["value"], "https://hooks.slack.com/********");
+        let (status, list) = body_json(
+            app.get(&format!("/api/v1/settings?app={RACK_APP}"))
+                .bearer_auth(&boss)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(!list.to_string().contains("s3cr3tPath"), "{list}");
+        let (_, audit) = body_json(
+            app.get("/api/v1/audit-events?action=setting.change")
+                .bearer_auth(&boss)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert!(!audit.to_string().contains("s3cr3tPath"), "{audit}");
+        assert!(audit.to_string().contains("hooks.slack.com"), "{audit}");
+        // The stored value is intact: it is what the notifications use.
+        let stored = app
+            .store()
+            .get_setting(RACK_APP, "slack_webhook_url")
+            .await
+            .unwrap();
+        assert_eq!(stored.unwrap().value.0, json!(secret_url));
+        app.cleanup().await;
+    }
+}
