@@ -1,6 +1,7 @@
 //! The response headers of every HTML page the gateway renders, in one place: a strict
-//! Content-Security-Policy (nothing loads, no scripts, no framing, no `<base>`, forms only to
-//! our own origin and the origins a page names), `X-Frame-Options: DENY` for browsers without
+//! Content-Security-Policy (scripts, styles, images and connections only from the gateway
+//! itself and never inline, no framing, no `<base>`, forms only to our own origin and the
+//! origins a page names), `X-Frame-Options: DENY` for browsers without
 //! `frame-ancestors`, `Referrer-Policy: no-referrer` (page URLs can carry one-time ids),
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
 //!
@@ -46,8 +47,8 @@ pub fn content_security_policy(form_targets: &[String]) -> String {
         form_action.push_str(t);
     }
     format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'; form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
@@ -107,8 +108,9 @@ mod tests {
         let h = resp.headers();
         assert_eq!(
             h[header::CONTENT_SECURITY_POLICY],
-            "default-src 'none'; style-src 'self'; img-src 'self'; \
-             form-action 'self' https://idp.example.com; frame-ancestors 'none'; base-uri 'none'"
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self' https://idp.example.com; \
+             frame-ancestors 'none'; base-uri 'none'"
         );
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
