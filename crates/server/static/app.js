@@ -81,7 +81,13 @@
     if (!box) return;
     var es = follow(box.dataset.eventsUrl, function () {
       return fetchHtml(box.dataset.liveUrl).then(function (html) {
-        box.innerHTML = html;
+        // Same-origin fragment rendered (and escaped) by the gateway: swap each live part.
+        var tpl = document.createElement("template");
+        tpl.innerHTML = html;
+        tpl.content.querySelectorAll("[data-live-part]").forEach(function (part) {
+          var cur = document.getElementById(part.id);
+          if (cur) cur.replaceWith(part);
+        });
         var facts = document.getElementById("live-facts");
         var status = facts ? facts.dataset.status : "";
         var decide = document.getElementById("decide");

@@ -176,6 +176,8 @@ pub async fn rows(
     Ok(fragment(&Rows { rows }))
 }
 
+/// The live parts of the detail page (state facts and audit trail), rendered together for
+/// the page's script and split for the first render.
 #[derive(Template)]
 #[template(path = "approval_live.html")]
 struct Live {
@@ -184,11 +186,26 @@ struct Live {
 }
 
 #[derive(Template)]
+#[template(path = "approval_live.html", block = "facts")]
+struct LiveFacts<'a> {
+    d: &'a DetailView,
+    trail: &'a [TrailView],
+}
+
+#[derive(Template)]
+#[template(path = "approval_live.html", block = "trail")]
+struct LiveTrail<'a> {
+    d: &'a DetailView,
+    trail: &'a [TrailView],
+}
+
+#[derive(Template)]
 #[template(path = "approval.html")]
 struct DetailPage {
     chrome: Chrome,
     d: DetailView,
-    live_html: String,
+    facts_html: String,
+    trail_html: String,
     error: Option<String>,
     notice: Option<String>,
     can_approve: bool,
@@ -250,16 +267,14 @@ async fn detail_page(
         .await?
         .is_some_and(|c| c.confirmed_at.is_some());
     let has_keys = !state.store.list_webauthn_credentials(me).await?.is_empty();
-    let live_html = Live {
-        d: d.clone(),
-        trail: t,
-    }
-    .render()
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("rendering the live part: {e}")))?;
+    let failed = |e: askama::Error| ApiError::Internal(anyhow::anyhow!("rendering: {e}"));
+    let facts_html = LiveFacts { d: &d, trail: &t }.render().map_err(failed)?;
+    let trail_html = LiveTrail { d: &d, trail: &t }.render().map_err(failed)?;
     let page = DetailPage {
         chrome: Chrome::for_user(state, &user.user, "approvals"),
         d,
-        live_html,
+        facts_html,
+        trail_html,
         error,
         notice,
         can_approve,

@@ -1,0 +1,1 @@
+//! Page-level tests over plain HTTP.
