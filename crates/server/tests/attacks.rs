@@ -27,3 +27,6 @@ mod gating;
 mod identity;
 #[path = "attacks/support_identity.rs"]
 mod support_identity;
+
+#[path = "attacks/web.rs"]
+mod web;
