@@ -189,13 +189,11 @@ struct Live {
 #[template(path = "approval_live.html", block = "facts")]
 struct LiveFacts<'a> {
     d: &'a DetailView,
-    trail: &'a [TrailView],
 }
 
 #[derive(Template)]
 #[template(path = "approval_live.html", block = "trail")]
 struct LiveTrail<'a> {
-    d: &'a DetailView,
     trail: &'a [TrailView],
 }
 
@@ -268,8 +266,8 @@ async fn detail_page(
         .is_some_and(|c| c.confirmed_at.is_some());
     let has_keys = !state.store.list_webauthn_credentials(me).await?.is_empty();
     let failed = |e: askama::Error| ApiError::Internal(anyhow::anyhow!("rendering: {e}"));
-    let facts_html = LiveFacts { d: &d, trail: &t }.render().map_err(failed)?;
-    let trail_html = LiveTrail { d: &d, trail: &t }.render().map_err(failed)?;
+    let facts_html = LiveFacts { d: &d }.render().map_err(failed)?;
+    let trail_html = LiveTrail { trail: &t }.render().map_err(failed)?;
     let page = DetailPage {
         chrome: Chrome::for_user(state, &user.user, "approvals"),
         d,

@@ -8,6 +8,8 @@
 //! session extractors and form CSRF ([`context`]), the sign-in double-submit token
 //! ([`login`]), links to VCS and CI ([`links`]), and the live list stream ([`live`]).
 
+pub mod admin;
+pub mod admin_config;
 pub mod approval_view;
 pub mod approvals;
 pub mod assets;
@@ -46,5 +48,20 @@ pub fn routes() -> Router<AppState> {
         .route("/approvals/{id}/live", get(approvals::live))
         .route("/approvals/{id}/approve", post(approvals::approve))
         .route("/approvals/{id}/reject", post(approvals::reject))
+        .route("/admin/users", get(admin::users).post(admin::create))
+        .route("/admin/users/{id}/sessions", get(admin::sessions))
+        .route(
+            "/admin/users/{id}/sessions/{session}/revoke",
+            post(admin::end_session),
+        )
+        .route("/admin/users/{id}/{action}", post(admin::act))
+        .route(
+            "/admin/tokens",
+            get(admin::tokens).post(admin::create_api_token),
+        )
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_api_token))
+        .route("/admin/settings", get(admin_config::settings))
+        .route("/admin/settings/{key}", post(admin_config::save_setting))
+        .route("/admin/audit", get(admin_config::audit))
         .route("/static/{hash}/{name}", get(assets::serve))
 }
