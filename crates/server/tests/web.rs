@@ -10,3 +10,6 @@ mod pages;
 
 #[path = "web/browser.rs"]
 mod browser;
+
+#[path = "web/admin.rs"]
+mod admin;
