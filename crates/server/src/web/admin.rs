@@ -102,9 +102,14 @@ pub async fn create(
             .filter(|p| !p.is_empty())
             .map(SecretString::from),
     };
-    let r = create_user(State(state.clone()), user.principal.clone(), meta, Json(body))
-        .await
-        .map(|(_, Json(v))| format!("Created {} ({}).", v.email, v.role));
+    let r = create_user(
+        State(state.clone()),
+        user.principal.clone(),
+        meta,
+        Json(body),
+    )
+    .await
+    .map(|(_, Json(v))| format!("Created {} ({}).", v.email, v.role));
     after(&state, &user, r).await
 }
 
@@ -117,12 +122,23 @@ pub async fn act(
 ) -> Result<Response, WebError> {
     let (s, p) = (State(state.clone()), user.principal.clone());
     let r = match action.as_str() {
-        "suspend" => suspend_user(s, p, meta, Path(id)).await.map(|v| ("Suspended", v)),
-        "unsuspend" => unsuspend_user(s, p, meta, Path(id)).await.map(|v| ("Reinstated", v)),
-        "unlock" => unlock_user(s, p, meta, Path(id)).await.map(|v| ("Unlocked", v)),
+        "suspend" => suspend_user(s, p, meta, Path(id))
+            .await
+            .map(|v| ("Suspended", v)),
+        "unsuspend" => unsuspend_user(s, p, meta, Path(id))
+            .await
+            .map(|v| ("Reinstated", v)),
+        "unlock" => unlock_user(s, p, meta, Path(id))
+            .await
+            .map(|v| ("Unlocked", v)),
         _ => Err(ApiError::not_found("unknown_action", "no such user action")),
     };
-    after(&state, &user, r.map(|(what, Json(v))| format!("{what} {}.", v.email))).await
+    after(
+        &state,
+        &user,
+        r.map(|(what, Json(v))| format!("{what} {}.", v.email)),
+    )
+    .await
 }
 
 #[derive(Template)]
@@ -237,8 +253,14 @@ pub async fn create_api_token(
             Ok(n) => Some(n),
             Err(_) => {
                 let msg = "Expiry must be a whole number of days (or empty for none).";
-                return tokens_page(&state, &user, StatusCode::BAD_REQUEST, Some(msg.into()), None)
-                    .await;
+                return tokens_page(
+                    &state,
+                    &user,
+                    StatusCode::BAD_REQUEST,
+                    Some(msg.into()),
+                    None,
+                )
+                .await;
             }
         },
     };
@@ -249,7 +271,14 @@ pub async fn create_api_token(
         expires_in_days: days,
         owner_email: Some(form.owner_email.trim().to_owned()).filter(|e| !e.is_empty()),
     };
-    match create_token(State(state.clone()), user.principal.clone(), meta, Json(body)).await {
+    match create_token(
+        State(state.clone()),
+        user.principal.clone(),
+        meta,
+        Json(body),
+    )
+    .await
+    {
         Ok((_, Json(c))) => {
             let created = Some((c.api_token.name.clone(), c.token));
             tokens_page(&state, &user, StatusCode::CREATED, None, created).await

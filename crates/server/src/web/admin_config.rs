@@ -87,13 +87,14 @@ async fn settings_page(
     let q = AppQuery {
         app: Some(app.trim().to_owned()).filter(|a| !a.is_empty()),
     };
-    let (rows, status, error) = match list_settings(State(state.clone()), u.principal.clone(), Query(q)).await {
-        Ok(Json(list)) => (list.iter().map(SettingRow::from).collect(), status, error),
-        Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
-            (Vec::new(), e.status(), Some(e.to_string()))
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (rows, status, error) =
+        match list_settings(State(state.clone()), u.principal.clone(), Query(q)).await {
+            Ok(Json(list)) => (list.iter().map(SettingRow::from).collect(), status, error),
+            Err(e) if e.status().is_client_error() && e.status() != StatusCode::FORBIDDEN => {
+                (Vec::new(), e.status(), Some(e.to_string()))
+            }
+            Err(e) => return Err(e.into()),
+        };
     Ok(render(
         status,
         &SettingsPage {
@@ -149,15 +150,35 @@ pub async fn save_setting(
         };
         put_setting(s, p, meta, Path(key.clone()), Json(body)).await
     } else {
-        delete_setting(s, p, meta, Path(key.clone()), Query(AppQuery { app: app.clone() })).await
+        delete_setting(
+            s,
+            p,
+            meta,
+            Path(key.clone()),
+            Query(AppQuery { app: app.clone() }),
+        )
+        .await
     };
     match result {
         Ok(Json(v)) => {
-            let notice = format!("{} is now {} ({}).", v.key, as_text(&v.value), as_text(&v.source));
+            let notice = format!(
+                "{} is now {} ({}).",
+                v.key,
+                as_text(&v.value),
+                as_text(&v.source)
+            );
             settings_page(&state, &user, &form.app, StatusCode::OK, None, Some(notice)).await
         }
         Err(e) if e.status().is_client_error() => {
-            settings_page(&state, &user, &form.app, e.status(), Some(e.to_string()), None).await
+            settings_page(
+                &state,
+                &user,
+                &form.app,
+                e.status(),
+                Some(e.to_string()),
+                None,
+            )
+            .await
         }
         Err(e) => Err(e.into()),
     }
@@ -239,7 +260,12 @@ pub async fn audit(
     u: WebUser,
     Query(f): Query<AuditForm>,
 ) -> Result<Response, WebError> {
-    let listed = list_audit_events(u.principal.clone(), State(state.clone()), Query(f.query(f.cursor.clone()))).await;
+    let listed = list_audit_events(
+        u.principal.clone(),
+        State(state.clone()),
+        Query(f.query(f.cursor.clone())),
+    )
+    .await;
     let (events, next, status, error) = match listed {
         Ok(Json(page)) => (page.audit_events, page.next_cursor, StatusCode::OK, None),
         Err(e) if e.status() == StatusCode::BAD_REQUEST => {
@@ -248,11 +274,24 @@ pub async fn audit(
         Err(e) => return Err(e.into()),
     };
     let chain = if f.verify == "1" {
-        Some(match state.store.verify_audit_chain(state.keys.audit_mac.expose()).await {
-            Ok(Ok(s)) => (true, format!("Intact: {} events, head {}.", s.count, hex::encode(s.head_mac))),
-            Ok(Err(brk)) => (false, format!("Broken at {brk}.")),
-            Err(e) => return Err(ApiError::from(e).into()),
-        })
+        Some(
+            match state
+                .store
+                .verify_audit_chain(state.keys.audit_mac.expose())
+                .await
+            {
+                Ok(Ok(s)) => (
+                    true,
+                    format!(
+                        "Intact: {} events, head {}.",
+                        s.count,
+                        hex::encode(s.head_mac)
+                    ),
+                ),
+                Ok(Err(brk)) => (false, format!("Broken at {brk}.")),
+                Err(e) => return Err(ApiError::from(e).into()),
+            },
+        )
     } else {
         None
     };

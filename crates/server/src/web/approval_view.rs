@@ -124,7 +124,11 @@ pub struct DetailView {
 
 async fn text_setting(state: &AppState, key: &str, app: &str) -> Option<String> {
     match crate::settings::resolve(state, key, Some(app)).await {
-        Ok(r) => r.value.as_str().map(str::to_owned).filter(|s| !s.is_empty()),
+        Ok(r) => r
+            .value
+            .as_str()
+            .map(str::to_owned)
+            .filter(|s| !s.is_empty()),
         Err(e) => {
             tracing::warn!(error = %e, key, "reading a link setting for the approval page");
             None

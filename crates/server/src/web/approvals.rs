@@ -17,9 +17,9 @@ use super::approval_view::{DetailView, RowView, TrailView, trail};
 use super::context::{Chrome, WebError, WebForm, WebUser, see_other, urlencode};
 use super::pages::{fragment, render};
 use crate::app::AppState;
+use crate::approvals::decide;
 use crate::approvals::read::{self, ListQuery};
 use crate::approvals::view::{Names, load_visible, to_wire};
-use crate::approvals::decide;
 use crate::auth::{Principal, RequestMeta};
 use crate::error::ApiError;
 
@@ -218,7 +218,15 @@ async fn load(
     state: &AppState,
     principal: &Principal,
     id: &str,
-) -> Result<(rgw_store::DeployApprovalRequest, Wire, DetailView, Vec<TrailView>), ApiError> {
+) -> Result<
+    (
+        rgw_store::DeployApprovalRequest,
+        Wire,
+        DetailView,
+        Vec<TrailView>,
+    ),
+    ApiError,
+> {
     principal.require(&Permission::DEPLOY_APPROVAL_REQUEST_READ)?;
     let row = load_visible(state, principal, id).await?;
     let approvals = state.store.list_approvals(row.id).await?;
@@ -411,7 +419,10 @@ async fn decided(
     result: Result<&'static str, ApiError>,
 ) -> Result<Response, WebError> {
     match result {
-        Ok(done) => Ok(see_other(&format!("/approvals/{}?done={done}", urlencode(id)))),
+        Ok(done) => Ok(see_other(&format!(
+            "/approvals/{}?done={done}",
+            urlencode(id)
+        ))),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
             detail_page(state, user, id, e.status(), Some(e.to_string()), None).await
         }

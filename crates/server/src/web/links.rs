@@ -77,9 +77,21 @@ mod tests {
     #[test]
     fn commits_link_to_their_vcs_host() {
         let cases = [
-            (Some("github"), Some("acme/api"), Some(format!("https://github.com/acme/api/commit/{SHA}"))),
-            (Some("GitLab"), Some("acme/team/api"), Some(format!("https://gitlab.com/acme/team/api/-/commit/{SHA}"))),
-            (Some("bitbucket"), Some("acme/api"), Some(format!("https://bitbucket.org/acme/api/commits/{SHA}"))),
+            (
+                Some("github"),
+                Some("acme/api"),
+                Some(format!("https://github.com/acme/api/commit/{SHA}")),
+            ),
+            (
+                Some("GitLab"),
+                Some("acme/team/api"),
+                Some(format!("https://gitlab.com/acme/team/api/-/commit/{SHA}")),
+            ),
+            (
+                Some("bitbucket"),
+                Some("acme/api"),
+                Some(format!("https://bitbucket.org/acme/api/commits/{SHA}")),
+            ),
             (Some("github"), Some("acme"), None),
             (Some("github"), Some("acme/../x"), None),
             (Some("github"), Some("acme/a\"b"), None),
@@ -87,7 +99,11 @@ mod tests {
             (None, Some("acme/api"), None),
         ];
         for (provider, repo, want) in cases {
-            assert_eq!(commit_url(provider, repo, SHA), want, "{provider:?} {repo:?}");
+            assert_eq!(
+                commit_url(provider, repo, SHA),
+                want,
+                "{provider:?} {repo:?}"
+            );
         }
     }
 
@@ -104,10 +120,19 @@ mod tests {
             pipeline_url(None, Some("github"), Some("acme/api"), &n).as_deref(),
             Some("https://app.circleci.com/pipelines/github/acme/api/7")
         );
-        assert_eq!(pipeline_url(Some("github-actions"), Some("github"), Some("acme/api"), &m), None);
+        assert_eq!(
+            pipeline_url(Some("github-actions"), Some("github"), Some("acme/api"), &m),
+            None
+        );
         let bad = meta(json!({"pipeline_number": "42/../../x"}));
-        assert_eq!(pipeline_url(None, Some("github"), Some("acme/api"), &bad), None);
-        assert_eq!(pipeline_url(None, Some("github"), Some("acme/api"), &meta(json!({}))), None);
+        assert_eq!(
+            pipeline_url(None, Some("github"), Some("acme/api"), &bad),
+            None
+        );
+        assert_eq!(
+            pipeline_url(None, Some("github"), Some("acme/api"), &meta(json!({}))),
+            None
+        );
     }
 
     #[test]

@@ -122,12 +122,18 @@ pub async fn submit(
     check_origin(&state, &headers)?;
     let next = next_or_home(form.next.as_deref());
     let expected = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_owned());
-    let ok = expected.is_some_and(|e| {
-        !e.is_empty() && bool::from(e.as_bytes().ct_eq(form.csrf.as_bytes()))
-    });
+    let ok = expected
+        .is_some_and(|e| !e.is_empty() && bool::from(e.as_bytes().ct_eq(form.csrf.as_bytes())));
     if !ok {
         let msg = "The sign-in form expired; enter your email and password again.";
-        return Ok(page(&state, jar, StatusCode::FORBIDDEN, &next, &form.email, Some(msg.into())));
+        return Ok(page(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
+            &next,
+            &form.email,
+            Some(msg.into()),
+        ));
     }
     let body = LoginRequest {
         email: form.email.clone(),

@@ -110,7 +110,14 @@ pub async fn verify(
         rgw_core::wire::MfaProof::BackupCode(form.backup_code.trim().to_owned())
     } else {
         let msg = "Enter the code from your authenticator app or a backup code.";
-        return challenge(&state, &session, &next, StatusCode::UNPROCESSABLE_ENTITY, Some(msg.into())).await;
+        return challenge(
+            &state,
+            &session,
+            &next,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(msg.into()),
+        )
+        .await;
     };
     let principal = session.principal.clone();
     match api::verify(State(state.clone()), principal, meta, jar, Json(proof)).await {
@@ -215,7 +222,15 @@ pub async fn enroll_confirm(
     let body = CodeBody {
         code: form.code.trim().to_owned(),
     };
-    match api::totp_confirm(State(state.clone()), session.principal.clone(), meta, jar, Json(body)).await {
+    match api::totp_confirm(
+        State(state.clone()),
+        session.principal.clone(),
+        meta,
+        jar,
+        Json(body),
+    )
+    .await
+    {
         Ok((jar, Json(v))) => {
             let page = Codes {
                 chrome: Chrome::anonymous(),
@@ -273,7 +288,8 @@ pub async fn new_backup_codes(
     State(state): State<AppState>,
     super::context::WebForm { user, .. }: super::context::WebForm<serde::de::IgnoredAny>,
 ) -> Result<Response, WebError> {
-    let Json(v) = api::regenerate_backup_codes(State(state.clone()), user.principal.clone()).await?;
+    let Json(v) =
+        api::regenerate_backup_codes(State(state.clone()), user.principal.clone()).await?;
     let page = Codes {
         chrome: Chrome::for_user(&state, &user.user, "account"),
         heading: "New backup codes",

@@ -56,7 +56,12 @@ async fn setup(app: &TestApp, commit: u64) -> (Approver, String, String, String)
     let token = app.create_token("ci@example.com", "circleci", "cicd").await;
     let (s, req) = app.request_approval(&token, &sha(commit)).await;
     assert_eq!(s, 201, "{req}");
-    (admin, web, token, req["public_id"].as_str().unwrap().to_owned())
+    (
+        admin,
+        web,
+        token,
+        req["public_id"].as_str().unwrap().to_owned(),
+    )
 }
 
 async fn status_of(app: &TestApp, token: &str, id: &str) -> String {
@@ -72,7 +77,14 @@ async fn a_form_post_without_the_csrf_token_changes_nothing() {
         let (s, _, body) = post(&app, &web, &path, None, &[("notes", "forged")]).await;
         assert_eq!(s, 403, "[{}] {body}", app.backend);
         assert!(body.contains("reload the page"), "{body}");
-        let (s, _, _) = post(&app, &web, &path, None, &[("csrf", "AAAA"), ("notes", "forged")]).await;
+        let (s, _, _) = post(
+            &app,
+            &web,
+            &path,
+            None,
+            &[("csrf", "AAAA"), ("notes", "forged")],
+        )
+        .await;
         assert_eq!(s, 403);
         assert_eq!(status_of(&app, &token, &id).await, "pending");
         app.cleanup().await;
@@ -88,7 +100,14 @@ async fn a_csrf_token_from_another_session_is_refused() {
         let (_, _, html) = get(&app, &mallory, "/account").await;
         let foreign = field(&html, "csrf");
         let path = format!("/approvals/{id}/reject");
-        let (s, _, _) = post(&app, &web, &path, None, &[("csrf", &foreign), ("notes", "x")]).await;
+        let (s, _, _) = post(
+            &app,
+            &web,
+            &path,
+            None,
+            &[("csrf", &foreign), ("notes", "x")],
+        )
+        .await;
         assert_eq!(s, 403, "[{}]", app.backend);
         assert_eq!(status_of(&app, &token, &id).await, "pending");
         app.cleanup().await;
@@ -117,11 +136,16 @@ async fn a_form_posted_from_another_site_is_refused_even_with_a_valid_token() {
 #[tokio::test]
 async fn a_sign_in_form_from_another_site_cannot_log_the_victim_into_an_account() {
     for app in TestApp::spawn_all().await {
-        app.create_user("mallory@example.com", "viewer", Some("mallory's password")).await;
+        app.create_user("mallory@example.com", "viewer", Some("mallory's password"))
+            .await;
         // No double-submit cookie (a cross-site page cannot set or read it).
         let r = app
             .post("/login")
-            .form(&[("csrf", "guess"), ("email", "mallory@example.com"), ("password", "mallory's password")])
+            .form(&[
+                ("csrf", "guess"),
+                ("email", "mallory@example.com"),
+                ("password", "mallory's password"),
+            ])
             .send()
             .await
             .unwrap();
@@ -170,8 +194,13 @@ async fn markup_in_message_branch_and_notes_is_shown_as_text_on_every_page() {
             for raw in ["<script>alert", "<img src=x", "<b>x</b>", "\"><script"] {
                 assert!(!html.contains(raw), "{path} renders {raw} as markup");
             }
-            let at = html.find("alert(1)").map(|i| &html[i.saturating_sub(40)..i + 20]);
-            assert!(html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{path} lost the text: {at:?}");
+            let at = html
+                .find("alert(1)")
+                .map(|i| &html[i.saturating_sub(40)..i + 20]);
+            assert!(
+                html.contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+                "{path} lost the text: {at:?}"
+            );
         }
         app.cleanup().await;
     }
@@ -189,8 +218,10 @@ async fn a_non_admin_sees_no_decision_buttons_and_the_server_refuses_them_anyway
         let r = app
             .post("/api/v1/deploy-approval-requests")
             .bearer_auth(&cli)
-            .json(&json!({"app": "myapp", "git_commit_hash": sha(6), "git_branch": "main",
-                          "ci_metadata": {}, "message": "mine", "target_api_token_id": target}))
+            .json(
+                &json!({"app": "myapp", "git_commit_hash": sha(6), "git_branch": "main",
+                          "ci_metadata": {}, "message": "mine", "target_api_token_id": target}),
+            )
             .send()
             .await
             .unwrap();
@@ -200,14 +231,29 @@ async fn a_non_admin_sees_no_decision_buttons_and_the_server_refuses_them_anyway
         let dev = cookie(&app, "dev@example.com", true).await;
         let (s, _, html) = get(&app, &dev, &format!("/approvals/{mine}")).await;
         assert_eq!(s, 200);
-        for hidden in ["approve-form", "reject-form", "/admin/users", "/admin/settings"] {
+        for hidden in [
+            "approve-form",
+            "reject-form",
+            "/admin/users",
+            "/admin/settings",
+        ] {
             assert!(!html.contains(hidden), "a deployer is shown {hidden}");
         }
         let csrf = field(&html, "csrf");
         let digest = v["intent_digest"].as_str().unwrap().to_owned();
-        for (id, action) in [(&mine, "approve"), (&mine, "reject"), (&first, "approve"), (&first, "reject")] {
+        for (id, action) in [
+            (&mine, "approve"),
+            (&mine, "reject"),
+            (&first, "approve"),
+            (&first, "reject"),
+        ] {
             let path = format!("/approvals/{id}/{action}");
-            let form = [("csrf", csrf.as_str()), ("intent_digest", digest.as_str()), ("totp", "123456"), ("notes", "x")];
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("intent_digest", digest.as_str()),
+                ("totp", "123456"),
+                ("notes", "x"),
+            ];
             let (s, _, _) = post(&app, &dev, &path, None, &form).await;
             assert!(s == 403 || s == 404, "{action} {id}: {s}");
         }
@@ -225,10 +271,18 @@ async fn a_wrong_totp_code_does_not_approve_from_the_form() {
         let csrf = field(&html, "csrf");
         let digest = field(&html, "intent_digest");
         for code in ["000000", "12345", "abcdef", ""] {
-            let form = [("csrf", csrf.as_str()), ("intent_digest", digest.as_str()), ("totp", code)];
-            let (s, _, body) = post(&app, &web, &format!("/approvals/{id}/approve"), None, &form).await;
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("intent_digest", digest.as_str()),
+                ("totp", code),
+            ];
+            let (s, _, body) =
+                post(&app, &web, &format!("/approvals/{id}/approve"), None, &form).await;
             assert!((400..500).contains(&s), "[{}] {code:?}: {s}", app.backend);
-            assert!(body.contains("id=\"decision-error\""), "{code:?}: the page says why");
+            assert!(
+                body.contains("id=\"decision-error\""),
+                "{code:?}: the page says why"
+            );
         }
         assert_eq!(status_of(&app, &token, &id).await, "pending");
         app.cleanup().await;
@@ -262,14 +316,26 @@ async fn a_session_without_mfa_reaches_only_sign_in_and_the_mfa_pages() {
         let (s, _, challenge) = get(&app, &half, "/mfa").await;
         assert_eq!(s, 200);
         let csrf = field(&challenge, "csrf");
-        let (s, h, _) = post(&app, &half, &format!("/approvals/{id}/reject"), None, &[("csrf", &csrf), ("notes", "x")]).await;
+        let (s, h, _) = post(
+            &app,
+            &half,
+            &format!("/approvals/{id}/reject"),
+            None,
+            &[("csrf", &csrf), ("notes", "x")],
+        )
+        .await;
         assert_eq!(s, 303);
         assert!(h["location"].to_str().unwrap().starts_with("/mfa"));
         assert_eq!(status_of(&app, &token, &id).await, "pending");
         // Not enrolled at all: enrolment first.
         app.create_user("new@example.com", "admin", None).await;
         let fresh = cookie(&app, "new@example.com", false).await;
-        let r = app.get("/approvals").header("cookie", &fresh).send().await.unwrap();
+        let r = app
+            .get("/approvals")
+            .header("cookie", &fresh)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.headers()["location"], "/mfa/enroll");
         let (s, _, _) = get(&app, &fresh, "/mfa/enroll").await;
         assert_eq!(s, 200);
@@ -281,7 +347,12 @@ async fn a_session_without_mfa_reaches_only_sign_in_and_the_mfa_pages() {
 async fn no_page_can_be_framed_by_another_site() {
     for app in TestApp::spawn_all().await {
         let (_, web, _, id) = setup(&app, 9).await;
-        for path in ["/login".to_owned(), "/approvals".to_owned(), format!("/approvals/{id}"), "/approvals/nope".to_owned()] {
+        for path in [
+            "/login".to_owned(),
+            "/approvals".to_owned(),
+            format!("/approvals/{id}"),
+            "/approvals/nope".to_owned(),
+        ] {
             let (_, h, _) = get(&app, &web, &path).await;
             assert_eq!(h["x-frame-options"], "DENY", "{path}");
             let csp = h["content-security-policy"].to_str().unwrap();
@@ -295,11 +366,18 @@ async fn no_page_can_be_framed_by_another_site() {
 async fn an_api_token_cannot_open_pages_or_post_their_forms() {
     for app in TestApp::spawn_all().await {
         let (_, _, token, id) = setup(&app, 10).await;
-        let admin_token = app.create_token("admin@example.com", "admin-token", "admin").await;
+        let admin_token = app
+            .create_token("admin@example.com", "admin-token", "admin")
+            .await;
         for t in [&token, &admin_token] {
             let r = app.get("/approvals").bearer_auth(t).send().await.unwrap();
             assert_eq!(r.status(), 303, "[{}]", app.backend);
-            assert!(r.headers()["location"].to_str().unwrap().starts_with("/login"));
+            assert!(
+                r.headers()["location"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("/login")
+            );
             let r = app
                 .post(&format!("/approvals/{id}/reject"))
                 .bearer_auth(t)

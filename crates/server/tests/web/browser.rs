@@ -54,15 +54,23 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
     };
     for app in TestApp::spawn_all_with(options()).await {
         let backend = app.backend;
-        app.create_user("admin@example.com", "admin", Some(PASSWORD)).await;
+        app.create_user("admin@example.com", "admin", Some(PASSWORD))
+            .await;
         app.create_service_user("ci@example.com").await;
         let token = app.create_token("ci@example.com", "circleci", "cicd").await;
         // A second admin, to decide through the API while the page watches.
         let other = app.approver("other-admin@example.com").await;
 
         // Sign in: the list needs a session, then MFA; enrolment comes first.
-        b.driver.goto(app.at("/approvals")).await.expect("open the gateway");
-        assert!(b.path().await.starts_with("/login"), "[{backend}] {}", b.path().await);
+        b.driver
+            .goto(app.at("/approvals"))
+            .await
+            .expect("open the gateway");
+        assert!(
+            b.path().await.starts_with("/login"),
+            "[{backend}] {}",
+            b.path().await
+        );
         type_into(&b, "#email", "admin@example.com").await;
         type_into(&b, "#password", PASSWORD).await;
         click(&b, "form[action='/login'] button[type=submit]").await;
@@ -117,9 +125,15 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         b.wait_text("#request-status", "pending").await;
         b.wait_text("#approval-count", "0 of 1").await;
         let link = b.find("#commit-link").await.attr("href").await.unwrap();
-        assert_eq!(link.as_deref(), Some(format!("https://github.com/acme/myapp/commit/{commit}").as_str()));
+        assert_eq!(
+            link.as_deref(),
+            Some(format!("https://github.com/acme/myapp/commit/{commit}").as_str())
+        );
         let pipeline = b.find("#pipeline-link").await.attr("href").await.unwrap();
-        assert_eq!(pipeline.as_deref(), Some("https://app.circleci.com/pipelines/github/acme/myapp/1742"));
+        assert_eq!(
+            pipeline.as_deref(),
+            Some("https://app.circleci.com/pipelines/github/acme/myapp/1742")
+        );
         b.screenshot("approval-detail.png").await;
         type_into(&b, "#totp", "000000").await;
         click(&b, "#approve").await;
@@ -142,7 +156,10 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         let commit2 = sha(0xb10d);
         let (_, req2) = app.request_approval(&token, &commit2).await;
         let id2 = req2["public_id"].as_str().unwrap().to_owned();
-        b.driver.goto(app.at(&format!("/approvals/{id2}"))).await.unwrap();
+        b.driver
+            .goto(app.at(&format!("/approvals/{id2}")))
+            .await
+            .unwrap();
         b.wait_text("#request-status", "pending").await;
         let (s, _) = app.approve(&other, &id2).await;
         assert_eq!(s, 200);

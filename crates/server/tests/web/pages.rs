@@ -38,10 +38,14 @@ async fn a_page_without_a_session_sends_the_browser_to_sign_in_and_back() {
 #[tokio::test]
 async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
     for app in TestApp::spawn_all().await {
-        app.create_user("admin@example.com", "admin", Some(PASSWORD)).await;
+        app.create_user("admin@example.com", "admin", Some(PASSWORD))
+            .await;
         let r = app.get("/login?next=/approvals/x").send().await.unwrap();
         let (login_cookie, line) = cookie_value(&r, "rgw_login_csrf").expect("login CSRF cookie");
-        assert!(line.contains("SameSite=Strict") && line.contains("HttpOnly"), "{line}");
+        assert!(
+            line.contains("SameSite=Strict") && line.contains("HttpOnly"),
+            "{line}"
+        );
         let html = r.text().await.unwrap();
         let csrf = csrf_from(&html);
         assert_eq!(csrf, login_cookie);
@@ -51,18 +55,33 @@ async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
         let r = app
             .post("/login")
             .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str()), ("email", "admin@example.com"), ("password", "nope"), ("next", "/approvals/x")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "admin@example.com"),
+                ("password", "nope"),
+                ("next", "/approvals/x"),
+            ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 401);
         assert!(cookie_value(&r, app.cookie_name()).is_none());
-        assert!(r.text().await.unwrap().contains("the email or password is wrong"));
+        assert!(
+            r.text()
+                .await
+                .unwrap()
+                .contains("the email or password is wrong")
+        );
 
         let r = app
             .post("/login")
             .header("cookie", &cookie)
-            .form(&[("csrf", csrf.as_str()), ("email", "admin@example.com"), ("password", PASSWORD), ("next", "/approvals/x")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", "admin@example.com"),
+                ("password", PASSWORD),
+                ("next", "/approvals/x"),
+            ])
             .send()
             .await
             .unwrap();
@@ -78,7 +97,10 @@ async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
             .iter()
             .find(|c| c.starts_with(&format!("{}=rgws_", app.cookie_name())))
             .expect("a session cookie");
-        assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+        assert!(
+            session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+            "{session}"
+        );
         app.cleanup().await;
     }
 }
@@ -133,7 +155,12 @@ async fn the_list_stream_announces_a_new_request() {
             .await
             .unwrap();
         assert_eq!(r.status(), 200);
-        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         let mut body = r.bytes_stream();
         let (_, req) = app.request_approval(&token, &sha(7)).await;
         let id = req["public_id"].as_str().unwrap().to_owned();
@@ -156,7 +183,11 @@ async fn the_list_stream_announces_a_new_request() {
 async fn a_backup_code_approves_from_the_form_once() {
     for app in TestApp::spawn_all().await {
         let (_, cookie) = admin(&app).await;
-        let user = app.store().get_user_by_email("admin@example.com").await.unwrap();
+        let user = app
+            .store()
+            .get_user_by_email("admin@example.com")
+            .await
+            .unwrap();
         let codes = rgw_server::mfa::backup_codes::regenerate(&app.state, &(&user).into())
             .await
             .unwrap();
@@ -167,7 +198,12 @@ async fn a_backup_code_approves_from_the_form_once() {
         let csrf = csrf_from(&html);
         let digest = attr_after(&html, "name=\"intent_digest\" value=\"").unwrap();
         let path = format!("/approvals/{id}/approve");
-        let form = [("csrf", csrf.as_str()), ("intent_digest", digest.as_str()), ("backup_code", codes[0].as_str()), ("notes", "ok")];
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("intent_digest", digest.as_str()),
+            ("backup_code", codes[0].as_str()),
+            ("notes", "ok"),
+        ];
         let (status, headers, _) = post_form(&app, &cookie, &path, &form).await;
         assert_eq!(status, 303, "[{}]", app.backend);
         assert_eq!(location(&headers), format!("/approvals/{id}?done=approved"));
@@ -180,7 +216,10 @@ async fn a_backup_code_approves_from_the_form_once() {
         let (_, _, after) = page(&app, &cookie, &format!("/approvals/{id}?done=approved")).await;
         assert!(after.contains("Your approval was recorded."));
         assert!(!after.contains("id=\"approve-form\""));
-        assert!(after.contains("id=\"reject-form\""), "an approved request can be revoked");
+        assert!(
+            after.contains("id=\"reject-form\""),
+            "an approved request can be revoked"
+        );
         app.cleanup().await;
     }
 }
@@ -189,8 +228,16 @@ async fn a_backup_code_approves_from_the_form_once() {
 async fn pages_carry_a_strict_policy_and_assets_are_cached_by_content_hash() {
     for app in TestApp::spawn_all().await {
         let r = app.get("/login").send().await.unwrap();
-        let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
-        for want in ["default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'"] {
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for want in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
             assert!(csp.contains(want), "{csp}");
         }
         assert!(!csp.contains("unsafe"), "{csp}");
@@ -203,10 +250,17 @@ async fn pages_carry_a_strict_policy_and_assets_are_cached_by_content_hash() {
             assert!(url.starts_with("/static/"), "{url}");
             let r = app.get(&url).send().await.unwrap();
             assert_eq!(r.status(), 200, "{url}");
-            assert_eq!(r.headers()["cache-control"], "public, max-age=31536000, immutable");
+            assert_eq!(
+                r.headers()["cache-control"],
+                "public, max-age=31536000, immutable"
+            );
             assert_eq!(r.headers()["x-content-type-options"], "nosniff");
         }
-        let r = app.get("/static/000000000000/app.css").send().await.unwrap();
+        let r = app
+            .get("/static/000000000000/app.css")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 404, "a stale or made-up hash is not served");
         app.cleanup().await;
     }

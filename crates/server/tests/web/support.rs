@@ -21,7 +21,11 @@ pub async fn web_cookie(app: &TestApp, email: &str, mfa: bool) -> String {
 }
 
 /// GETs `path` with `cookie`; returns status, headers and body.
-pub async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, reqwest::header::HeaderMap, String) {
+pub async fn page(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
     let r = app
         .get(path)
         .header("cookie", cookie)
@@ -94,7 +98,8 @@ impl Browser {
     /// Starts chromedriver on a free port and a headless Chromium, or `None` (with a note) when
     /// they are not installed and `RGW_REQUIRE_BROWSER` is not set (CI sets it).
     pub async fn start() -> Option<Browser> {
-        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists()
+        {
             assert!(
                 std::env::var_os("RGW_REQUIRE_BROWSER").is_none(),
                 "RGW_REQUIRE_BROWSER is set but {CHROMEDRIVER} or {CHROMIUM} is missing (apt-get install chromium chromium-driver)"
@@ -115,7 +120,10 @@ impl Browser {
         let url = format!("http://127.0.0.1:{port}");
         // chromedriver is another process: wait (bounded) until it accepts connections.
         for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -136,7 +144,9 @@ impl Browser {
         ] {
             caps.add_arg(arg).expect("chromium flag");
         }
-        let driver = WebDriver::new(&url, caps).await.expect("a Chromium session");
+        let driver = WebDriver::new(&url, caps)
+            .await
+            .expect("a Chromium session");
         Some(Browser {
             driver,
             chromedriver,
@@ -184,7 +194,10 @@ impl Browser {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("{css} never showed {text:?}; last text {last:?} at {}", self.path().await);
+        panic!(
+            "{css} never showed {text:?}; last text {last:?} at {}",
+            self.path().await
+        );
     }
 
     /// The current path (and query).
