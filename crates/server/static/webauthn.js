@@ -89,7 +89,7 @@
       return getAssertion(s.options).then(function (a) {
         return post("/api/v1/mfa/webauthn/authenticate/finish", { ceremony_id: s.ceremony_id, assertion: a });
       });
-    }).then(function () { window.location.assign(btn.dataset.next || "/approvals"); })
+    }).then(function () { window.location.assign(btn.dataset.next || "/deploy-approvals"); })
       .catch(function (e) { showError(btn.closest("section"), e); });
   }
 
@@ -106,7 +106,7 @@
           mfa: { webauthn: { ceremony_id: s.ceremony_id, assertion: a } }
         });
       });
-    }).then(function () { window.location.assign("/approvals/" + encodeURIComponent(id) + "?done=approved"); })
+    }).then(function () { window.location.assign("/deploy-approvals/" + encodeURIComponent(id) + "?done=approved"); })
       .catch(function (e) { showError(form, e); });
   }
 

@@ -212,8 +212,8 @@ mod tests {
         }
         for gated in [
             "/",
-            "/approvals",
-            "/approvals/x",
+            "/deploy-approvals",
+            "/deploy-approvals/x",
             "/admin/users",
             "/mfa/backup-codes",
             "/loginx",

@@ -128,7 +128,7 @@ async fn rows_for(
     Ok((rows, next))
 }
 
-/// `GET /approvals`.
+/// `GET /deploy-approvals`.
 pub async fn list(
     State(state): State<AppState>,
     WebUser { user, principal }: WebUser,
@@ -149,7 +149,7 @@ pub async fn list(
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("rendering rows: {e}")))?;
     let next_url = next.map(|c| {
         let sep = if qs.is_empty() { "" } else { "&" };
-        format!("/approvals?{qs}{sep}cursor={}", urlencode(&c))
+        format!("/deploy-approvals?{qs}{sep}cursor={}", urlencode(&c))
     });
     Ok(render(
         status,
@@ -158,7 +158,7 @@ pub async fn list(
             statuses: ApprovalStatus::ALL.to_vec(),
             status: f.status.clone(),
             app: f.app.clone(),
-            rows_url: format!("/approvals/rows?{qs}"),
+            rows_url: format!("/deploy-approvals/rows?{qs}"),
             rows_html,
             next_url,
             error,
@@ -166,7 +166,7 @@ pub async fn list(
     ))
 }
 
-/// `GET /approvals/rows`: the list's rows, for the live list to swap in.
+/// `GET /deploy-approvals/rows`: the list's rows, for the live list to swap in.
 pub async fn rows(
     State(state): State<AppState>,
     WebUser { principal, .. }: WebUser,
@@ -303,7 +303,7 @@ pub struct Done {
     pub done: Option<String>,
 }
 
-/// `GET /approvals/{id}`.
+/// `GET /deploy-approvals/{id}`.
 pub async fn detail(
     State(state): State<AppState>,
     user: WebUser,
@@ -318,7 +318,7 @@ pub async fn detail(
     detail_page(&state, &user, &id, StatusCode::OK, None, notice).await
 }
 
-/// `GET /approvals/{id}/live`: the state part of the detail page, for its live updates.
+/// `GET /deploy-approvals/{id}/live`: the state part of the detail page, for its live updates.
 pub async fn live(
     State(state): State<AppState>,
     WebUser { principal, .. }: WebUser,
@@ -345,7 +345,7 @@ fn nonempty(s: &str) -> Option<String> {
     Some(s.trim().to_owned()).filter(|s| !s.is_empty())
 }
 
-/// `POST /approvals/{id}/approve`: approves with the code typed into the form.
+/// `POST /deploy-approvals/{id}/approve`: approves with the code typed into the form.
 pub async fn approve(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -391,7 +391,7 @@ pub struct RejectForm {
     pub notes: String,
 }
 
-/// `POST /approvals/{id}/reject`: rejects a pending request or revokes an approved one.
+/// `POST /deploy-approvals/{id}/reject`: rejects a pending request or revokes an approved one.
 pub async fn reject(
     State(state): State<AppState>,
     meta: RequestMeta,
@@ -420,7 +420,7 @@ async fn decided(
 ) -> Result<Response, WebError> {
     match result {
         Ok(done) => Ok(see_other(&format!(
-            "/approvals/{}?done={done}",
+            "/deploy-approvals/{}?done={done}",
             urlencode(id)
         ))),
         Err(e) if e.status().is_client_error() && e.status() != StatusCode::NOT_FOUND => {
@@ -432,5 +432,5 @@ async fn decided(
 
 /// `GET /` goes to the approvals list.
 pub async fn home() -> impl IntoResponse {
-    see_other("/approvals")
+    see_other("/deploy-approvals")
 }

@@ -43,7 +43,7 @@ pub struct Next {
 }
 
 fn next_or_home(next: Option<&str>) -> String {
-    oidc::safe_return_to(next).unwrap_or_else(|| "/approvals".to_owned())
+    oidc::safe_return_to(next).unwrap_or_else(|| "/deploy-approvals".to_owned())
 }
 
 fn login_cookie(state: &AppState, value: String) -> Cookie<'static> {

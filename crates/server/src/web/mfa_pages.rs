@@ -24,7 +24,7 @@ use crate::mfa::enforce::{self, Gate};
 fn next_or_home(next: Option<&str>) -> String {
     oidc::safe_return_to(next)
         .filter(|n| !n.starts_with("/mfa") && !n.starts_with("/login"))
-        .unwrap_or_else(|| "/approvals".to_owned())
+        .unwrap_or_else(|| "/deploy-approvals".to_owned())
 }
 
 #[derive(Template)]
@@ -236,7 +236,7 @@ pub async fn enroll_confirm(
                 chrome: Chrome::anonymous(),
                 heading: "Two-factor authentication is on",
                 codes: v.backup_codes.unwrap_or_default(),
-                next: "/approvals".into(),
+                next: "/deploy-approvals".into(),
             };
             Ok((jar, render(StatusCode::OK, &page)).into_response())
         }

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 /// Renders `t` as a page with `status`.
 pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
     match t.render() {
-        Ok(body) => (status, Page::new(body)).into_response(),
+        Ok(body) => (status, Page::new(body).with_scripts()).into_response(),
         Err(e) => {
             tracing::error!(error = %e, "rendering a page");
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()

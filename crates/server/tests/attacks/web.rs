@@ -73,7 +73,7 @@ async fn status_of(app: &TestApp, token: &str, id: &str) -> String {
 async fn a_form_post_without_the_csrf_token_changes_nothing() {
     for app in TestApp::spawn_all().await {
         let (_, web, token, id) = setup(&app, 1).await;
-        let path = format!("/approvals/{id}/reject");
+        let path = format!("/deploy-approvals/{id}/reject");
         let (s, _, body) = post(&app, &web, &path, None, &[("notes", "forged")]).await;
         assert_eq!(s, 403, "[{}] {body}", app.backend);
         assert!(body.contains("reload the page"), "{body}");
@@ -99,7 +99,7 @@ async fn a_csrf_token_from_another_session_is_refused() {
         let mallory = cookie(&app, "mallory@example.com", true).await;
         let (_, _, html) = get(&app, &mallory, "/account").await;
         let foreign = field(&html, "csrf");
-        let path = format!("/approvals/{id}/reject");
+        let path = format!("/deploy-approvals/{id}/reject");
         let (s, _, _) = post(
             &app,
             &web,
@@ -118,9 +118,9 @@ async fn a_csrf_token_from_another_session_is_refused() {
 async fn a_form_posted_from_another_site_is_refused_even_with_a_valid_token() {
     for app in TestApp::spawn_all().await {
         let (_, web, token, id) = setup(&app, 3).await;
-        let (_, _, html) = get(&app, &web, &format!("/approvals/{id}")).await;
+        let (_, _, html) = get(&app, &web, &format!("/deploy-approvals/{id}")).await;
         let csrf = field(&html, "csrf");
-        let path = format!("/approvals/{id}/reject");
+        let path = format!("/deploy-approvals/{id}/reject");
         let form = [("csrf", csrf.as_str()), ("notes", "x")];
         let (s, _, _) = post(&app, &web, &path, Some("https://evil.example"), &form).await;
         assert_eq!(s, 403, "[{}]", app.backend);
@@ -184,10 +184,10 @@ async fn markup_in_message_branch_and_notes_is_shown_as_text_on_every_page() {
             .await;
         assert_eq!(s, 200);
         for path in [
-            "/approvals".to_owned(),
-            "/approvals/rows".to_owned(),
-            format!("/approvals/{id}"),
-            format!("/approvals/{id}/live"),
+            "/deploy-approvals".to_owned(),
+            "/deploy-approvals/rows".to_owned(),
+            format!("/deploy-approvals/{id}"),
+            format!("/deploy-approvals/{id}/live"),
         ] {
             let (s, _, html) = get(&app, &web, &path).await;
             assert_eq!(s, 200, "[{}] {path}", app.backend);
@@ -229,7 +229,7 @@ async fn a_non_admin_sees_no_decision_buttons_and_the_server_refuses_them_anyway
         assert_eq!(s, 201, "[{}] {mine}", app.backend);
         let mine = mine["public_id"].as_str().unwrap().to_owned();
         let dev = cookie(&app, "dev@example.com", true).await;
-        let (s, _, html) = get(&app, &dev, &format!("/approvals/{mine}")).await;
+        let (s, _, html) = get(&app, &dev, &format!("/deploy-approvals/{mine}")).await;
         assert_eq!(s, 200);
         for hidden in [
             "approve-form",
@@ -247,7 +247,7 @@ async fn a_non_admin_sees_no_decision_buttons_and_the_server_refuses_them_anyway
             (&first, "approve"),
             (&first, "reject"),
         ] {
-            let path = format!("/approvals/{id}/{action}");
+            let path = format!("/deploy-approvals/{id}/{action}");
             let form = [
                 ("csrf", csrf.as_str()),
                 ("intent_digest", digest.as_str()),
@@ -267,7 +267,7 @@ async fn a_non_admin_sees_no_decision_buttons_and_the_server_refuses_them_anyway
 async fn a_wrong_totp_code_does_not_approve_from_the_form() {
     for app in TestApp::spawn_all().await {
         let (_, web, token, id) = setup(&app, 7).await;
-        let (_, _, html) = get(&app, &web, &format!("/approvals/{id}")).await;
+        let (_, _, html) = get(&app, &web, &format!("/deploy-approvals/{id}")).await;
         let csrf = field(&html, "csrf");
         let digest = field(&html, "intent_digest");
         for code in ["000000", "12345", "abcdef", ""] {
@@ -276,8 +276,14 @@ async fn a_wrong_totp_code_does_not_approve_from_the_form() {
                 ("intent_digest", digest.as_str()),
                 ("totp", code),
             ];
-            let (s, _, body) =
-                post(&app, &web, &format!("/approvals/{id}/approve"), None, &form).await;
+            let (s, _, body) = post(
+                &app,
+                &web,
+                &format!("/deploy-approvals/{id}/approve"),
+                None,
+                &form,
+            )
+            .await;
             assert!((400..500).contains(&s), "[{}] {code:?}: {s}", app.backend);
             assert!(
                 body.contains("id=\"decision-error\""),
@@ -299,11 +305,11 @@ async fn a_session_without_mfa_reaches_only_sign_in_and_the_mfa_pages() {
         // Enrolled, but this session has not verified MFA.
         let half = cookie(&app, "admin@example.com", false).await;
         for path in [
-            "/approvals".to_owned(),
-            "/approvals/rows".to_owned(),
-            "/approvals/events".to_owned(),
-            format!("/approvals/{id}"),
-            format!("/approvals/{id}/live"),
+            "/deploy-approvals".to_owned(),
+            "/deploy-approvals/rows".to_owned(),
+            "/deploy-approvals/events".to_owned(),
+            format!("/deploy-approvals/{id}"),
+            format!("/deploy-approvals/{id}/live"),
             "/account".to_owned(),
             "/admin/users".to_owned(),
             "/".to_owned(),
@@ -319,7 +325,7 @@ async fn a_session_without_mfa_reaches_only_sign_in_and_the_mfa_pages() {
         let (s, h, _) = post(
             &app,
             &half,
-            &format!("/approvals/{id}/reject"),
+            &format!("/deploy-approvals/{id}/reject"),
             None,
             &[("csrf", &csrf), ("notes", "x")],
         )
@@ -331,7 +337,7 @@ async fn a_session_without_mfa_reaches_only_sign_in_and_the_mfa_pages() {
         app.create_user("new@example.com", "admin", None).await;
         let fresh = cookie(&app, "new@example.com", false).await;
         let r = app
-            .get("/approvals")
+            .get("/deploy-approvals")
             .header("cookie", &fresh)
             .send()
             .await
@@ -349,9 +355,9 @@ async fn no_page_can_be_framed_by_another_site() {
         let (_, web, _, id) = setup(&app, 9).await;
         for path in [
             "/login".to_owned(),
-            "/approvals".to_owned(),
-            format!("/approvals/{id}"),
-            "/approvals/nope".to_owned(),
+            "/deploy-approvals".to_owned(),
+            format!("/deploy-approvals/{id}"),
+            "/deploy-approvals/nope".to_owned(),
         ] {
             let (_, h, _) = get(&app, &web, &path).await;
             assert_eq!(h["x-frame-options"], "DENY", "{path}");
@@ -370,7 +376,12 @@ async fn an_api_token_cannot_open_pages_or_post_their_forms() {
             .create_token("admin@example.com", "admin-token", "admin")
             .await;
         for t in [&token, &admin_token] {
-            let r = app.get("/approvals").bearer_auth(t).send().await.unwrap();
+            let r = app
+                .get("/deploy-approvals")
+                .bearer_auth(t)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), 303, "[{}]", app.backend);
             assert!(
                 r.headers()["location"]
@@ -379,7 +390,7 @@ async fn an_api_token_cannot_open_pages_or_post_their_forms() {
                     .starts_with("/login")
             );
             let r = app
-                .post(&format!("/approvals/{id}/reject"))
+                .post(&format!("/deploy-approvals/{id}/reject"))
                 .bearer_auth(t)
                 .form(&[("notes", "x")])
                 .send()

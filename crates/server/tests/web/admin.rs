@@ -52,7 +52,7 @@ async fn an_admin_adds_suspends_and_reinstates_a_user_and_ends_their_session() {
         .await;
         assert_eq!(s, 200);
         assert!(html.contains("Suspended dev@example.com."));
-        let (s, h, _) = page(&app, &dev_session, "/approvals").await;
+        let (s, h, _) = page(&app, &dev_session, "/deploy-approvals").await;
         assert_eq!(s, 303, "a suspended user's session stops");
         assert!(h["location"].to_str().unwrap().starts_with("/login"));
         let (_, _, html) = post_form(
@@ -79,7 +79,7 @@ async fn an_admin_adds_suspends_and_reinstates_a_user_and_ends_their_session() {
         )
         .await;
         assert_eq!(s, 303);
-        let (s, _, _) = page(&app, &dev_session, "/approvals").await;
+        let (s, _, _) = page(&app, &dev_session, "/deploy-approvals").await;
         assert_eq!(s, 303, "the ended session no longer works");
         app.cleanup().await;
     }
@@ -272,7 +272,7 @@ async fn a_viewer_gets_no_admin_navigation_and_no_admin_pages() {
     for app in TestApp::spawn_all().await {
         app.create_user("viewer@example.com", "viewer", None).await;
         let web = web_cookie(&app, "viewer@example.com", true).await;
-        let (_, _, html) = page(&app, &web, "/approvals").await;
+        let (_, _, html) = page(&app, &web, "/deploy-approvals").await;
         for link in [
             "/admin/users",
             "/admin/tokens",

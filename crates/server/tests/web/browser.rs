@@ -63,7 +63,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
 
         // Sign in: the list needs a session, then MFA; enrolment comes first.
         b.driver
-            .goto(app.at("/approvals"))
+            .goto(app.at("/deploy-approvals"))
             .await
             .expect("open the gateway");
         assert!(
@@ -93,7 +93,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         assert_eq!(codes.len(), 10, "[{backend}]");
         click(&b, "a.button.primary").await;
         b.find("#request-rows").await;
-        assert_eq!(b.path().await, "/approvals", "[{backend}]");
+        assert_eq!(b.path().await, "/deploy-approvals", "[{backend}]");
         b.wait_text("[data-live-state]", "live").await;
 
         // CI asks; the request appears on the open list without a reload.
@@ -157,7 +157,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         let (_, req2) = app.request_approval(&token, &commit2).await;
         let id2 = req2["public_id"].as_str().unwrap().to_owned();
         b.driver
-            .goto(app.at(&format!("/approvals/{id2}")))
+            .goto(app.at(&format!("/deploy-approvals/{id2}")))
             .await
             .unwrap();
         b.wait_text("#request-status", "pending").await;
@@ -180,7 +180,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         // Sign out ends the session.
         click(&b, "form.signout button").await;
         b.find("#email").await;
-        b.driver.goto(app.at("/approvals")).await.unwrap();
+        b.driver.goto(app.at("/deploy-approvals")).await.unwrap();
         assert!(b.path().await.starts_with("/login"), "[{backend}]");
         app.cleanup().await;
     }

@@ -23,14 +23,18 @@ async fn ci_token(app: &TestApp) -> String {
 #[tokio::test]
 async fn a_page_without_a_session_sends_the_browser_to_sign_in_and_back() {
     for app in TestApp::spawn_all().await {
-        let r = app.get("/approvals?status=pending").send().await.unwrap();
+        let r = app
+            .get("/deploy-approvals?status=pending")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 303, "[{}]", app.backend);
         assert_eq!(
             location(r.headers()),
-            "/login?next=%2Fapprovals%3Fstatus%3Dpending"
+            "/login?next=%2Fdeploy-approvals%3Fstatus%3Dpending"
         );
         let r = app.get("/").send().await.unwrap();
-        assert_eq!(location(r.headers()), "/approvals");
+        assert_eq!(location(r.headers()), "/deploy-approvals");
         app.cleanup().await;
     }
 }
@@ -40,7 +44,11 @@ async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
     for app in TestApp::spawn_all().await {
         app.create_user("admin@example.com", "admin", Some(PASSWORD))
             .await;
-        let r = app.get("/login?next=/approvals/x").send().await.unwrap();
+        let r = app
+            .get("/login?next=/deploy-approvals/x")
+            .send()
+            .await
+            .unwrap();
         let (login_cookie, line) = cookie_value(&r, "rgw_login_csrf").expect("login CSRF cookie");
         assert!(
             line.contains("SameSite=Strict") && line.contains("HttpOnly"),
@@ -59,7 +67,7 @@ async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
                 ("csrf", csrf.as_str()),
                 ("email", "admin@example.com"),
                 ("password", "nope"),
-                ("next", "/approvals/x"),
+                ("next", "/deploy-approvals/x"),
             ])
             .send()
             .await
@@ -80,13 +88,13 @@ async fn password_sign_in_sets_a_strict_session_cookie_and_continues_to_mfa() {
                 ("csrf", csrf.as_str()),
                 ("email", "admin@example.com"),
                 ("password", PASSWORD),
-                ("next", "/approvals/x"),
+                ("next", "/deploy-approvals/x"),
             ])
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), 303, "[{}]", app.backend);
-        assert_eq!(location(r.headers()), "/mfa?next=%2Fapprovals%2Fx");
+        assert_eq!(location(r.headers()), "/mfa?next=%2Fdeploy-approvals%2Fx");
         let set: Vec<String> = r
             .headers()
             .get_all("set-cookie")
@@ -121,21 +129,21 @@ async fn the_list_shows_pending_first_and_filters_by_status_and_app() {
         let third = third["public_id"].as_str().unwrap().to_owned();
         app.approve(&a, &third).await;
 
-        let (status, _, html) = page(&app, &cookie, "/approvals").await;
+        let (status, _, html) = page(&app, &cookie, "/deploy-approvals").await;
         assert_eq!(status, 200, "[{}]", app.backend);
         let pos = |id: &str| html.find(&format!("data-request=\"{id}\"")).expect(id);
         assert!(pos(&second) < pos(&third), "pending first");
         assert!(pos(&third) < pos(&first), "then newest first");
 
-        let (_, _, only) = page(&app, &cookie, "/approvals?status=pending&app=myapp").await;
+        let (_, _, only) = page(&app, &cookie, "/deploy-approvals?status=pending&app=myapp").await;
         assert!(only.contains(&second) && !only.contains(&first) && !only.contains(&third));
-        let (_, _, none) = page(&app, &cookie, "/approvals?app=other").await;
+        let (_, _, none) = page(&app, &cookie, "/deploy-approvals?app=other").await;
         assert!(!none.contains("data-request="));
-        let (status, _, bad) = page(&app, &cookie, "/approvals?status=bogus").await;
+        let (status, _, bad) = page(&app, &cookie, "/deploy-approvals?status=bogus").await;
         assert_eq!(status, 400);
         assert!(bad.contains("role=\"alert\""), "{bad}");
         // The fragment the live list swaps in is the same rows.
-        let (status, _, rows) = page(&app, &cookie, "/approvals/rows?status=pending").await;
+        let (status, _, rows) = page(&app, &cookie, "/deploy-approvals/rows?status=pending").await;
         assert_eq!(status, 200);
         assert!(rows.contains(&second) && !rows.contains(&first));
         app.cleanup().await;
@@ -149,7 +157,7 @@ async fn the_list_stream_announces_a_new_request() {
         let (_, cookie) = admin(&app).await;
         let token = ci_token(&app).await;
         let r = app
-            .get("/approvals/events")
+            .get("/deploy-approvals/events")
             .header("cookie", &cookie)
             .send()
             .await
@@ -194,10 +202,10 @@ async fn a_backup_code_approves_from_the_form_once() {
         let token = ci_token(&app).await;
         let (_, req) = app.request_approval(&token, &sha(9)).await;
         let id = req["public_id"].as_str().unwrap().to_owned();
-        let (_, _, html) = page(&app, &cookie, &format!("/approvals/{id}")).await;
+        let (_, _, html) = page(&app, &cookie, &format!("/deploy-approvals/{id}")).await;
         let csrf = csrf_from(&html);
         let digest = attr_after(&html, "name=\"intent_digest\" value=\"").unwrap();
-        let path = format!("/approvals/{id}/approve");
+        let path = format!("/deploy-approvals/{id}/approve");
         let form = [
             ("csrf", csrf.as_str()),
             ("intent_digest", digest.as_str()),
@@ -206,14 +214,22 @@ async fn a_backup_code_approves_from_the_form_once() {
         ];
         let (status, headers, _) = post_form(&app, &cookie, &path, &form).await;
         assert_eq!(status, 303, "[{}]", app.backend);
-        assert_eq!(location(&headers), format!("/approvals/{id}?done=approved"));
+        assert_eq!(
+            location(&headers),
+            format!("/deploy-approvals/{id}?done=approved")
+        );
         let (_, api) = app.get_approval(&token, &id).await;
         assert_eq!(api["status"], "approved");
         assert_eq!(api["approvals"][0]["mfa_method"], "backup_code");
         assert_eq!(api["approvals"][0]["notes"], "ok");
 
         // The detail page shows the approval, and no approve form any more.
-        let (_, _, after) = page(&app, &cookie, &format!("/approvals/{id}?done=approved")).await;
+        let (_, _, after) = page(
+            &app,
+            &cookie,
+            &format!("/deploy-approvals/{id}?done=approved"),
+        )
+        .await;
         assert!(after.contains("Your approval was recorded."));
         assert!(!after.contains("id=\"approve-form\""));
         assert!(
