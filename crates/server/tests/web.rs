@@ -13,3 +13,6 @@ mod browser;
 
 #[path = "web/admin.rs"]
 mod admin;
+
+#[path = "web/keys.rs"]
+mod keys;
