@@ -60,7 +60,12 @@
 
   function fetchHtml(url) {
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { if (!r.ok) throw new Error(r.status); return r.text(); });
+      .then(function (r) {
+        // Sent to sign-in or MFA (the session ended): show that page instead of splicing it in.
+        if (r.redirected) { window.location.reload(); throw new Error("redirected"); }
+        if (!r.ok) throw new Error(r.status);
+        return r.text();
+      });
   }
 
   function liveList() {

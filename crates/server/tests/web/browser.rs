@@ -118,6 +118,35 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         let row = format!("tr[data-request='{id}']");
         b.wait_text(&row, "pending").await;
         b.wait_text(&row, &commit[..7]).await;
+        // Two more for the screenshot, from another pipeline; they appear live too.
+        for (n, branch, message) in [
+            (
+                "e3b1a07c9d2f4e6a8b0c1d2e3f405162738495a6",
+                "hotfix/payments-timeout",
+                "Hotfix: raise the payments client timeout to 8 s",
+            ),
+            (
+                "41d7c8e2f0a9b3c5d6e7f8091a2b3c4d5e6f7a8b",
+                "main",
+                "Nightly dependency updates",
+            ),
+        ] {
+            let r = app
+                .post("/api/v1/deploy-approval-requests")
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"app": "myapp", "git_commit_hash": n,
+                    "git_branch": branch, "ci_metadata": {}, "message": message}))
+                .send()
+                .await
+                .unwrap();
+            let (s, v) = rgw_testkit::body_json(r).await;
+            assert_eq!(s, 201, "{v}");
+            b.wait_text(
+                &format!("tr[data-request='{}']", v["public_id"].as_str().unwrap()),
+                message,
+            )
+            .await;
+        }
         b.screenshot("pending-list.png").await;
 
         // The detail page, then a wrong code: refused, still pending.

@@ -12,7 +12,6 @@ use rgw_store::NewUser;
 use rgw_store::testing::test_stores;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
-use thirtyfour::extensions::cdp::ChromeDevTools;
 
 use super::support::Browser;
 
@@ -82,11 +81,11 @@ async fn an_admin_registers_a_security_key_and_approves_a_request_with_it_in_chr
     let Some(b) = Browser::start().await else {
         return;
     };
-    let cdp = ChromeDevTools::new(b.driver.handle().clone());
-    cdp.execute_cdp_with_params("WebAuthn.enable", json!({}))
+    let cdp = b.driver.cdp();
+    cdp.send_raw("WebAuthn.enable", json!({}))
         .await
         .expect("WebAuthn domain");
-    cdp.execute_cdp_with_params(
+    cdp.send_raw(
         "WebAuthn.addVirtualAuthenticator",
         json!({"options": {"protocol": "ctap2", "transport": "usb", "hasResidentKey": true,
                            "hasUserVerification": true, "isUserVerified": true,
