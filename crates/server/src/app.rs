@@ -137,8 +137,10 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .merge(crate::proxy::routes())
+        .merge(crate::web::routes())
         // MFA policy applies to every API route (and the rack proxy) except login, logout,
-        // who-am-I and the MFA endpoints themselves.
+        // who-am-I and the MFA endpoints themselves, and to every web page except sign-in,
+        // sign-out and the MFA pages.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::mfa::enforce::layer,

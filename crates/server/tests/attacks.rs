@@ -33,3 +33,6 @@ mod hot_path;
 
 #[path = "attacks/integrations.rs"]
 mod integrations;
+
+#[path = "attacks/web.rs"]
+mod web;

@@ -20,29 +20,59 @@ use crate::auth::principal::{Principal, UserPrincipal};
 use crate::error::ApiError;
 
 /// Paths a session without (verified) MFA may still reach: health, the API document, login,
-/// logout and who-am-I, and the MFA endpoints themselves (enrolment and verification).
+/// logout and who-am-I, the MFA endpoints themselves (enrolment and verification), and of the
+/// web UI only sign-in, sign-out, the MFA challenge and enrolment pages and static assets.
+/// Everything else, including every other web page and unknown paths, is gated.
 pub fn is_exempt(path: &str) -> bool {
-    const PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/mfa/"];
-    const EXACT: &[&str] = &["/healthz", "/readyz", "/api/v1/openapi.json"];
-    EXACT.contains(&path)
-        || PREFIXES.iter().any(|p| path.starts_with(p))
-        || !path.starts_with("/api/")
+    const PREFIXES: &[&str] = &["/api/v1/auth/", "/api/v1/mfa/", "/static/"];
+    const EXACT: &[&str] = &[
+        "/healthz",
+        "/readyz",
+        "/api/v1/openapi.json",
+        "/login",
+        "/logout",
+        "/mfa",
+        "/mfa/enroll",
+        "/mfa/enroll/confirm",
+        "/favicon.ico",
+    ];
+    EXACT.contains(&path) || PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
 /// Middleware: refuses user sessions that MFA policy holds at enrolment or verification on
 /// every non-exempt path. Requests without valid credentials pass through unchanged, so the
-/// handler answers them with its usual 401.
+/// handler answers them with its usual 401 (or, for pages, the sign-in redirect).
+///
+/// Web pages (outside `/api/`) are answered with a redirect to the MFA challenge or enrolment
+/// page instead of JSON. Their forms carry the CSRF token in the body, which the page handler
+/// checks, so here a page request is authenticated by its cookie alone and the principal is
+/// only handed on for safe methods (an unsafe one must authenticate again with its token).
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if is_exempt(req.uri().path()) {
+    let path = req.uri().path();
+    if is_exempt(path) {
         return next.run(req).await;
     }
-    let principal = crate::auth::authenticate_for_method(&state, req.method(), req.headers()).await;
+    let page = !path.starts_with("/api/");
+    let method = if page {
+        axum::http::Method::GET
+    } else {
+        req.method().clone()
+    };
+    let principal = crate::auth::authenticate_for_method(&state, &method, req.headers()).await;
     if let Ok(principal) = principal {
         if let Principal::User(user) = &principal
             && let Err(e) = check(&state, user).await
         {
             let event = refusal_event(&state, &req, user, &e);
             state.auditor.record(event).await;
+            if page {
+                let to = if e.code() == "mfa_enrollment_required" {
+                    "/mfa/enroll"
+                } else {
+                    "/mfa"
+                };
+                return axum::response::Redirect::to(to).into_response();
+            }
             // Rack proxy callers are the convox CLI: answer in the rack's error convention.
             if req.uri().path().starts_with(crate::proxy::PREFIX) {
                 let json = crate::proxy::wants_json(req.headers());
@@ -50,7 +80,9 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             }
             return e.into_response();
         }
-        req.extensions_mut().insert(principal);
+        if !page || req.method().is_safe() {
+            req.extensions_mut().insert(principal);
+        }
     }
     next.run(req).await
 }
@@ -163,6 +195,35 @@ pub async fn check(state: &AppState, user: &UserPrincipal) -> Result<(), ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_sign_in_mfa_pages_and_assets_are_exempt_outside_the_api() {
+        for open in [
+            "/login",
+            "/logout",
+            "/mfa",
+            "/mfa/enroll",
+            "/static/abc/app.css",
+            "/api/v1/auth/login",
+            "/api/v1/mfa/verify",
+            "/healthz",
+        ] {
+            assert!(is_exempt(open), "{open}");
+        }
+        for gated in [
+            "/",
+            "/deploy-approvals",
+            "/deploy-approvals/x",
+            "/admin/users",
+            "/mfa/backup-codes",
+            "/loginx",
+            "/nope",
+            "/api/v1/deploy-approval-requests",
+            "/api/v1/rack-proxy/apps",
+        ] {
+            assert!(!is_exempt(gated), "{gated}");
+        }
+    }
 
     #[test]
     fn the_gate_demands_enrolment_then_verification() {

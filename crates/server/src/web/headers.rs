@@ -1,5 +1,6 @@
 //! The response headers of every HTML page the gateway renders, in one place: a strict
-//! Content-Security-Policy (nothing loads, no scripts, no framing, no `<base>`, forms only to
+//! Content-Security-Policy (styles and images only from the gateway itself, scripts — never
+//! inline — only on the web UI's own pages that opt in, no framing, no `<base>`, forms only to
 //! our own origin and the origins a page names), `X-Frame-Options: DENY` for browsers without
 //! `frame-ancestors`, `Referrer-Policy: no-referrer` (page URLs can carry one-time ids),
 //! `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
@@ -15,6 +16,7 @@ use url::Url;
 pub struct Page {
     body: String,
     form_targets: Vec<String>,
+    scripts: bool,
 }
 
 impl Page {
@@ -23,7 +25,16 @@ impl Page {
         Page {
             body,
             form_targets: Vec::new(),
+            scripts: false,
         }
+    }
+
+    /// Also lets the page run the gateway's own script files (`script-src 'self'`, never
+    /// inline) and open connections back to the gateway (`connect-src 'self'`, for live
+    /// updates and security keys). Pages outside the web UI stay script-free.
+    pub fn with_scripts(mut self) -> Page {
+        self.scripts = true;
+        self
     }
 
     /// Also allows form submissions (and the redirects that follow them, which browsers check
@@ -38,22 +49,28 @@ impl Page {
     }
 }
 
-/// The Content-Security-Policy of a page whose forms may post to `'self'` and `form_targets`.
-pub fn content_security_policy(form_targets: &[String]) -> String {
+/// The Content-Security-Policy of a page whose forms may post to `'self'` and `form_targets`,
+/// with the gateway's own scripts when `scripts`.
+pub fn content_security_policy(form_targets: &[String], scripts: bool) -> String {
     let mut form_action = String::from("'self'");
     for t in form_targets {
         form_action.push(' ');
         form_action.push_str(t);
     }
+    let scripts = if scripts {
+        "script-src 'self'; connect-src 'self'; "
+    } else {
+        ""
+    };
     format!(
-        "default-src 'none'; style-src 'self'; img-src 'self'; form-action {form_action}; \
-         frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; {scripts}style-src 'self'; img-src 'self'; \
+         form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
     )
 }
 
 /// Sets the security headers of an HTML page on `headers`.
-pub fn apply(headers: &mut HeaderMap, form_targets: &[String]) {
-    let csp = content_security_policy(form_targets);
+pub fn apply(headers: &mut HeaderMap, form_targets: &[String], scripts: bool) {
+    let csp = content_security_policy(form_targets, scripts);
     // Origins are ASCII serialisations of parsed URLs, so the value is always valid.
     if let Ok(v) = HeaderValue::from_str(&csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -73,7 +90,7 @@ pub fn apply(headers: &mut HeaderMap, form_targets: &[String]) {
 impl IntoResponse for Page {
     fn into_response(self) -> Response {
         let mut resp = Html(self.body).into_response();
-        apply(resp.headers_mut(), &self.form_targets);
+        apply(resp.headers_mut(), &self.form_targets, self.scripts);
         resp
     }
 }
@@ -109,6 +126,12 @@ mod tests {
             h[header::CONTENT_SECURITY_POLICY],
             "default-src 'none'; style-src 'self'; img-src 'self'; \
              form-action 'self' https://idp.example.com; frame-ancestors 'none'; base-uri 'none'"
+        );
+        let ui = Page::new(String::new()).with_scripts().into_response();
+        assert_eq!(
+            ui.headers()[header::CONTENT_SECURITY_POLICY],
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+             img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
         );
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::REFERRER_POLICY], "no-referrer");
