@@ -288,13 +288,16 @@ async fn an_operator_can_unlink_a_single_sign_on_binding_so_that_the_next_login_
             body_json(browser_login(&app, &app.at("/api/v1/auth/oidc/start")).await).await;
         assert_eq!((status, error_code(&body)), (403, "oidc_identity_mismatch"));
         // ...until an operator unlinks the old binding.
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
+        // Async: a blocking wait would freeze this test's runtime, and with it the gateway,
+        // possibly in the middle of an audit transaction the command then waits for.
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_rack-gateway-server"))
             .args(["users", "unlink-sso", "--email", "dev@example.com"])
             .env_clear()
             .env("RGW_DATABASE_URL", &app.database_url)
             .env("RGW_SECRET_KEY", rgw_testkit::TEST_SECRET_KEY)
             .env("RGW_LOG", "warn")
             .output()
+            .await
             .unwrap();
         assert!(
             out.status.success(),

@@ -188,6 +188,52 @@ async fn the_list_stream_announces_a_new_request() {
 }
 
 #[tokio::test]
+async fn a_request_made_through_another_gateway_appears_on_this_gateways_live_list() {
+    use futures_util::StreamExt;
+    for a in TestApp::spawn_all().await {
+        // Replicas share PostgreSQL; SQLite serves one gateway.
+        if a.store().backend() != rgw_store::Backend::Postgres {
+            a.cleanup().await;
+            continue;
+        }
+        let b = a.spawn_replica().await;
+        let (_, cookie) = admin(&a).await;
+        let token = ci_token(&a).await;
+        let r = a
+            .get("/deploy-approvals/events")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let mut body = r.bytes_stream();
+        let started = std::time::Instant::now();
+        let (status, req) = b.request_approval(&token, &sha(8)).await;
+        assert_eq!(status, 201, "{req}");
+        let id = req["public_id"].as_str().unwrap().to_owned();
+        let mut seen = String::new();
+        // The list stream has no polling of its own: only the change listener can bring it.
+        tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            while let Some(chunk) = body.next().await {
+                seen.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+                if seen.contains(&id) {
+                    break;
+                }
+            }
+        })
+        .await
+        .expect("the other gateway's request reaches this list");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        b.cleanup().await;
+        a.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn a_backup_code_approves_from_the_form_once() {
     for app in TestApp::spawn_all().await {
         let (_, cookie) = admin(&app).await;
