@@ -242,6 +242,7 @@ pub struct Chrome {
     pub can_tokens: bool,
     pub can_settings: bool,
     pub can_audit: bool,
+    pub can_jobs: bool,
     /// Which nav entry is current.
     pub section: &'static str,
     pub css: &'static str,
@@ -263,6 +264,7 @@ impl Chrome {
             can_tokens: p.allows(&Permission::API_TOKEN_READ),
             can_settings: p.allows(&Permission::SETTING_READ),
             can_audit: p.allows(&Permission::AUDIT_READ),
+            can_jobs: p.allows(&Permission::JOB_READ),
             section,
             ..Chrome::anonymous()
         }
@@ -280,6 +282,7 @@ impl Chrome {
             can_tokens: false,
             can_settings: false,
             can_audit: false,
+            can_jobs: false,
             section: "",
             css: super::assets::url("app.css"),
             js: super::assets::url("app.js"),

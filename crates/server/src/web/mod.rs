@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod admin_config;
+pub mod admin_jobs;
 pub mod approval_view;
 pub mod approvals;
 pub mod assets;
@@ -63,5 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/settings", get(admin_config::settings))
         .route("/admin/settings/{key}", post(admin_config::save_setting))
         .route("/admin/audit", get(admin_config::audit))
+        .route("/admin/jobs", get(admin_jobs::jobs))
+        .route("/admin/jobs/{id}/{action}", post(admin_jobs::act))
         .route("/static/{hash}/{name}", get(assets::serve))
 }

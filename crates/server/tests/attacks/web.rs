@@ -402,3 +402,6 @@ async fn an_api_token_cannot_open_pages_or_post_their_forms() {
         app.cleanup().await;
     }
 }
+
+#[path = "web/jobs.rs"]
+mod jobs;

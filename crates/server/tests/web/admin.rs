@@ -302,3 +302,67 @@ async fn a_viewer_gets_no_admin_navigation_and_no_admin_pages() {
         app.cleanup().await;
     }
 }
+
+/// Enqueues a job straight into the outbox (no worker runs in tests unless asked), so the
+/// page has one to show without wiring an integration mock.
+async fn queued_job(app: &TestApp, kind: &str) -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let mut tx = app.state.store.begin().await.unwrap();
+    let job = tx
+        .enqueue_job(
+            &rgw_store::NewJob {
+                kind: kind.into(),
+                payload: serde_json::json!({}),
+                idempotency_key: None,
+                run_at: now,
+                max_attempts: 5,
+                deploy_approval_request_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    tx.commit().await.unwrap();
+    job.public_id.to_string()
+}
+
+#[tokio::test]
+async fn an_admin_sees_a_queued_job_discards_it_and_retries_it_from_the_jobs_page() {
+    for app in TestApp::spawn_all().await {
+        let web = admin(&app).await;
+        let id = queued_job(&app, "slack.notify").await;
+        let (s, _, html) = page(&app, &web, "/admin/jobs").await;
+        assert_eq!(s, 200, "[{}]", app.backend);
+        assert!(html.contains("href=\"/admin/jobs\""), "nav link");
+        assert!(html.contains(&format!("id=\"job-{id}\"")), "{html}");
+        assert!(html.contains("slack.notify"));
+        assert!(html.contains(&format!("/admin/jobs/{id}/discard")));
+        assert!(
+            !html.contains(&format!("/admin/jobs/{id}/retry")),
+            "queued: no retry"
+        );
+        let csrf = csrf_from(&html);
+
+        let discard = format!("/admin/jobs/{id}/discard");
+        let (s, _, _) = post_form(&app, &web, &discard, &[("csrf", &csrf)]).await;
+        assert_eq!(s, 303);
+        let (_, _, html) = page(&app, &web, "/admin/jobs?status=discarded").await;
+        assert!(html.contains(&format!("id=\"job-{id}\"")), "{html}");
+        assert!(html.contains(&format!("/admin/jobs/{id}/retry")));
+        // Discarding twice is refused with the API's reason.
+        let (s, _, html) = post_form(&app, &web, &discard, &[("csrf", &csrf)]).await;
+        assert_eq!(s, 409, "{html}");
+        assert!(html.contains("id=\"admin-error\""));
+
+        let retry = format!("/admin/jobs/{id}/retry");
+        let (s, _, _) = post_form(&app, &web, &retry, &[("csrf", &csrf)]).await;
+        assert_eq!(s, 303);
+        // Requeued; the test app's worker may already have claimed it, so only "no longer
+        // discarded" is certain.
+        let (_, _, html) = page(&app, &web, "/admin/jobs?status=discarded").await;
+        assert!(!html.contains(&format!("id=\"job-{id}\"")), "{html}");
+        let (_, _, html) = page(&app, &web, "/admin/jobs").await;
+        assert!(html.contains(&format!("id=\"job-{id}\"")), "{html}");
+    }
+}
