@@ -23,7 +23,33 @@ fn next_code(app: &TestApp, secret: &str) -> String {
     rgw_server::mfa::totp::code_at(&SecretString::from(secret.to_owned()), unix).expect("a code")
 }
 
-fn options() -> TestOptions {
+const GITHUB_TOKEN: &str = "ghp_browser_test_token";
+
+/// The repository as GitHub knows it: each request's commit is on its branch (verification
+/// at create is real, against the mock), and the release branch has PR 128 open.
+async fn github() -> rgw_testkit::mocks::github::MockGitHub {
+    let gh = rgw_testkit::mocks::github::MockGitHub::start(GITHUB_TOKEN, "acme", "myapp").await;
+    gh.set_branch(
+        "release/2026.12.2",
+        &["9f4c2e17b3a8d6e0c5f1a2b3c4d5e6f708192a3b"],
+    );
+    gh.open_pr(128, "release/2026.12.2");
+    gh.set_branch(
+        "hotfix/payments-timeout",
+        &["e3b1a07c9d2f4e6a8b0c1d2e3f405162738495a6"],
+    );
+    gh.open_pr(131, "hotfix/payments-timeout");
+    gh.set_branch(
+        "main",
+        &[
+            "41d7c8e2f0a9b3c5d6e7f8091a2b3c4d5e6f7a8b",
+            &rgw_testkit::approvals::sha(0xb10d),
+        ],
+    );
+    gh
+}
+
+fn options(gh: &rgw_testkit::mocks::github::MockGitHub) -> TestOptions {
     TestOptions {
         // Real policy: every user must have MFA.
         env: [
@@ -31,6 +57,14 @@ fn options() -> TestOptions {
             ("RGW_APP_MYAPP_SETTING_VCS_PROVIDER", "github"),
             ("RGW_APP_MYAPP_SETTING_VCS_REPO", "acme/myapp"),
             ("RGW_APP_MYAPP_SETTING_CI_PROVIDER", "circleci"),
+            ("RGW_APP_MYAPP_SETTING_VERIFY_GIT_COMMIT_MODE", "branch"),
+            (
+                "RGW_APP_MYAPP_SETTING_ALLOW_DEPLOY_FROM_DEFAULT_BRANCH",
+                "true",
+            ),
+            ("RGW_APP_MYAPP_SETTING_REQUIRE_PR_FOR_BRANCH", "false"),
+            ("RGW_GITHUB_TOKEN", GITHUB_TOKEN),
+            ("RGW_GITHUB_API_URL", gh.api_url.as_str()),
         ]
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .to_vec(),
@@ -52,7 +86,8 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
     let Some(b) = Browser::start().await else {
         return;
     };
-    for app in TestApp::spawn_all_with(options()).await {
+    let gh = github().await;
+    for app in TestApp::spawn_all_with(options(&gh)).await {
         let backend = app.backend;
         app.create_user("admin@example.com", "admin", Some(PASSWORD))
             .await;
@@ -104,8 +139,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
             .json(&serde_json::json!({
                 "app": "myapp",
                 "git_commit_hash": commit,
-                "git_branch": "main",
-                "pr_url": "https://github.com/acme/myapp/pull/128",
+                "git_branch": "release/2026.12.2",
                 "ci_metadata": {"workflow_id": "5d1e0c2a-7b1f-4f7e-9d55-2a4c8e0f1b3d", "pipeline_number": "1742"},
                 "message": "Release 2026.12.2: checkout retries and faster search",
             }))
