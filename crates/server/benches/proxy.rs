@@ -207,7 +207,7 @@ async fn run() -> anyhow::Result<()> {
     };
     let lat_gated = load::latency(&gated_target, &build_path, WARMUP, SEQUENTIAL).await?;
     if std::env::var("RGW_BENCH_ONLY").as_deref() == Ok("gate") {
-        println!("{}", gate_line(&lat_plain, &lat_gated));
+        println!("{}", load::gate_line(&lat_plain, &lat_gated, SEQUENTIAL));
         return Ok(());
     }
 
@@ -326,7 +326,7 @@ async fn run() -> anyhow::Result<()> {
         procs::load_average()
     );
     println!();
-    println!("{}", gate_line(&lat_plain, &lat_gated));
+    println!("{}", load::gate_line(&lat_plain, &lat_gated, SEQUENTIAL));
     println!();
     println!("latency, {SEQUENTIAL} sequential GET /apps, one keep-alive connection (ms):");
     println!("| target  | median | p90    | p99    | added median |");
@@ -486,19 +486,6 @@ async fn run() -> anyhow::Result<()> {
     );
     println!("wall time {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// The gated vs ungated comparison, as one line.
-fn gate_line(plain: &Latency, gated: &Latency) -> String {
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    format!(
-        "deploy gate, {SEQUENTIAL} sequential GET builds/{{id}} through the gateway (ms): ungated median {:.3} p99 {:.3}; gated median {:.3} p99 {:.3}; gated/ungated {:+.1}% (target ≤ +10%)",
-        ms(plain.median()),
-        ms(plain.pct(0.99)),
-        ms(gated.median()),
-        ms(gated.pct(0.99)),
-        (ms(gated.median()) / ms(plain.median()) - 1.0) * 100.0
-    )
 }
 
 fn cores() -> usize {

@@ -324,3 +324,16 @@ pub async fn upload(
     .with_context(|| format!("{}: upload timed out", t.name))??;
     Ok((start.elapsed(), status, body))
 }
+
+/// The gated vs ungated comparison, as one line.
+pub fn gate_line(plain: &Latency, gated: &Latency, n: usize) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "deploy gate, {n} sequential GET builds/{{id}} through the gateway (ms): ungated median {:.3} p99 {:.3}; gated median {:.3} p99 {:.3}; gated/ungated {:+.1}% (target ≤ +10%)",
+        ms(plain.median()),
+        ms(plain.pct(0.99)),
+        ms(gated.median()),
+        ms(gated.pct(0.99)),
+        (ms(gated.median()) / ms(plain.median()) - 1.0) * 100.0
+    )
+}
