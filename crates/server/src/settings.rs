@@ -6,49 +6,30 @@
 //! this process drops them before it returns; one by another PostgreSQL replica when its
 //! notification arrives; any other within [`rgw_store::changes::UNWATCHED_MAX_AGE`] (1 s).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use rgw_core::AppName;
 use rgw_core::rbac::GateSettings;
 use rgw_core::settings::{Resolved, Scope, SettingDef, find, resolve as resolve_pure, validate};
-use rgw_store::Store;
-use rgw_store::changes::{Stamp, Topic};
+use rgw_store::changes::{StampedCache, Topic};
 use serde_json::Value;
 
 use crate::app::AppState;
 use crate::error::ApiError;
 
-/// `(scope, key)` → the feed stamp it was read under and the stored value (`None`: not set in
-/// the database).
-type Entries = HashMap<(String, &'static str), (Stamp, Option<Value>)>;
+/// Stored setting values by `(scope, key)` (`None`: not set in the database), cached under the
+/// change feed.
+#[derive(Debug)]
+pub struct SettingsCache(StampedCache<(String, &'static str), Option<Value>>);
 
-/// Stored setting values, cached under the change feed.
-#[derive(Debug, Default)]
-pub struct SettingsCache {
-    entries: Mutex<Entries>,
+impl Default for SettingsCache {
+    fn default() -> Self {
+        SettingsCache(StampedCache::new(Topic::Settings, 10_000))
+    }
 }
 
 impl SettingsCache {
-    fn get(&self, store: &Store, scope: &str, key: &'static str) -> Option<Option<Value>> {
-        let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(&(scope.to_owned(), key))
-            .filter(|(stamp, _)| store.changes().is_current(Topic::Settings, stamp))
-            .map(|(_, v)| v.clone())
-    }
-
-    fn put(&self, scope: &str, key: &'static str, stamp: Stamp, value: Option<Value>) {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() > 10_000 {
-            map.clear();
-        }
-        map.insert((scope.to_owned(), key), (stamp, value));
-    }
-
     /// Forgets one entry (after a local write).
     pub fn invalidate(&self, scope: &str, key: &'static str) {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        map.remove(&(scope.to_owned(), key));
+        self.0.remove(&(scope.to_owned(), key));
     }
 }
 
@@ -81,17 +62,19 @@ pub async fn resolve(state: &AppState, key: &str, app: Option<&str>) -> Result<R
     let def = definition(key)?;
     let app = scope_for(def, app)?;
     let scope = app.as_ref().map(|a| a.to_string()).unwrap_or_default();
-    let stored = match state.settings_cache.get(&state.store, &scope, def.key) {
+    let cache = &state.settings_cache.0;
+    let cache_key = (scope.clone(), def.key);
+    let stored = match cache.get(state.store.changes(), &cache_key) {
         Some(v) => v,
         None => {
             // Stamp before the read (see `rgw_store::changes`).
-            let stamp = state.store.changes().stamp(Topic::Settings);
+            let stamp = cache.stamp(state.store.changes());
             let v = state
                 .store
                 .get_setting(&scope, def.key)
                 .await?
                 .map(|s| s.value.0);
-            state.settings_cache.put(&scope, def.key, stamp, v.clone());
+            cache.put(cache_key, stamp, v.clone());
             v
         }
     };

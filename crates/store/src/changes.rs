@@ -19,7 +19,10 @@
 //! in another process may write the same file; or PostgreSQL while the listener reconnects), a
 //! cached copy is trusted for at most [`UNWATCHED_MAX_AGE`].
 
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
@@ -193,6 +196,66 @@ impl ChangeFeed {
     #[must_use]
     pub fn approvals(&self) -> &broadcast::Sender<Uuid> {
         &self.approvals
+    }
+}
+
+/// A bounded map of copies kept under one topic of the feed: what every cache of the hot path
+/// (credentials, settings, live approvals) is built on. A copy is returned only while its stamp
+/// is current; beyond `max` entries the map starts over (cheap, and memory stays bounded under a
+/// flood of distinct keys).
+#[derive(Debug)]
+pub struct StampedCache<K, V> {
+    topic: Topic,
+    max: usize,
+    entries: Mutex<HashMap<K, (Stamp, V)>>,
+}
+
+impl<K: Eq + Hash, V: Clone> StampedCache<K, V> {
+    /// An empty cache of copies of `topic`, holding at most `max` entries.
+    #[must_use]
+    pub fn new(topic: Topic, max: usize) -> Self {
+        StampedCache {
+            topic,
+            max,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The stamp to take *before* reading what will be kept (see the module docs).
+    #[must_use]
+    pub fn stamp(&self, feed: &ChangeFeed) -> Stamp {
+        feed.stamp(self.topic)
+    }
+
+    /// The copy for `key`, if it is still current.
+    pub fn get(&self, feed: &ChangeFeed, key: &K) -> Option<V> {
+        let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|(stamp, _)| feed.is_current(self.topic, stamp))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Keeps `value` for `key`, read under `stamp`.
+    pub fn put(&self, key: K, stamp: Stamp, value: V) {
+        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= self.max {
+            map.clear();
+        }
+        map.insert(key, (stamp, value));
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, key: &K) {
+        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(key);
+    }
+
+    /// Changes the copy for `key` in place, if there is one (its stamp stays).
+    pub fn update(&self, key: &K, f: impl FnOnce(&mut V)) {
+        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, v)) = map.get_mut(key) {
+            f(v);
+        }
     }
 }
 

@@ -8,25 +8,24 @@
 //! their notification arrives, and anything else within the unwatched bound. Liveness in time
 //! (`approval_expires_at`) is re-checked against `now` on every use.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
 use time::OffsetDateTime;
 
 use crate::approvals::DeployApprovalRequest;
-use crate::changes::{Stamp, Topic};
+use crate::changes::{StampedCache, Topic};
 use crate::db::Store;
 use crate::error::StoreError;
 
 /// Entries kept at most before the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-type Key = (i64, String);
+/// Cached results of [`Store::live_requests_for`], by (token, app).
+#[derive(Debug)]
+pub struct LiveCache(StampedCache<(i64, String), Vec<DeployApprovalRequest>>);
 
-/// Cached results of [`Store::live_requests_for`].
-#[derive(Debug, Default)]
-pub struct LiveCache {
-    entries: Mutex<HashMap<Key, (Stamp, Vec<DeployApprovalRequest>)>>,
+impl Default for LiveCache {
+    fn default() -> Self {
+        LiveCache(StampedCache::new(Topic::Approvals, MAX_ENTRIES))
+    }
 }
 
 impl Store {
@@ -42,35 +41,17 @@ impl Store {
         app: &str,
         now: OffsetDateTime,
     ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+        let cache = &self.live_cache.0;
         let key = (token_id, app.to_owned());
-        {
-            let map = self
-                .live_cache
-                .entries
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((stamp, rows)) = map.get(&key)
-                && self.changes.is_current(Topic::Approvals, stamp)
-            {
-                return Ok(rows
-                    .iter()
-                    .filter(|r| r.approval_expires_at.is_some_and(|at| at > now))
-                    .cloned()
-                    .collect());
-            }
+        if let Some(rows) = cache.get(&self.changes, &key) {
+            return Ok(rows
+                .into_iter()
+                .filter(|r| r.approval_expires_at.is_some_and(|at| at > now))
+                .collect());
         }
-        // Stamp before the read (see `crate::changes`).
-        let stamp = self.changes.stamp(Topic::Approvals);
+        let stamp = cache.stamp(&self.changes);
         let rows = self.live_requests_for(token_id, app, now).await?;
-        let mut map = self
-            .live_cache
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(key, (stamp, rows.clone()));
+        cache.put(key, stamp, rows.clone());
         Ok(rows)
     }
 }

@@ -14,10 +14,7 @@
 //!   database again and decides on that ([`Lookup::fresh`]), so a stale copy cannot lock
 //!   anybody out either (e.g. an idle expiry that another replica has since extended).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
-
-use rgw_store::changes::{Stamp, Topic};
+use rgw_store::changes::{StampedCache, Topic};
 use rgw_store::{ApiTokenLookup, SessionLookup, Store, StoreError};
 use time::OffsetDateTime;
 
@@ -32,11 +29,6 @@ pub type CredentialHash = [u8; 32];
 enum Row {
     Session(Box<SessionLookup>),
     Token(Box<ApiTokenLookup>),
-}
-
-struct Entry {
-    stamp: Stamp,
-    row: Row,
 }
 
 /// Where a looked-up row came from.
@@ -57,9 +49,12 @@ impl Lookup {
 }
 
 /// The per-process credential cache (see the module docs).
-#[derive(Default)]
-pub struct CredentialCache {
-    entries: Mutex<HashMap<CredentialHash, Entry>>,
+pub struct CredentialCache(StampedCache<CredentialHash, Row>);
+
+impl Default for CredentialCache {
+    fn default() -> Self {
+        CredentialCache(StampedCache::new(Topic::Identity, MAX_ENTRIES))
+    }
 }
 
 impl std::fmt::Debug for CredentialCache {
@@ -69,25 +64,9 @@ impl std::fmt::Debug for CredentialCache {
 }
 
 impl CredentialCache {
-    fn cached(&self, store: &Store, hash: &CredentialHash) -> Option<Row> {
-        let map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(hash)
-            .filter(|e| store.changes().is_current(Topic::Identity, &e.stamp))
-            .map(|e| e.row.clone())
-    }
-
-    fn keep(&self, hash: CredentialHash, stamp: Stamp, row: Row) {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= MAX_ENTRIES {
-            map.clear();
-        }
-        map.insert(hash, Entry { stamp, row });
-    }
-
     /// Forgets one credential (e.g. after this process revoked it).
     pub fn forget(&self, hash: &CredentialHash) {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        map.remove(hash);
+        self.0.remove(hash);
     }
 
     /// The session with this token hash: from memory when `allow_cached` and current,
@@ -101,15 +80,15 @@ impl CredentialCache {
         hash: &CredentialHash,
         allow_cached: bool,
     ) -> Result<Option<(SessionLookup, Lookup)>, StoreError> {
-        if allow_cached && let Some(Row::Session(s)) = self.cached(store, hash) {
+        if allow_cached && let Some(Row::Session(s)) = self.0.get(store.changes(), hash) {
             return Ok(Some((*s, Lookup::Cached)));
         }
         // The stamp is taken before the read: see `rgw_store::changes`.
-        let stamp = store.changes().stamp(Topic::Identity);
+        let stamp = self.0.stamp(store.changes());
         let found = store.lookup_session(hash).await?;
         match found {
             Some(s) => {
-                self.keep(*hash, stamp, Row::Session(Box::new(s.clone())));
+                self.0.put(*hash, stamp, Row::Session(Box::new(s.clone())));
                 Ok(Some((s, Lookup::Fresh)))
             }
             None => {
@@ -129,14 +108,14 @@ impl CredentialCache {
         hash: &CredentialHash,
         allow_cached: bool,
     ) -> Result<Option<(ApiTokenLookup, Lookup)>, StoreError> {
-        if allow_cached && let Some(Row::Token(t)) = self.cached(store, hash) {
+        if allow_cached && let Some(Row::Token(t)) = self.0.get(store.changes(), hash) {
             return Ok(Some((*t, Lookup::Cached)));
         }
-        let stamp = store.changes().stamp(Topic::Identity);
+        let stamp = self.0.stamp(store.changes());
         let found = store.lookup_api_token(hash).await?;
         match found {
             Some(t) => {
-                self.keep(*hash, stamp, Row::Token(Box::new(t.clone())));
+                self.0.put(*hash, stamp, Row::Token(Box::new(t.clone())));
                 Ok(Some((t, Lookup::Fresh)))
             }
             None => {
@@ -154,14 +133,11 @@ impl CredentialCache {
         now: OffsetDateTime,
         idle_expires_at: OffsetDateTime,
     ) {
-        let mut map = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(Entry {
-            row: Row::Session(s),
-            ..
-        }) = map.get_mut(hash)
-        {
-            s.session.last_seen_at = now;
-            s.session.idle_expires_at = idle_expires_at.min(s.session.absolute_expires_at);
-        }
+        self.0.update(hash, |row| {
+            if let Row::Session(s) = row {
+                s.session.last_seen_at = now;
+                s.session.idle_expires_at = idle_expires_at.min(s.session.absolute_expires_at);
+            }
+        });
     }
 }
