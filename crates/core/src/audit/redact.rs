@@ -10,6 +10,7 @@
 //! `apiKey` and `API_KEY` all match while `token_name` or `session_id` (identifiers, not
 //! secrets) do not.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use regex::Regex;
@@ -132,13 +133,58 @@ static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap_or_else(|e| unreachable!("static regex: {e}"))
 });
 
+/// The replacement strings: the scheme and its spacing, or the URL up to the password, are kept.
+const AUTH_SCHEME_REPLACEMENT: &str = "${1}${2}[REDACTED]";
+const URL_PASSWORD_REPLACEMENT: &str = "${1}[REDACTED]@";
+
+/// Applies one masking pass, keeping `text` borrowed when nothing matched. `hint` is a cheap
+/// necessary condition for a match: most strings (paths, user agents, names) hold none of the
+/// patterns' fixed parts, and skipping the regex for them skips its per-call setup too.
+fn mask<'t>(
+    text: Cow<'t, str>,
+    hint: fn(&str) -> bool,
+    pattern: &Regex,
+    replacement: &str,
+) -> Cow<'t, str> {
+    if !hint(&text) {
+        return text;
+    }
+    let replaced = match pattern.replace_all(&text, replacement) {
+        Cow::Owned(s) => Some(s),
+        Cow::Borrowed(_) => None,
+    };
+    replaced.map_or(text, Cow::Owned)
+}
+
 /// Masks secret-looking substrings of free text: gateway tokens, HTTP credentials and URL
-/// passwords. Text without any is returned unchanged.
-pub fn redact_text(text: &str) -> String {
-    let t = TOKEN_LIKE.replace_all(text, REDACTED);
-    let t = AUTH_SCHEME.replace_all(&t, format!("${{1}}${{2}}{REDACTED}").as_str());
-    let t = URL_PASSWORD.replace_all(&t, format!("${{1}}{REDACTED}@").as_str());
-    t.into_owned()
+/// passwords. Text without any is returned borrowed, unchanged: every audit event passes
+/// every string through here, so the common case must not allocate.
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    let t = mask(
+        Cow::Borrowed(text),
+        |t| t.contains("rgw_"),
+        &TOKEN_LIKE,
+        REDACTED,
+    );
+    let t = mask(
+        t,
+        |t| contains_ignore_case(t, "bearer") || contains_ignore_case(t, "basic"),
+        &AUTH_SCHEME,
+        AUTH_SCHEME_REPLACEMENT,
+    );
+    mask(
+        t,
+        |t| t.contains("://"),
+        &URL_PASSWORD,
+        URL_PASSWORD_REPLACEMENT,
+    )
+}
+
+/// Whether `text` contains the ASCII word `lower` in any letter case.
+fn contains_ignore_case(text: &str, lower: &str) -> bool {
+    text.as_bytes()
+        .windows(lower.len())
+        .any(|w| w.eq_ignore_ascii_case(lower.as_bytes()))
 }
 
 /// Redacts `details` in place (see the module docs). `extra_secret_names` are names configured
@@ -157,8 +203,7 @@ pub fn redact(details: &mut Value, extra_secret_names: &[String]) {
         }
         Value::Array(items) => items.iter_mut().for_each(|v| redact(v, extra_secret_names)),
         Value::String(s) => {
-            let masked = redact_text(s);
-            if masked != *s {
+            if let Cow::Owned(masked) = redact_text(s) {
                 *s = masked;
             }
         }

@@ -48,6 +48,12 @@ fn configured_names_are_secret_whatever_they_look_like() {
 #[case("token rgw_abcdEFGH12345678 used", "token [REDACTED] used")]
 #[case("Bearer eyJhbGciOi.abc.def", "Bearer [REDACTED]")]
 #[case("basic Y29udm94OnB3", "basic [REDACTED]")]
+#[case("auth: BeArEr abcdefgh123", "auth: BeArEr [REDACTED]")]
+#[case("BASIC\tY29udm94OnB3", "BASIC\t[REDACTED]")]
+#[case(
+    "HTTPS://u:pw@h and rgw_abcdEFGH12345678",
+    "HTTPS://u:[REDACTED]@h and [REDACTED]"
+)]
 #[case(
     "https://convox:hunter2@rack.example.com:5443/apps",
     "https://convox:[REDACTED]@rack.example.com:5443/apps"
@@ -56,6 +62,22 @@ fn configured_names_are_secret_whatever_they_look_like() {
 #[case("rgw_short", "rgw_short")]
 fn secret_looking_text_is_masked(#[case] input: &str, #[case] expected: &str) {
     assert_eq!(redact_text(input), expected);
+}
+
+#[test]
+fn clean_text_is_returned_without_a_copy_and_masked_text_with_the_marker() {
+    let clean = "GET /apps/myapp/builds?limit=10";
+    assert!(matches!(redact_text(clean), std::borrow::Cow::Borrowed(_)));
+    for (input, secret) in [
+        ("Bearer abcdefgh12", "abcdefgh12"),
+        ("x https://u:pw123456@h/ y", "pw123456"),
+    ] {
+        let masked = redact_text(input);
+        assert!(
+            masked.contains(REDACTED) && !masked.contains(secret),
+            "{masked}"
+        );
+    }
 }
 
 #[test]

@@ -14,10 +14,11 @@
 //!   with backoff and logs an error on every failed attempt; the queue bounds what is held.
 //! - [`Auditor::shutdown`] stops intake, writes everything queued, and returns.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rgw_core::audit::{AuditRecord, StoredEvent, canonical_json, redact, redact_text};
+use rgw_core::audit::{AuditRecord, canonical_json, redact, redact_text};
 use rgw_store::{Store, StoreError, StoreTx};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -98,14 +99,7 @@ pub struct Committed {
 impl Committed {
     /// Writes the stored event's `audit` log line (as the writer does for queued events).
     pub fn log(self) {
-        let mut stored = StoredEvent {
-            seq: self.seq,
-            prev_mac: [0; 32],
-            mac: [0; 32],
-            record: self.record,
-        };
-        rgw_core::audit::sanitize_for_storage(&mut stored.record);
-        log_stored(&stored);
+        log_stored(self.seq, &self.record);
     }
 }
 
@@ -129,8 +123,7 @@ pub fn redact_record(record: &mut AuditRecord, secret_names: &[String]) {
     .into_iter()
     .flatten()
     {
-        let masked = redact_text(field);
-        if masked != *field {
+        if let Cow::Owned(masked) = redact_text(field) {
             *field = masked;
         }
     }
@@ -153,6 +146,8 @@ impl Auditor {
         let mut record = event.into_record();
         super::request::annotate(&mut record);
         redact_record(&mut record, &self.options.secret_names);
+        // As the store will keep it, so that the log line shows exactly what was chained.
+        rgw_core::audit::sanitize_for_storage(&mut record);
         record
     }
 
@@ -243,11 +238,11 @@ fn log_unstored(record: &AuditRecord, why: &str) {
     );
 }
 
-fn log_stored(e: &StoredEvent) {
-    let r = &e.record;
+/// The `audit` line of a stored event (`r` already sanitized for storage).
+fn log_stored(seq: i64, r: &AuditRecord) {
     tracing::info!(
         target: "audit",
-        seq = e.seq,
+        seq,
         event_id = %r.event_id,
         occurred_at = %rgw_core::audit::format_timestamp(r.occurred_at),
         actor_type = %r.actor_type,
@@ -266,7 +261,24 @@ fn log_stored(e: &StoredEvent) {
     );
 }
 
-type Pending = (AuditRecord, Option<oneshot::Sender<i64>>);
+/// Events gathered for one transaction, and who waits for each one's commit. Two vectors, so
+/// the records go to the store as a slice without a copy.
+#[derive(Default)]
+struct Batch {
+    records: Vec<AuditRecord>,
+    done: Vec<Option<oneshot::Sender<i64>>>,
+}
+
+impl Batch {
+    fn push(&mut self, record: AuditRecord, done: Option<oneshot::Sender<i64>>) {
+        self.records.push(record);
+        self.done.push(done);
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+}
 
 /// How often the writer drains its queue while it gathers a batch (the most a flush or a
 /// durable event waits before its batch is written).
@@ -274,12 +286,12 @@ const GATHER_TICK: Duration = Duration::from_millis(2);
 
 fn absorb(
     msg: Msg,
-    batch: &mut Vec<Pending>,
+    batch: &mut Batch,
     waiters: &mut Vec<oneshot::Sender<()>>,
     shutdown: &mut Option<oneshot::Sender<()>>,
 ) {
     match msg {
-        Msg::Event { record, done } => batch.push((record, done)),
+        Msg::Event { record, done } => batch.push(record, done),
         Msg::Flush(done) => waiters.push(done),
         Msg::Shutdown(done) => *shutdown = Some(done),
     }
@@ -291,7 +303,7 @@ async fn run_writer(
     options: Arc<AuditorOptions>,
     mut rx: mpsc::Receiver<Msg>,
 ) {
-    let mut batch: Vec<Pending> = Vec::with_capacity(options.batch_max);
+    let mut batch = Batch::default();
     loop {
         let Some(first) = rx.recv().await else {
             // Every handle was dropped without shutdown: nothing can be queued any more.
@@ -324,13 +336,14 @@ async fn run_writer(
             rx.close();
             while let Some(msg) = rx.recv().await {
                 match msg {
-                    Msg::Event { record, done } => batch.push((record, done)),
+                    Msg::Event { record, done } => batch.push(record, done),
                     Msg::Flush(d) | Msg::Shutdown(d) => waiters.push(d),
                 }
             }
             let give_up = Instant::now() + options.shutdown_timeout;
-            for chunk in std::mem::take(&mut batch).chunks_mut(options.batch_max) {
-                write_batch(&store, &key, chunk, Some(give_up)).await;
+            let max = options.batch_max.max(1);
+            for (records, done) in batch.records.chunks(max).zip(batch.done.chunks_mut(max)) {
+                write_batch(&store, &key, records, done, Some(give_up)).await;
             }
             for w in waiters {
                 let _ = w.send(());
@@ -339,8 +352,9 @@ async fn run_writer(
             tracing::info!("audit writer stopped; queue flushed");
             return;
         }
-        write_batch(&store, &key, &mut batch, None).await;
-        batch.clear();
+        write_batch(&store, &key, &batch.records, &mut batch.done, None).await;
+        batch.records.clear();
+        batch.done.clear();
         for w in waiters {
             let _ = w.send(());
         }
@@ -351,27 +365,20 @@ async fn run_writer(
 async fn write_batch(
     store: &Store,
     key: &[u8; 32],
-    batch: &mut [Pending],
+    records: &[AuditRecord],
+    done: &mut [Option<oneshot::Sender<i64>>],
     give_up: Option<Instant>,
 ) {
-    if batch.is_empty() {
+    if records.is_empty() {
         return;
     }
-    let records: Vec<AuditRecord> = batch.iter().map(|(r, _)| r.clone()).collect();
     let mut backoff = Duration::from_millis(50);
     let mut attempt = 1u32;
     loop {
-        match store.append_audit_events(&records, key).await {
+        match store.append_audit_events(records, key).await {
             Ok(seqs) => {
-                for ((record, done), seq) in batch.iter_mut().zip(seqs) {
-                    let mut stored = StoredEvent {
-                        seq,
-                        prev_mac: [0; 32],
-                        mac: [0; 32],
-                        record: record.clone(),
-                    };
-                    rgw_core::audit::sanitize_for_storage(&mut stored.record);
-                    log_stored(&stored);
+                for ((record, done), seq) in records.iter().zip(done.iter_mut()).zip(seqs) {
+                    log_stored(seq, record);
                     if let Some(done) = done.take() {
                         let _ = done.send(seq);
                     }

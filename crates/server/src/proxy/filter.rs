@@ -270,23 +270,27 @@ pub fn render(value: &Value) -> Vec<u8> {
 }
 
 /// Removes any occurrence of the rack password from a body (defence in depth: the rack has
-/// more than one way to echo a URL with credentials).
-pub fn scrub(body: &[u8], rack_password: &str) -> Vec<u8> {
+/// more than one way to echo a URL with credentials). A body without one, the usual case, is
+/// returned as it is, without a copy.
+pub fn scrub(body: Vec<u8>, rack_password: &str) -> Vec<u8> {
     let needle = rack_password.as_bytes();
     if needle.len() < 4 {
-        return body.to_vec();
+        return body;
+    }
+    let finder = memchr::memmem::Finder::new(needle);
+    let mut hits = finder.find_iter(&body).peekable();
+    if hits.peek().is_none() {
+        return body;
     }
     let mut out = Vec::with_capacity(body.len());
-    let mut i = 0;
-    while i < body.len() {
-        if body[i..].starts_with(needle) {
-            out.extend_from_slice(b"********");
-            i += needle.len();
-        } else {
-            out.push(body[i]);
-            i += 1;
-        }
+    let mut from = 0;
+    for at in hits {
+        // `find_iter` reports non-overlapping matches, left to right.
+        out.extend_from_slice(&body[from..at]);
+        out.extend_from_slice(b"********");
+        from = at + needle.len();
     }
+    out.extend_from_slice(&body[from..]);
     out
 }
 
@@ -310,6 +314,28 @@ fn redact_userinfo(repo: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrub_masks_every_occurrence_of_the_rack_password_and_nothing_else() {
+        for (body, expected) in [
+            ("no secret here", "no secret here"),
+            ("hunter2pw", "********"),
+            (
+                "a hunter2pw b hunter2pwhunter2pw c",
+                "a ******** b **************** c",
+            ),
+            (
+                "https://convox:hunter2pw@rack",
+                "https://convox:********@rack",
+            ),
+            ("hunter2p", "hunter2p"),
+        ] {
+            let out = scrub(body.as_bytes().to_vec(), "hunter2pw");
+            assert_eq!(String::from_utf8(out).unwrap(), expected, "{body}");
+        }
+        // Too short a password to scrub safely: the body passes as it is.
+        assert_eq!(scrub(b"abc abc".to_vec(), "abc"), b"abc abc");
+    }
 
     const USER: EnvView = EnvView {
         can_read: true,

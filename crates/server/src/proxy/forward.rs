@@ -178,7 +178,7 @@ pub async fn forward(
             }
         }
     };
-    let out = filter::scrub(&out, &rack_password(state));
+    let out = filter::scrub(out, rack_password(state));
     head.headers.remove(header::CONTENT_ENCODING);
     head.headers.remove(header::CONTENT_LENGTH);
     if let Ok(len) = HeaderValue::from_str(&out.len().to_string()) {
@@ -299,12 +299,12 @@ async fn secret_names(
     Ok(names)
 }
 
-fn rack_password(state: &AppState) -> String {
+fn rack_password(state: &AppState) -> &str {
     state
         .config
         .rack
         .as_ref()
-        .map(|r| r.password.expose_secret().to_string())
+        .map(|r| r.password.expose_secret())
         .unwrap_or_default()
 }
 
