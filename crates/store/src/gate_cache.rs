@@ -8,6 +8,8 @@
 //! their notification arrives, and anything else within the unwatched bound. Liveness in time
 //! (`approval_expires_at`) is re-checked against `now` on every use.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use crate::approvals::DeployApprovalRequest;
@@ -18,9 +20,11 @@ use crate::error::StoreError;
 /// Entries kept at most before the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-/// Cached results of [`Store::live_requests_for`], by (token, app).
+/// Cached results of [`Store::live_requests_for`], by (token, app). Rows are shared: a hit
+/// hands out reference-counted rows instead of copying every string and JSON document of
+/// every live request on every gated read.
 #[derive(Debug)]
-pub struct LiveCache(StampedCache<(i64, String), Vec<DeployApprovalRequest>>);
+pub struct LiveCache(StampedCache<(i64, String), Vec<Arc<DeployApprovalRequest>>>);
 
 impl Default for LiveCache {
     fn default() -> Self {
@@ -40,7 +44,7 @@ impl Store {
         token_id: i64,
         app: &str,
         now: OffsetDateTime,
-    ) -> Result<Vec<DeployApprovalRequest>, StoreError> {
+    ) -> Result<Vec<Arc<DeployApprovalRequest>>, StoreError> {
         let cache = &self.live_cache.0;
         let key = (token_id, app.to_owned());
         if let Some(rows) = cache.get(&self.changes, &key) {
@@ -50,7 +54,12 @@ impl Store {
                 .collect());
         }
         let stamp = cache.stamp(&self.changes);
-        let rows = self.live_requests_for(token_id, app, now).await?;
+        let rows: Vec<_> = self
+            .live_requests_for(token_id, app, now)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
         cache.put(key, stamp, rows.clone());
         Ok(rows)
     }

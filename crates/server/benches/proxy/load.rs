@@ -114,6 +114,13 @@ impl Latency {
     pub fn median(&self) -> Duration {
         self.pct(0.5)
     }
+
+    /// Adds another run's samples.
+    pub fn merge(&mut self, other: Latency) {
+        self.samples.extend(other.samples);
+        self.samples.sort();
+        self.sent += other.sent;
+    }
 }
 
 /// `warmup` then `n` sequential `GET path` on one connection; every answer must be 200.

@@ -3,13 +3,16 @@
 use rgw_core::approval::{ApprovalStatus, ChainStep, ClaimedStep, DeployChain, DeployDenial};
 use rgw_core::{AppName, BuildId, GitSha, ReleaseId, RequestId};
 use rgw_store::DeployApprovalRequest;
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
 use super::{Ctx, GateError};
 
 /// A stored request with its artefacts parsed, ready for the chain check.
 pub(crate) struct Bound {
-    pub row: DeployApprovalRequest,
+    /// Shared with the gate's cache when it came from there.
+    pub row: Arc<DeployApprovalRequest>,
     pub id: RequestId,
     pub app: AppName,
     pub commit: GitSha,
@@ -20,7 +23,7 @@ pub(crate) struct Bound {
 }
 
 impl Bound {
-    pub fn new(row: DeployApprovalRequest) -> Result<Self, GateError> {
+    pub fn new(row: Arc<DeployApprovalRequest>) -> Result<Self, GateError> {
         let bad = |what: &str| {
             GateError::from(crate::error::ApiError::Internal(anyhow::anyhow!(
                 "deploy approval request {} has a malformed {what}",
@@ -96,7 +99,7 @@ pub(crate) async fn live(ctx: &Ctx<'_>) -> Result<Vec<Bound>, GateError> {
         .store
         .live_requests_for(ctx.token.token_id, ctx.app.as_str(), ctx.state.clock.now())
         .await?;
-    rows.into_iter().map(Bound::new).collect()
+    rows.into_iter().map(|r| Bound::new(Arc::new(r))).collect()
 }
 
 /// [`live`] from the store's in-memory copy, for read-only calls: it may only *allow* them (a
