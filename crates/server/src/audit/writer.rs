@@ -278,6 +278,11 @@ impl Batch {
     fn len(&self) -> usize {
         self.records.len()
     }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.done.clear();
+    }
 }
 
 /// How often the writer drains its queue while it gathers a batch (the most a flush or a
@@ -353,8 +358,7 @@ async fn run_writer(
             return;
         }
         write_batch(&store, &key, &batch.records, &mut batch.done, None).await;
-        batch.records.clear();
-        batch.done.clear();
+        batch.clear();
         for w in waiters {
             let _ = w.send(());
         }

@@ -1,10 +1,10 @@
 //! Finding the one approval a call binds to, and saying precisely why there is none.
 
+use std::sync::Arc;
+
 use rgw_core::approval::{ApprovalStatus, ChainStep, ClaimedStep, DeployChain, DeployDenial};
 use rgw_core::{AppName, BuildId, GitSha, ReleaseId, RequestId};
 use rgw_store::DeployApprovalRequest;
-use std::sync::Arc;
-
 use time::OffsetDateTime;
 
 use super::{Ctx, GateError};
