@@ -17,7 +17,6 @@ use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -168,19 +167,13 @@ pub fn router(state: AppState) -> Router {
         ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(crate::error::panic_response))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                // Borrowed: span fields are recorded when the span is made.
-                let id = req
-                    .extensions()
-                    .get::<RequestId>()
-                    .and_then(|id| id.header_value().to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }),
-        )
+        // No per-request tracing span: log lines get the request's id, method and path from
+        // its audit context (see `telemetry`), and `audit::request::layer` logs server errors.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), TimeOrderedRequestId))
+        .layer(SetRequestIdLayer::new(
+            REQUEST_ID.clone(),
+            TimeOrderedRequestId,
+        ))
         // Runs first: SetRequestIdLayer keeps an incoming id, so take the client's off the
         // request (it is kept as `ClientRequestId`) and always mint the gateway's own.
         .layer(axum::middleware::from_fn(

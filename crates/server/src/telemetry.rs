@@ -1,6 +1,17 @@
 //! Structured logging: human-readable text by default, JSON lines with `RGW_LOG_FORMAT=json`.
+//!
+//! A line logged while a request is served carries that request's gateway request id, method
+//! and path. They come from the request's audit context (`audit::request`), read only when a
+//! line is written, instead of from a `tracing` span entered on every request: a span costs a
+//! registry slot and its formatted fields per request even though almost no request logs.
 
+use std::fmt::Write as _;
+
+use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, Writer};
+use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::LogFormat;
 
@@ -10,18 +21,130 @@ pub fn init(format: LogFormat, filter: &str) {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        // Colour codes only for a terminal: in a log file or a collector they are noise, and
-        // writing them took ~3% of the gateway's CPU under load (one audit line per call).
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    // Colour codes only for a terminal: in a log file or a collector they are noise, and
+    // writing them took ~3% of the gateway's CPU under load (one audit line per call).
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let _ = match format {
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
+            .fmt_fields(format::JsonFields::new())
+            .event_format(WithRequest {
+                inner: format::format()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true),
+                json: true,
+            })
             .try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text => builder
+            .with_ansi(ansi)
+            .event_format(WithRequest {
+                inner: format::format().with_target(false).with_ansi(ansi),
+                json: false,
+            })
+            .try_init(),
     };
+}
+
+/// An event formatter that adds the served request's context to the line `inner` writes.
+struct WithRequest<F> {
+    inner: F,
+    json: bool,
+}
+
+impl<S, N, F> FormatEvent<S, N> for WithRequest<F>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
+        let context = crate::audit::request::log_context(|id, method, path| {
+            (
+                id.unwrap_or_default().to_owned(),
+                method.clone(),
+                path.to_owned(),
+            )
+        });
+        let Some((id, method, path)) = context else {
+            return self.inner.format_event(ctx, writer, event);
+        };
+        // The inner formatter writes a whole line; splice the context into it. (In a terminal
+        // this line loses its colours: the buffer is not a terminal.)
+        let mut line = String::new();
+        self.inner
+            .format_event(ctx, Writer::new(&mut line), event)?;
+        writer.write_str(&splice(&line, self.json, &id, method.as_str(), &path))
+    }
+}
+
+/// `line` with the request context added: after the `{` of a JSON object, or at the end of a
+/// text line (before its newline).
+fn splice(line: &str, json: bool, id: &str, method: &str, path: &str) -> String {
+    let mut out = String::with_capacity(line.len() + id.len() + path.len() + 48);
+    if json && let Some(rest) = line.strip_prefix('{') {
+        let quoted = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into());
+        let _ = write!(
+            out,
+            "{{\"request_id\":{},\"method\":{},\"path\":{}",
+            quoted(id),
+            quoted(method),
+            quoted(path)
+        );
+        if !rest.trim_start().starts_with('}') {
+            out.push(',');
+        }
+        out.push_str(rest);
+        return out;
+    }
+    let (body, newline) = match line.strip_suffix('\n') {
+        Some(body) => (body, "\n"),
+        None => (line, ""),
+    };
+    // The path is the request's, which a caller chose: escape it like any field value.
+    let _ = write!(
+        out,
+        "{body} request_id={id} method={method} path={path:?}{newline}"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::splice;
+
+    #[test]
+    fn json_lines_get_the_request_fields_first_and_stay_json() {
+        let line = "{\"timestamp\":\"t\",\"level\":\"WARN\",\"message\":\"rack down\"}\n";
+        let out = splice(line, true, "0190-abc", "GET", "/api/v1/rack-proxy/apps\"x");
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(v["request_id"], "0190-abc");
+        assert_eq!(v["method"], "GET");
+        assert_eq!(v["path"], "/api/v1/rack-proxy/apps\"x");
+        assert_eq!(v["message"], "rack down");
+        assert!(out.ends_with('\n'));
+        let empty: serde_json::Value =
+            serde_json::from_str(&splice("{}", true, "i", "GET", "/")).unwrap();
+        assert_eq!(empty["request_id"], "i");
+    }
+
+    #[test]
+    fn text_lines_get_the_request_fields_at_the_end() {
+        let out = splice(
+            "2026-12-07T00:00:00Z  WARN rack down\n",
+            false,
+            "id1",
+            "POST",
+            "/a b",
+        );
+        assert_eq!(
+            out,
+            "2026-12-07T00:00:00Z  WARN rack down request_id=id1 method=POST path=\"/a b\"\n"
+        );
+    }
 }
