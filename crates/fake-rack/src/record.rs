@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use crate::state::RackState;
 
 /// Requests kept per rack; older ones are dropped.
-const MAX_RECORDED: usize = 10_000;
+pub(crate) const MAX_RECORDED: usize = 10_000;
 
 /// One request as the rack saw it. Bodies are not kept, only their length.
 #[derive(Debug, Clone)]
@@ -65,10 +65,12 @@ pub(crate) async fn record(
     let counter = Arc::new(AtomicU64::new(0));
     {
         let mut inner = state.lock();
+        // A ring: dropping the oldest of 10 000 from a `Vec` moved every other entry, under
+        // the rack's one lock, on each request (~1.5 MB per request once full).
         if inner.requests.len() >= MAX_RECORDED {
-            inner.requests.remove(0);
+            inner.requests.pop_front();
         }
-        inner.requests.push(Entry {
+        inner.requests.push_back(Entry {
             request: RecordedRequest {
                 method: parts.method.clone(),
                 path: parts.uri.path().to_owned(),

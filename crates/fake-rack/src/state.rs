@@ -2,7 +2,7 @@
 //!
 //! A single `std::sync::Mutex` guards everything; it is never held across an `.await`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
@@ -28,7 +28,8 @@ struct Shared {
 pub(crate) struct Inner {
     pub apps: BTreeMap<String, AppRecord>,
     pub objects: BTreeMap<(String, String), Bytes>,
-    pub requests: Vec<record::Entry>,
+    /// Oldest first; a ring of at most `record::MAX_RECORDED`.
+    pub requests: VecDeque<record::Entry>,
     pub system_logs: LogBook,
     pub system_parameters: BTreeMap<String, String>,
 }
@@ -137,7 +138,7 @@ impl RackState {
         let inner = Inner {
             apps,
             objects: BTreeMap::new(),
-            requests: Vec::new(),
+            requests: VecDeque::new(),
             system_logs: LogBook::new(),
             system_parameters: BTreeMap::new(),
         };

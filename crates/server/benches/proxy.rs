@@ -230,20 +230,22 @@ async fn run() -> anyhow::Result<()> {
         "sweep: {:?} clients, {TP_WARMUP:?} warm-up + {TP_WINDOW:?} per point and target…",
         sweep::CLIENTS
     );
-    let mut series = vec![
+    let rack = Some(rack_proc.pid());
+    let mut series =
+        vec![sweep::sweep(&direct, "/apps", (rack, rack), TP_WARMUP, TP_WINDOW).await?];
+    if let (Some(t), Some((p, _))) = (&nginx_target, &nginx) {
+        series.push(sweep::sweep(t, "/apps", (Some(p.pid()), rack), TP_WARMUP, TP_WINDOW).await?);
+    }
+    series.push(
         sweep::sweep(
-            &direct,
+            &gateway,
             "/apps",
-            Some(rack_proc.pid()),
+            (Some(gw_a.pid()), rack),
             TP_WARMUP,
             TP_WINDOW,
         )
         .await?,
-    ];
-    if let (Some(t), Some((p, _))) = (&nginx_target, &nginx) {
-        series.push(sweep::sweep(t, "/apps", Some(p.pid()), TP_WARMUP, TP_WINDOW).await?);
-    }
-    series.push(sweep::sweep(&gateway, "/apps", Some(gw_a.pid()), TP_WARMUP, TP_WINDOW).await?);
+    );
     if let Some((p, addr, token)) = &gw_pg {
         let t = Target {
             name: "gateway-pg",
@@ -251,7 +253,7 @@ async fn run() -> anyhow::Result<()> {
             prefix: PROXY.into(),
             auth: basic(token),
         };
-        series.push(sweep::sweep(&t, "/apps", Some(p.pid()), TP_WARMUP, TP_WINDOW).await?);
+        series.push(sweep::sweep(&t, "/apps", (Some(p.pid()), rack), TP_WARMUP, TP_WINDOW).await?);
     }
     println!("memory: {MEMORY_ROUNDS} more sweeps against the gateway, RSS after each…");
     let (rss_rounds, memory_answered) =

@@ -160,6 +160,8 @@ pub struct Throughput {
     pub answered: u64,
     /// CPU seconds the target process (and its children) used in the window.
     pub cpu_seconds: f64,
+    /// CPU seconds the fake rack behind it used in the window.
+    pub rack_cpu_seconds: f64,
     /// Latencies of the 200s inside the window, sorted.
     pub samples: Vec<Duration>,
 }
@@ -181,10 +183,19 @@ impl Throughput {
         }
         self.cpu_seconds * 1e6 / self.ok as f64
     }
+
+    /// The fake rack's CPU time per request served, µs.
+    pub fn rack_cpu_us_per_request(&self) -> f64 {
+        if self.ok == 0 {
+            return 0.0;
+        }
+        self.rack_cpu_seconds * 1e6 / self.ok as f64
+    }
 }
 
 /// `clients` keep-alive connections hammer `GET path` for `warmup + window`; requests completed
-/// inside `window` count. `pid` is the target process whose CPU time is sampled.
+/// inside `window` count. `pid` is the target process whose CPU time is sampled, `rack` the
+/// fake rack behind it (sampled too: on two cores a costly rack caps every proxy alike).
 pub async fn throughput(
     t: &Target,
     path: &str,
@@ -192,6 +203,7 @@ pub async fn throughput(
     warmup: Duration,
     window: Duration,
     pid: Option<u32>,
+    rack: Option<u32>,
 ) -> anyhow::Result<Throughput> {
     let begin = Instant::now();
     let measure_from = begin + warmup;
@@ -239,8 +251,10 @@ pub async fn throughput(
     }
     tokio::time::sleep_until(measure_from.into()).await;
     let cpu0 = pid.map(super::procs::cpu_seconds);
+    let rack0 = rack.map(super::procs::cpu_seconds);
     tokio::time::sleep_until(end.into()).await;
     let cpu1 = pid.map(super::procs::cpu_seconds);
+    let rack1 = rack.map(super::procs::cpu_seconds);
     let (mut ok, mut failed, mut answered) = (0, 0, 0);
     let mut samples = Vec::new();
     for task in tasks {
@@ -257,6 +271,7 @@ pub async fn throughput(
         failed,
         answered,
         cpu_seconds: cpu1.unwrap_or(0.0) - cpu0.unwrap_or(0.0),
+        rack_cpu_seconds: rack1.unwrap_or(0.0) - rack0.unwrap_or(0.0),
         samples,
     })
 }

@@ -30,17 +30,18 @@ impl Series {
     }
 }
 
-/// Runs the sweep against `t`; `pid` is the process whose CPU is sampled.
+/// Runs the sweep against `t`; `pid` is the process whose CPU is sampled, `rack` the fake
+/// rack's (the same process for `direct`).
 pub async fn sweep(
     t: &Target,
     path: &str,
-    pid: Option<u32>,
+    (pid, rack): (Option<u32>, Option<u32>),
     warmup: Duration,
     window: Duration,
 ) -> anyhow::Result<Series> {
     let mut points = Vec::new();
     for clients in CLIENTS {
-        points.push(load::throughput(t, path, clients, warmup, window, pid).await?);
+        points.push(load::throughput(t, path, clients, warmup, window, pid, rack).await?);
     }
     Ok(Series {
         name: t.name.to_string(),
@@ -59,7 +60,7 @@ pub async fn repeated(
     let mut rss = Vec::with_capacity(rounds);
     let mut answered = 0;
     for _ in 0..rounds {
-        let s = sweep(t, path, None, Duration::ZERO, window).await?;
+        let s = sweep(t, path, (None, None), Duration::ZERO, window).await?;
         answered += s.answered();
         rss.push(status_kb(pid, "VmRSS").unwrap_or(0));
     }
@@ -79,9 +80,9 @@ pub fn print(series: &[Series], window: Duration) {
         window.as_secs()
     );
     println!(
-        "| target | clients | req/s | ×nginx | p50 ms | p99 ms | p99 added ms | CPU/request | errors |"
+        "| target | clients | req/s | ×nginx | p50 ms | p99 ms | p99 added ms | CPU/request | rack CPU/request | errors |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for s in series {
         for (c, p) in CLIENTS.iter().zip(&s.points) {
             let ratio = nginx
@@ -94,17 +95,21 @@ pub fn print(series: &[Series], window: Duration) {
                     format!("{:+.3}", ms(p.pct(0.99)) - ms(d.pct(0.99)))
                 });
             println!(
-                "| {} | {c} | {:.0} | {ratio} | {:.3} | {:.3} | {added} | {:.0} µs | {} |",
+                "| {} | {c} | {:.0} | {ratio} | {:.3} | {:.3} | {added} | {:.0} µs | {:.0} µs | {} |",
                 s.name,
                 p.rps,
                 ms(p.pct(0.5)),
                 ms(p.pct(0.99)),
                 p.cpu_us_per_request(),
+                p.rack_cpu_us_per_request(),
                 p.failed
             );
         }
     }
-    println!("(CPU/request: the target process incl. children; for direct that is the fake rack)");
+    println!(
+        "(CPU/request: the target process incl. children; for direct that is the fake rack. All share two cores: \
+         a costly rack caps every target alike and flattens the ratios)"
+    );
 }
 
 /// The issue's targets for one gateway series: ≥ `min_ratio`× nginx at every client count in

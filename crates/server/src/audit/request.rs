@@ -214,6 +214,26 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn log_lines_see_the_request_only_while_it_is_served() {
+        let ctx = Arc::new(RequestAudit {
+            request_id: Some("0190-id".into()),
+            client_request_id: None,
+            method: Method::POST,
+            path: "/api/v1/rack-proxy/apps".into(),
+            actor: Mutex::new(None),
+            refusal_recorded: AtomicBool::new(false),
+        });
+        let seen =
+            |id: Option<&str>, m: &Method, p: &str| format!("{} {m} {p}", id.unwrap_or_default());
+        let inside = CURRENT.scope(ctx, async { log_context(seen) }).await;
+        assert_eq!(
+            inside.as_deref(),
+            Some("0190-id POST /api/v1/rack-proxy/apps")
+        );
+        assert_eq!(log_context(seen), None);
+    }
+
     #[test]
     fn truncation_keeps_whole_characters() {
         assert_eq!(truncated("abc", 512), "abc");

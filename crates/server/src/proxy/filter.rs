@@ -27,8 +27,9 @@ pub enum Filter {
     /// Routes whose answers are release or build objects: the body must be JSON (identity or
     /// gzip), or it is refused.
     Strict,
-    /// Every other route: JSON bodies are inspected like [`Filter::Strict`] ones (and refused
-    /// when they do not parse); text bodies such as `ok\n` pass.
+    /// Every other route: JSON bodies that could hold an env or a repository
+    /// ([`may_need_rewrite`]) are inspected like [`Filter::Strict`] ones (and refused when they
+    /// do not parse); other bodies, such as `ok\n` or a list of apps, pass as they are.
     Inspect,
 }
 
@@ -146,6 +147,23 @@ pub fn inspect(
         )),
         _ => Ok(Inspected::Text),
     }
+}
+
+/// Whether a decoded JSON body could hold anything [`apply`] rewrites: an `env` or
+/// `repository` member (in any letter case, as Go decodes keys) or a `\u` escape that could
+/// spell one. A body without any of them is passed on an [`Filter::Inspect`] route without
+/// being parsed (most answers, e.g. `GET /apps`, a third of the proxy's own work otherwise);
+/// the rack-password scrub still runs on it.
+pub fn may_need_rewrite(body: &[u8]) -> bool {
+    if memchr::memmem::find(body, b"\\u").is_some() {
+        return true;
+    }
+    memchr::memchr_iter(b'"', body).any(|at| {
+        let rest = &body[at + 1..];
+        [&b"env\""[..], &b"repository\""[..]]
+            .iter()
+            .any(|key| rest.len() >= key.len() && rest[..key.len()].eq_ignore_ascii_case(key))
+    })
 }
 
 /// The apps whose `secret_env_vars` are needed to mask `value`: each env-bearing object's
@@ -428,6 +446,27 @@ mod tests {
         );
         assert!(has_credentials("https://convox:pw@h/x"));
         assert!(!has_credentials("https://h/x"));
+    }
+
+    #[test]
+    fn only_bodies_that_could_name_an_env_or_repository_need_parsing() {
+        for body in [
+            &br#"[{"name":"myapp","status":"running"}]"#[..],
+            br#"{"environment":"x","envs":1,"repositoryx":2}"#,
+            b"ok\n",
+        ] {
+            assert!(!may_need_rewrite(body), "{}", String::from_utf8_lossy(body));
+        }
+        for body in [
+            &br#"{"env":{"A":"1"}}"#[..],
+            br#"[{"ENV":"A=1"}]"#,
+            br#"{"Env" :"A=1"}"#,
+            br#"{"Repository":"https://convox:pw@h/x"}"#,
+            br#"{"\u0065nv":"A=1"}"#,
+            br#"{"x":"\u0041"}"#,
+        ] {
+            assert!(may_need_rewrite(body), "{}", String::from_utf8_lossy(body));
+        }
     }
 
     #[test]

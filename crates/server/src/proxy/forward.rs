@@ -156,12 +156,16 @@ pub async fn forward(
     let refused = |e: filter::FilterError| Failure::new(StatusCode::BAD_GATEWAY, e.to_string());
     let decoded = filter::decode(&bytes, header_text(header::CONTENT_ENCODING).as_deref())
         .map_err(refused)?;
-    let inspected = filter::inspect(
-        &decoded,
-        header_text(header::CONTENT_TYPE).as_deref(),
-        filter,
-    )
-    .map_err(refused)?;
+    let inspected = if filter == Filter::Inspect && !filter::may_need_rewrite(&decoded) {
+        filter::Inspected::Text
+    } else {
+        filter::inspect(
+            &decoded,
+            header_text(header::CONTENT_TYPE).as_deref(),
+            filter,
+        )
+        .map_err(refused)?
+    };
     let out = match inspected {
         filter::Inspected::Text => decoded,
         filter::Inspected::Json(mut value) => {

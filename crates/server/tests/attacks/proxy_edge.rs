@@ -245,6 +245,50 @@ async fn a_release_answer_the_gateway_cannot_read_is_refused_not_passed_through(
     }
 }
 
+/// The proxy skips parsing answers that cannot name an env or a repository; spelling the key
+/// with a JSON escape or in another letter case must not slip a release env past the filter.
+#[tokio::test]
+async fn an_env_spelled_with_escapes_or_odd_case_on_an_unlisted_route_is_still_filtered() {
+    let router = axum::Router::new()
+        .route(
+            "/apps/myapp",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"name":"myapp","\u0065nv":"DB_PASSWORD=hunter2"}"#,
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/apps",
+            axum::routing::get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"[{"name":"myapp","ENV":{"LICENSE":"license-key-1234"}}]"#,
+                )
+                    .into_response()
+            }),
+        );
+    let options = TestOptions {
+        env: vec![("RGW_RACK_URL".into(), upstream(router).await)],
+    };
+    for app in TestApp::spawn_all_with(options.clone()).await {
+        app.create_user("viewer@example.com", "viewer", None).await;
+        let viewer = proxy(
+            &app,
+            &app.create_token("viewer@example.com", "viewer-tok", "viewer")
+                .await,
+        );
+        for path in ["/apps/myapp", "/apps"] {
+            let r = viewer.get(path).await;
+            assert_eq!(r.status(), 200, "{path}");
+            assert_no_secret(&r.text().await.unwrap());
+        }
+        app.cleanup().await;
+    }
+}
+
 #[tokio::test]
 async fn a_build_export_cannot_carry_the_rack_password_out() {
     let external = r#"{"id":"BAAAAAAAAAA","app":"myapp","status":"complete","repository":"https://convox:upstream-password-123@api.rack.example/myapp"}"#;
