@@ -5,7 +5,9 @@
 //! line is written, instead of from a `tracing` span entered on every request: a span costs a
 //! registry slot and its formatted fields per request even though almost no request logs.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::io::Write as _;
 
 use tracing::{Event, Subscriber};
 use tracing_subscriber::EnvFilter;
@@ -24,7 +26,9 @@ pub fn init(format: LogFormat, filter: &str) {
     // Colour codes only for a terminal: in a log file or a collector they are noise, and
     // writing them took ~3% of the gateway's CPU under load (one audit line per call).
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| Stdout);
     let _ = match format {
         LogFormat::Json => builder
             .fmt_fields(format::JsonFields::new())
@@ -44,6 +48,71 @@ pub fn init(format: LogFormat, filter: &str) {
             })
             .try_init(),
     };
+}
+
+thread_local! {
+    /// Lines held back by [`batched`] on this thread.
+    static HELD: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with the log lines this thread writes meanwhile held back and then written to
+/// stdout at once: the audit writer logs every stored event, and one `write` per batch
+/// instead of one per event saves ~2% of the gateway's CPU under load. `f` must not await
+/// (the lines of other tasks on this thread would wait with it) and should be short.
+pub fn batched<T>(f: impl FnOnce() -> T) -> T {
+    /// Writes what was held even when `f` panics.
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            if let Some(lines) = HELD.with_borrow_mut(Option::take) {
+                let _ = std::io::stdout().lock().write_all(&lines);
+            }
+        }
+    }
+    let nested = HELD.with_borrow_mut(|held| {
+        let nested = held.is_some();
+        held.get_or_insert_with(Vec::new);
+        nested
+    });
+    if nested {
+        return f();
+    }
+    let _release = Release;
+    f()
+}
+
+/// The log writer: stdout, or the held lines inside [`batched`].
+struct Stdout;
+
+impl Stdout {
+    /// Appends `buf` to the held lines; `false` outside [`batched`].
+    fn hold(buf: &[u8]) -> bool {
+        HELD.with_borrow_mut(|held| {
+            held.as_mut()
+                .map(|lines| lines.extend_from_slice(buf))
+                .is_some()
+        })
+    }
+}
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if Self::hold(buf) {
+            return Ok(buf.len());
+        }
+        std::io::stdout().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if Self::hold(buf) {
+            return Ok(());
+        }
+        std::io::stdout().lock().write_all(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stdout().flush()
+    }
 }
 
 /// An event formatter that adds the served request's context to the line `inner` writes.
@@ -116,7 +185,21 @@ fn splice(line: &str, json: bool, id: &str, method: &str, path: &str) -> String 
 
 #[cfg(test)]
 mod tests {
-    use super::splice;
+    use super::{HELD, Stdout, batched, splice};
+
+    #[test]
+    fn lines_written_inside_batched_are_held_until_it_ends() {
+        use std::io::Write;
+        let held = || HELD.with_borrow(Clone::clone);
+        batched(|| {
+            Stdout.write_all(b"one\n").unwrap();
+            batched(|| Stdout.write_all(b"two\n").unwrap());
+            assert_eq!(held(), Some(b"one\ntwo\n".to_vec()));
+        });
+        assert_eq!(held(), None);
+        let _ = std::panic::catch_unwind(|| batched(|| panic!("while holding")));
+        assert_eq!(held(), None, "a panic releases the held lines too");
+    }
 
     #[test]
     fn json_lines_get_the_request_fields_first_and_stay_json() {

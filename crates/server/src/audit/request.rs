@@ -166,7 +166,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
 
     let status = resp.status();
     if status.is_server_error() {
-        let latency_ms = started.elapsed().as_millis();
+        let latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let request_id = ctx.request_id.as_deref().unwrap_or_default();
         // One line per server error with its latency; the code that failed has logged why
         // (`ApiError::Internal`, an unreachable rack, an unreadable setting).

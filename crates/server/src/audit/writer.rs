@@ -381,12 +381,14 @@ async fn write_batch(
     loop {
         match store.append_audit_events(records, key).await {
             Ok(seqs) => {
-                for ((record, done), seq) in records.iter().zip(done.iter_mut()).zip(seqs) {
-                    log_stored(seq, record);
-                    if let Some(done) = done.take() {
-                        let _ = done.send(seq);
+                crate::telemetry::batched(|| {
+                    for ((record, done), seq) in records.iter().zip(done.iter_mut()).zip(seqs) {
+                        log_stored(seq, record);
+                        if let Some(done) = done.take() {
+                            let _ = done.send(seq);
+                        }
                     }
-                }
+                });
                 return;
             }
             Err(e) => {
