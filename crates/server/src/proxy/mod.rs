@@ -109,7 +109,7 @@ impl Trail {
 async fn handle(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request<Body>,
+    mut req: Request<Body>,
 ) -> Response {
     let json = wants_json(req.headers());
     let path = req
@@ -139,7 +139,8 @@ async fn handle(
     // The MFA middleware has usually authenticated the caller already; reuse who it found,
     // but apply the proxy's own browser checks (Origin, CSRF) whatever it decided.
     let is_upgrade = websocket::is_upgrade(req.headers());
-    let known = req.extensions().get::<Principal>().cloned();
+    // Taken, not cloned: nothing after this reads it from the request.
+    let known = req.extensions_mut().remove::<Principal>();
     let authenticated = match known {
         Some(p) => Ok(p),
         None => authenticate_for_method(&state, req.method(), req.headers()).await,
