@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use crate::state::RackState;
 
 /// Requests kept per rack; older ones are dropped.
-pub(crate) const MAX_RECORDED: usize = 10_000;
+const MAX_RECORDED: usize = 10_000;
 
 /// One request as the rack saw it. Bodies are not kept, only their length.
 #[derive(Debug, Clone)]

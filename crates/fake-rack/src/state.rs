@@ -28,7 +28,7 @@ struct Shared {
 pub(crate) struct Inner {
     pub apps: BTreeMap<String, AppRecord>,
     pub objects: BTreeMap<(String, String), Bytes>,
-    /// Oldest first; a ring of at most `record::MAX_RECORDED`.
+    /// Oldest first; a ring of the last 10 000 (see `record`).
     pub requests: VecDeque<record::Entry>,
     pub system_logs: LogBook,
     pub system_parameters: BTreeMap<String, String>,

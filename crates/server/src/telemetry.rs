@@ -133,22 +133,26 @@ where
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> std::fmt::Result {
-        let context = crate::audit::request::log_context(|id, method, path| {
-            (
-                id.unwrap_or_default().to_owned(),
-                method.clone(),
-                path.to_owned(),
-            )
+        // The inner formatter writes a whole line; splice the served request's context into it.
+        // (In a terminal this line loses its colours: the buffer is not a terminal.)
+        let spliced = crate::audit::request::log_context(|id, method, path| {
+            let mut line = String::new();
+            self.inner
+                .format_event(ctx, Writer::new(&mut line), event)
+                .map(|()| {
+                    splice(
+                        &line,
+                        self.json,
+                        id.unwrap_or_default(),
+                        method.as_str(),
+                        path,
+                    )
+                })
         });
-        let Some((id, method, path)) = context else {
-            return self.inner.format_event(ctx, writer, event);
-        };
-        // The inner formatter writes a whole line; splice the context into it. (In a terminal
-        // this line loses its colours: the buffer is not a terminal.)
-        let mut line = String::new();
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        writer.write_str(&splice(&line, self.json, &id, method.as_str(), &path))
+        match spliced {
+            Some(line) => writer.write_str(&line?),
+            None => self.inner.format_event(ctx, writer, event),
+        }
     }
 }
 

@@ -54,6 +54,13 @@ fn assert_no_secret(text: &str) {
     assert!(!text.contains("license-key-1234"), "secret leaked: {text}");
 }
 
+/// A rack route answering `GET` with `body` labelled as JSON.
+fn json_get(body: &'static str) -> axum::routing::MethodRouter {
+    axum::routing::get(move || async move {
+        ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    })
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     gz.write_all(bytes).unwrap();
@@ -206,13 +213,7 @@ async fn a_release_answer_the_gateway_cannot_read_is_refused_not_passed_through(
     let router = axum::Router::new()
         .route(
             "/system/releases",
-            axum::routing::get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    r#"[{"id":"RAAAAAAAAAA","app":"myapp","env":"DB_PASSWORD=hunter2""#,
-                )
-                    .into_response()
-            }),
+            json_get(r#"[{"id":"RAAAAAAAAAA","app":"myapp","env":"DB_PASSWORD=hunter2""#),
         )
         .route(
             "/apps/myapp/releases/RAAAAAAAAAA",
@@ -252,23 +253,11 @@ async fn an_env_spelled_with_escapes_or_odd_case_on_an_unlisted_route_is_still_f
     let router = axum::Router::new()
         .route(
             "/apps/myapp",
-            axum::routing::get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    r#"{"name":"myapp","\u0065nv":"DB_PASSWORD=hunter2"}"#,
-                )
-                    .into_response()
-            }),
+            json_get(r#"{"name":"myapp","\u0065nv":"DB_PASSWORD=hunter2"}"#),
         )
         .route(
             "/apps",
-            axum::routing::get(|| async {
-                (
-                    [(header::CONTENT_TYPE, "application/json")],
-                    r#"[{"name":"myapp","ENV":{"LICENSE":"license-key-1234"}}]"#,
-                )
-                    .into_response()
-            }),
+            json_get(r#"[{"name":"myapp","ENV":{"LICENSE":"license-key-1234"}}]"#),
         );
     let options = TestOptions {
         env: vec![("RGW_RACK_URL".into(), upstream(router).await)],
@@ -293,16 +282,11 @@ async fn an_env_spelled_with_escapes_or_odd_case_on_an_unlisted_route_is_still_f
 async fn a_build_export_cannot_carry_the_rack_password_out() {
     let external = r#"{"id":"BAAAAAAAAAA","app":"myapp","status":"complete","repository":"https://convox:upstream-password-123@api.rack.example/myapp"}"#;
     let plain = r#"{"id":"BBBBBBBBBBB","app":"myapp","status":"complete","repository":""}"#;
-    let json = |body: &'static str| {
-        axum::routing::get(move || async move {
-            ([(header::CONTENT_TYPE, "application/json")], body).into_response()
-        })
-    };
     // Larger than anything the gateway buffers: exports must stream.
     let big = vec![7u8; 17 << 20];
     let router = axum::Router::new()
-        .route("/apps/myapp/builds/BAAAAAAAAAA", json(external))
-        .route("/apps/myapp/builds/BBBBBBBBBBB", json(plain))
+        .route("/apps/myapp/builds/BAAAAAAAAAA", json_get(external))
+        .route("/apps/myapp/builds/BBBBBBBBBBB", json_get(plain))
         .route(
             "/apps/myapp/builds/BAAAAAAAAAA.tgz",
             axum::routing::get(move || async move {
