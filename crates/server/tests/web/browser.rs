@@ -71,16 +71,6 @@ fn options(gh: &rgw_testkit::mocks::github::MockGitHub) -> TestOptions {
     }
 }
 
-async fn type_into(b: &Browser, css: &str, text: &str) {
-    let el = b.find(css).await;
-    el.clear().await.expect("clear a field");
-    el.send_keys(text).await.expect("type into a field");
-}
-
-async fn click(b: &Browser, css: &str) {
-    b.find(css).await.click().await.expect("click");
-}
-
 #[tokio::test]
 async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium() {
     let Some(b) = Browser::start().await else {
@@ -106,18 +96,18 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
             "[{backend}] {}",
             b.path().await
         );
-        type_into(&b, "#email", "admin@example.com").await;
-        type_into(&b, "#password", PASSWORD).await;
-        click(&b, "form[action='/login'] button[type=submit]").await;
+        b.type_into("#email", "admin@example.com").await;
+        b.type_into("#password", PASSWORD).await;
+        b.click("form[action='/login'] button[type=submit]").await;
         b.find("#start-totp").await;
         assert_eq!(b.path().await, "/mfa/enroll", "[{backend}]");
 
         // Enrol TOTP from the QR page, confirm with a code, keep the backup codes.
-        click(&b, "#start-totp").await;
+        b.click("#start-totp").await;
         b.find(".qr svg").await;
-        let secret = b.find("#totp-secret").await.text().await.expect("secret");
-        type_into(&b, "#code", &next_code(&app, &secret)).await;
-        click(&b, "form[action='/mfa/enroll/confirm'] button").await;
+        let secret = b.text("#totp-secret").await;
+        b.type_into("#code", &next_code(&app, &secret)).await;
+        b.click("form[action='/mfa/enroll/confirm'] button").await;
         let codes = b
             .driver
             .query(By::Css("#backup-codes li"))
@@ -126,7 +116,7 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
             .await
             .expect("backup codes shown once");
         assert_eq!(codes.len(), 10, "[{backend}]");
-        click(&b, "a.button.primary").await;
+        b.click("a.button.primary").await;
         b.find("#request-rows").await;
         assert_eq!(b.path().await, "/deploy-approvals", "[{backend}]");
         b.wait_text("[data-live-state]", "live").await;
@@ -184,29 +174,29 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
         b.screenshot("pending-list.png").await;
 
         // The detail page, then a wrong code: refused, still pending.
-        click(&b, &format!("{row} a")).await;
+        b.click(&format!("{row} a")).await;
         b.wait_text("#request-status", "pending").await;
         b.wait_text("#approval-count", "0 of 1").await;
-        let link = b.find("#commit-link").await.attr("href").await.unwrap();
+        let link = b.attr("#commit-link", "href").await;
         assert_eq!(
             link.as_deref(),
             Some(format!("https://github.com/acme/myapp/commit/{commit}").as_str())
         );
-        let pipeline = b.find("#pipeline-link").await.attr("href").await.unwrap();
+        let pipeline = b.attr("#pipeline-link", "href").await;
         assert_eq!(
             pipeline.as_deref(),
             Some("https://app.circleci.com/pipelines/github/acme/myapp/1742")
         );
         b.screenshot("approval-detail.png").await;
-        type_into(&b, "#totp", "000000").await;
-        click(&b, "#approve").await;
+        b.type_into("#totp", "000000").await;
+        b.click("#approve").await;
         b.wait_text("#decision-error", "did not verify").await;
         b.wait_text("#request-status", "pending").await;
 
         // The right code approves it.
-        type_into(&b, "#approve-notes", "Reviewed diff, LGTM").await;
-        type_into(&b, "#totp", &next_code(&app, &secret)).await;
-        click(&b, "#approve").await;
+        b.type_into("#approve-notes", "Reviewed diff, LGTM").await;
+        b.type_into("#totp", &next_code(&app, &secret)).await;
+        b.click("#approve").await;
         b.wait_text("#request-status", "approved").await;
         b.wait_text(".approvers", "admin@example.com").await;
         b.wait_text(".approvers", "Reviewed diff, LGTM").await;
@@ -231,17 +221,17 @@ async fn an_admin_signs_in_enrols_totp_and_approves_and_rejects_live_in_chromium
 
         // Reject (revoke) it with notes; the notes are shown as text, never as markup.
         let notes = "Wrong branch <b>not</b> main";
-        type_into(&b, "#reject-notes", notes).await;
-        click(&b, "#reject").await;
+        b.type_into("#reject-notes", notes).await;
+        b.click("#reject").await;
         b.wait_text("#request-status", "rejected").await;
-        let shown = b.find("#rejection-notes").await.text().await.unwrap();
+        let shown = b.text("#rejection-notes").await;
         assert_eq!(shown, notes, "[{backend}]");
         let (_, api2) = app.get_approval(&token, &id2).await;
         assert_eq!(api2["status"], "rejected");
         assert_eq!(api2["rejection_notes"], notes);
 
         // Sign out ends the session.
-        click(&b, "form.signout button").await;
+        b.click("form.signout button").await;
         b.find("#email").await;
         b.driver.goto(app.at("/deploy-approvals")).await.unwrap();
         assert!(b.path().await.starts_with("/login"), "[{backend}]");

@@ -140,39 +140,16 @@ async fn an_admin_registers_a_security_key_and_approves_a_request_with_it_in_chr
 
         // Sign in with password and TOTP.
         b.driver.goto(format!("{url}/account")).await.unwrap();
-        b.find("#email")
-            .await
-            .send_keys("admin@example.com")
-            .await
-            .unwrap();
-        b.find("#password").await.send_keys(PASSWORD).await.unwrap();
-        b.find("form[action='/login'] button[type=submit]")
-            .await
-            .click()
-            .await
-            .unwrap();
-        b.find("#code")
-            .await
-            .send_keys(code(&clock, &totp.secret_base32))
-            .await
-            .unwrap();
-        b.find("form[action='/mfa'] button")
-            .await
-            .click()
-            .await
-            .unwrap();
+        b.type_into("#email", "admin@example.com").await;
+        b.type_into("#password", PASSWORD).await;
+        b.click("form[action='/login'] button[type=submit]").await;
+        b.type_into("#code", &code(&clock, &totp.secret_base32))
+            .await;
+        b.click("form[action='/mfa'] button").await;
 
         // Register a key from the account page.
-        b.find("[data-webauthn-name]")
-            .await
-            .send_keys("Virtual key")
-            .await
-            .unwrap();
-        b.find("[data-webauthn-register]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        b.type_into("[data-webauthn-name]", "Virtual key").await;
+        b.click("[data-webauthn-register]").await;
         b.wait_text("dl.facts", "Virtual key").await;
 
         // CI asks; the admin approves with the key (the challenge is bound to this request).
@@ -191,11 +168,7 @@ async fn an_admin_registers_a_security_key_and_approves_a_request_with_it_in_chr
             .goto(format!("{url}/deploy-approvals/{id}"))
             .await
             .unwrap();
-        b.find("[data-webauthn-approve]")
-            .await
-            .click()
-            .await
-            .unwrap();
+        b.click("[data-webauthn-approve]").await;
         b.wait_text("#request-status", "approved").await;
         let approvals = state
             .store

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rgw_server::auth::Channel;
 use rgw_testkit::TestApp;
+use thirtyfour::error::WebDriverErrorInner;
 use thirtyfour::prelude::*;
 
 /// A signed-in browser session for plain HTTP requests: its cookie header value.
@@ -175,6 +176,55 @@ impl Browser {
                 panic!("no element {css} at {url:?}: {e}\n{html}")
             }
         }
+    }
+
+    /// Runs `act` on the element matching `css`, looking it up afresh and retrying (up to 10 s)
+    /// when a live update replaced it between the lookup and the action: the pages re-render
+    /// parts of themselves from the event stream, so any handle can go stale.
+    pub async fn with_element<T, F, Fut>(&self, css: &str, act: F) -> T
+    where
+        F: Fn(WebElement) -> Fut,
+        Fut: std::future::Future<Output = WebDriverResult<T>>,
+    {
+        let mut last = None;
+        for _ in 0..200 {
+            match act(self.find(css).await).await {
+                Ok(v) => return v,
+                Err(e) => match e.into_inner() {
+                    WebDriverErrorInner::StaleElementReference(info) => last = Some(info),
+                    other => panic!("{css}: {other}"),
+                },
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{css} kept going stale: {last:?}")
+    }
+
+    /// Clicks the element matching `css`.
+    pub async fn click(&self, css: &str) {
+        self.with_element(css, |el| async move { el.click().await })
+            .await
+    }
+
+    /// Replaces the value of the field matching `css` with `text`.
+    pub async fn type_into(&self, css: &str, text: &str) {
+        self.with_element(css, |el| async move {
+            el.clear().await?;
+            el.send_keys(text).await
+        })
+        .await
+    }
+
+    /// The text of the element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.with_element(css, |el| async move { el.text().await })
+            .await
+    }
+
+    /// The `name` attribute of the element matching `css`.
+    pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        self.with_element(css, |el| async move { el.attr(name).await })
+            .await
     }
 
     /// Waits (up to 10 s) until an element matching `css` has text containing `text`. The
