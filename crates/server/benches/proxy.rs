@@ -30,7 +30,7 @@
 //! 2. concurrency sweep: 1, 16 and 64 concurrent keep-alive clients for 3 s each (after 1 s
 //!    warm-up) against direct, nginx, gateway A and gateway PG: requests/s, ratio to nginx,
 //!    p50/p99 latency, p99 added over direct, and the CPU time each process used per request;
-//!    then 10 more sweeps against gateway A with its RSS after each (memory must not grow);
+//!    then 10 more sweeps against gateway A with its RSS 1 s after each (memory must not grow);
 //! 3. upload: 1 GiB streamed in 64 KiB chunks to the sink directly, through gateway B and
 //!    through nginx; MB/s, the ratio, gateway B's RSS before and peak RSS (`VmHWM`) after;
 //! 4. audit: every proxied call is audited; after SIGTERM (which flushes the writer) the

@@ -49,6 +49,9 @@ pub async fn sweep(
     })
 }
 
+/// How long [`repeated`] lets the gateway go idle before reading its RSS.
+const SETTLE: Duration = Duration::from_secs(1);
+
 /// `rounds` sweeps against `t`, the process's RSS (KiB) after each, and the answers sent.
 pub async fn repeated(
     t: &Target,
@@ -62,6 +65,11 @@ pub async fn repeated(
     for _ in 0..rounds {
         let s = sweep(t, path, (None, None), Duration::ZERO, window).await?;
         answered += s.answered();
+        // Read the RSS once the gateway is idle again: right after a sweep it still holds the
+        // audit queue's backlog (up to 10 000 records) and allocator pages not yet returned
+        // (jemalloc's 500 ms decay), which come and go with load. Growth means a leak only if
+        // it stays; the peak under load is reported separately (VmHWM).
+        tokio::time::sleep(SETTLE).await;
         rss.push(status_kb(pid, "VmRSS").unwrap_or(0));
     }
     Ok((rss, answered))
