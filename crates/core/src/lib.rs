@@ -14,6 +14,7 @@ pub mod mfa;
 pub mod rbac;
 pub mod settings;
 pub mod settings_secret;
+pub mod text;
 pub mod wire;
 
 pub use clock::{Clock, ManualClock, SystemClock};

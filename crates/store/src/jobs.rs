@@ -159,14 +159,11 @@ pub(crate) use job_columns;
 const MAX_ERROR: usize = 2000;
 
 fn clip(error: &str) -> String {
-    if error.len() <= MAX_ERROR {
+    let kept = rgw_core::text::clip(error, MAX_ERROR);
+    if kept.len() == error.len() {
         return error.to_owned();
     }
-    let mut end = MAX_ERROR;
-    while !error.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &error[..end])
+    format!("{kept}…")
 }
 
 impl StoreTx {

@@ -21,6 +21,7 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::Response;
 use rgw_core::audit::AuditRecord;
+use rgw_core::text::clip;
 use serde_json::{Value, json};
 
 use super::{Actor, AuditEvent, Outcome};
@@ -118,18 +119,6 @@ pub(crate) fn annotate(record: &mut AuditRecord) {
     });
 }
 
-/// At most `max` bytes of `s`, cut at a character boundary.
-fn truncated(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 /// Middleware: runs the request in its audit context, audits unrecorded API denials, and logs
 /// server errors (5xx) with the request's id, method, path and latency.
 ///
@@ -143,7 +132,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok().map(|s| truncated(s, 512).to_owned()));
+        .and_then(|v| v.to_str().ok().map(|s| clip(s, 512).to_owned()));
     let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let peer = req
@@ -157,7 +146,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             .get::<ClientRequestId>()
             .map(|c| c.0.clone()),
         method: req.method().clone(),
-        path: truncated(req.uri().path(), 512).to_owned(),
+        path: clip(req.uri().path(), 512).to_owned(),
         actor: Mutex::new(None),
         refusal_recorded: AtomicBool::new(false),
     });
@@ -186,9 +175,8 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
         .unwrap_or(Actor::Anonymous { claimed: None });
-    let text = |v: Option<HeaderValue>| {
-        v.and_then(|v| v.to_str().ok().map(|s| truncated(s, 512).to_owned()))
-    };
+    let text =
+        |v: Option<HeaderValue>| v.and_then(|v| v.to_str().ok().map(|s| clip(s, 512).to_owned()));
     let event = AuditEvent::new(state.clock.now(), actor, "access.denied", Outcome::Denied)
         .resource(format!("{} {}", ctx.method, ctx.path))
         .request(
@@ -232,13 +220,6 @@ mod tests {
             Some("0190-id POST /api/v1/rack-proxy/apps")
         );
         assert_eq!(log_context(seen), None);
-    }
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncated("abc", 512), "abc");
-        assert_eq!(truncated("aé", 2), "a");
-        assert_eq!(truncated("aéb", 3), "aé");
     }
 
     #[test]

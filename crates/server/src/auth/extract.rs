@@ -17,6 +17,7 @@ use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use rgw_core::rbac::{Permission, Role};
+use rgw_core::text::clip;
 use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 
@@ -44,7 +45,7 @@ impl RequestMeta {
                 .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
-                .map(|s| s.chars().take(512).collect::<String>())
+                .map(|s| clip(s, 512).to_owned())
         };
         RequestMeta {
             ip: parts

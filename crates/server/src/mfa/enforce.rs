@@ -13,6 +13,7 @@
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rgw_core::text::clip;
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, Outcome};
@@ -94,12 +95,12 @@ fn refusal_event(
     user: &UserPrincipal,
     e: &ApiError,
 ) -> AuditEvent {
-    let path: String = req.uri().path().chars().take(512).collect();
+    let path = clip(req.uri().path(), 512).to_owned();
     let header = |name: &str| {
         req.headers()
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .map(|s| s.chars().take(512).collect::<String>())
+            .map(|s| clip(s, 512).to_owned())
     };
     let ip = req
         .extensions()
