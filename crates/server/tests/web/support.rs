@@ -86,6 +86,12 @@ impl Drop for Browser {
     }
 }
 
+/// How long a browser step waits for the page before the test fails. Generous: a passing step
+/// takes milliseconds, and CI machines have been 6× slower than a quiet one.
+const PATIENCE: Duration = Duration::from_secs(30);
+/// How often a waiting step looks again.
+const POLL: Duration = Duration::from_millis(50);
+
 /// chromedriver and a headless Chromium session; both end when this is dropped.
 pub struct Browser {
     pub driver: WebDriver,
@@ -120,14 +126,14 @@ impl Browser {
             .expect("start chromedriver");
         let url = format!("http://127.0.0.1:{port}");
         // chromedriver is another process: wait (bounded) until it accepts connections.
-        for _ in 0..100 {
+        for _ in 0..PATIENCE.as_millis() / POLL.as_millis() {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
             {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         let mut caps = DesiredCapabilities::chrome();
         caps.set_binary(CHROMIUM).expect("chromium binary");
@@ -160,12 +166,12 @@ impl Browser {
         let _ = driver.quit().await;
     }
 
-    /// The first element matching `css`, waiting up to 10 s for it to appear.
+    /// The first element matching `css`, waiting up to [`PATIENCE`] for it to appear.
     pub async fn find(&self, css: &str) -> WebElement {
         match self
             .driver
             .query(By::Css(css))
-            .wait(Duration::from_secs(10), Duration::from_millis(50))
+            .wait(PATIENCE, POLL)
             .first()
             .await
         {
@@ -178,7 +184,7 @@ impl Browser {
         }
     }
 
-    /// Runs `act` on the element matching `css`, looking it up afresh and retrying (up to 10 s)
+    /// Runs `act` on the element matching `css`, looking it up afresh and retrying (up to [`PATIENCE`])
     /// when a live update replaced it between the lookup and the action: the pages re-render
     /// parts of themselves from the event stream, so any handle can go stale.
     pub async fn with_element<T, F, Fut>(&self, css: &str, act: F) -> T
@@ -187,7 +193,7 @@ impl Browser {
         Fut: std::future::Future<Output = WebDriverResult<T>>,
     {
         let mut last = None;
-        for _ in 0..200 {
+        for _ in 0..PATIENCE.as_millis() / POLL.as_millis() {
             match act(self.find(css).await).await {
                 Ok(v) => return v,
                 Err(e) => match e.into_inner() {
@@ -195,7 +201,7 @@ impl Browser {
                     other => panic!("{css}: {other}"),
                 },
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         panic!("{css} kept going stale: {last:?}")
     }
@@ -227,11 +233,11 @@ impl Browser {
             .await
     }
 
-    /// Waits (up to 10 s) until an element matching `css` has text containing `text`. The
+    /// Waits (up to [`PATIENCE`]) until an element matching `css` has text containing `text`. The
     /// element is looked up afresh each time: live updates replace it.
     pub async fn wait_text(&self, css: &str, text: &str) {
         let mut last = String::new();
-        for _ in 0..200 {
+        for _ in 0..PATIENCE.as_millis() / POLL.as_millis() {
             if let Ok(els) = self.driver.find_all(By::Css(css)).await {
                 for el in els {
                     if let Ok(t) = el.text().await {
@@ -242,7 +248,7 @@ impl Browser {
                     }
                 }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         panic!(
             "{css} never showed {text:?}; last text {last:?} at {}",
