@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 use rgw_core::audit::AuditRecord;
@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 
 use super::{Actor, AuditEvent, Outcome};
 use crate::app::{AppState, REQUEST_ID};
+use crate::auth::extract::header_text;
 use crate::error::Denied;
 
 /// Longest client request id kept.
@@ -129,10 +130,7 @@ pub(crate) fn annotate(record: &mut AuditRecord) {
 /// from the request after the fact, as cheap handles rather than copied strings.
 pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok().map(|s| clip(s, 512).to_owned()));
+    let request_id = req.headers().get(&REQUEST_ID).and_then(header_text);
     let user_agent = req.headers().get(http::header::USER_AGENT).cloned();
     let route = req.extensions().get::<MatchedPath>().cloned();
     let peer = req
@@ -175,13 +173,11 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .clone()
         .unwrap_or(Actor::Anonymous { claimed: None });
-    let text =
-        |v: Option<HeaderValue>| v.and_then(|v| v.to_str().ok().map(|s| clip(s, 512).to_owned()));
     let event = AuditEvent::new(state.clock.now(), actor, "access.denied", Outcome::Denied)
         .resource(format!("{} {}", ctx.method, ctx.path))
         .request(
             peer.map(|p| p.ip().to_string()),
-            text(user_agent),
+            user_agent.as_ref().and_then(header_text),
             ctx.request_id.clone(),
         )
         .http(

@@ -12,7 +12,7 @@
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{Extensions, HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum_extra::extract::cookie::CookieJar;
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
@@ -37,23 +37,28 @@ pub struct RequestMeta {
     pub request_id: Option<String>,
 }
 
+/// A client-supplied header value as text for an audit field: visible ASCII only (anything
+/// else is dropped), at most 512 bytes.
+pub(crate) fn header_text(v: &HeaderValue) -> Option<String> {
+    v.to_str().ok().map(|s| clip(s, 512).to_owned())
+}
+
 impl RequestMeta {
     /// Reads the metadata from request parts.
     pub fn from_parts(parts: &Parts) -> RequestMeta {
-        let header = |name: &str| {
-            parts
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(|s| clip(s, 512).to_owned())
-        };
+        RequestMeta::from_request(&parts.headers, &parts.extensions)
+    }
+
+    /// Reads the metadata from a request's headers and extensions (for middleware, which has
+    /// the whole request rather than its parts).
+    pub fn from_request(headers: &HeaderMap, extensions: &Extensions) -> RequestMeta {
+        let header = |name: &HeaderName| headers.get(name).and_then(header_text);
         RequestMeta {
-            ip: parts
-                .extensions
+            ip: extensions
                 .get::<ConnectInfo<SocketAddr>>()
                 .map(|ci| ci.0.ip().to_string()),
-            user_agent: header(header::USER_AGENT.as_str()),
-            request_id: header(REQUEST_ID.as_str()),
+            user_agent: header(&header::USER_AGENT),
+            request_id: header(&REQUEST_ID),
         }
     }
 

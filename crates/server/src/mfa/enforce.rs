@@ -17,6 +17,7 @@ use rgw_core::text::clip;
 
 use crate::app::AppState;
 use crate::audit::{AuditEvent, Outcome};
+use crate::auth::RequestMeta;
 use crate::auth::principal::{Principal, UserPrincipal};
 use crate::error::ApiError;
 
@@ -96,24 +97,11 @@ fn refusal_event(
     e: &ApiError,
 ) -> AuditEvent {
     let path = clip(req.uri().path(), 512).to_owned();
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(|s| clip(s, 512).to_owned())
-    };
-    let ip = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|ci| ci.0.ip().to_string());
     let actor = Principal::User(user.clone()).audit_actor();
-    AuditEvent::new(state.clock.now(), actor, "mfa.required", Outcome::Denied)
-        .resource(format!("{} {path}", req.method()))
-        .request(
-            ip,
-            header("user-agent"),
-            header(crate::app::REQUEST_ID.as_str()),
-        )
+    let event = AuditEvent::new(state.clock.now(), actor, "mfa.required", Outcome::Denied)
+        .resource(format!("{} {path}", req.method()));
+    RequestMeta::from_request(req.headers(), req.extensions())
+        .apply(event)
         .http(e.status().as_u16(), 0)
         .details(serde_json::json!({
             "method": req.method().as_str(),
