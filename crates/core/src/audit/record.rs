@@ -62,24 +62,54 @@ pub struct StoredEvent {
     pub record: AuditRecord,
 }
 
+/// Ends a stored text that was cut to fit its bound, so a reader knows it was cut.
+pub const CLIPPED_MARK: &str = "…";
+
+/// The most bytes each free-text column keeps. Callers put headers, paths and claimed emails of
+/// any size (up to hyper's 400 KB request head) into events, most of them before the caller is
+/// authenticated; without a bound, every anonymous request could add that much to a log that
+/// is never pruned. The bounds are far above any real value.
+const USER_AGENT_MAX: usize = 512;
+const RESOURCE_MAX: usize = 2048;
+const SHORT_TEXT_MAX: usize = 320;
+/// Each string inside `details` (keys and values). Approval notes are at most 4096 bytes.
+const DETAIL_TEXT_MAX: usize = 8192;
+
+/// Cuts `s` to at most `max` bytes at a character boundary, ending it with [`CLIPPED_MARK`].
+fn bound(s: &mut String, max: usize) {
+    if s.len() > max {
+        let keep = crate::text::clip(s, max - CLIPPED_MARK.len()).len();
+        s.truncate(keep);
+        s.push_str(CLIPPED_MARK);
+    }
+}
+
 /// Makes a record storable on both backends without changing it after its MAC is computed:
-/// the time becomes UTC with microsecond precision (what PostgreSQL keeps) and NUL characters,
-/// which PostgreSQL refuses in `TEXT` and `JSONB`, become U+FFFD.
+/// the time becomes UTC with microsecond precision (what PostgreSQL keeps), NUL characters,
+/// which PostgreSQL refuses in `TEXT` and `JSONB`, become U+FFFD, and every text is cut to its
+/// column's bound. Applying it twice changes nothing.
 pub fn sanitize_for_storage(record: &mut AuditRecord) {
     fn clean(s: &mut String) {
         if s.contains('\0') {
             *s = s.replace('\0', "\u{fffd}");
         }
     }
+    fn clean_detail(s: &mut String) {
+        clean(s);
+        bound(s, DETAIL_TEXT_MAX);
+    }
     fn clean_json(v: &mut Value) {
         match v {
-            Value::String(s) => clean(s),
+            Value::String(s) => clean_detail(s),
             Value::Array(items) => items.iter_mut().for_each(clean_json),
             Value::Object(map) => {
-                if map.keys().any(|k| k.contains('\0')) {
+                if map
+                    .keys()
+                    .any(|k| k.contains('\0') || k.len() > DETAIL_TEXT_MAX)
+                {
                     let old = std::mem::take(map);
                     for (mut k, v) in old {
-                        clean(&mut k);
+                        clean_detail(&mut k);
                         map.insert(k, v);
                     }
                 }
@@ -98,20 +128,22 @@ pub fn sanitize_for_storage(record: &mut AuditRecord) {
         &mut record.outcome,
     ] {
         clean(s);
+        bound(s, SHORT_TEXT_MAX);
     }
-    for s in [
-        &mut record.actor_email,
-        &mut record.actor_token_name,
-        &mut record.ip,
-        &mut record.user_agent,
-        &mut record.request_id,
-        &mut record.resource,
-        &mut record.app,
-    ]
-    .into_iter()
-    .flatten()
-    {
-        clean(s);
+    let optional = [
+        (&mut record.actor_email, SHORT_TEXT_MAX),
+        (&mut record.actor_token_name, SHORT_TEXT_MAX),
+        (&mut record.ip, SHORT_TEXT_MAX),
+        (&mut record.user_agent, USER_AGENT_MAX),
+        (&mut record.request_id, SHORT_TEXT_MAX),
+        (&mut record.resource, RESOURCE_MAX),
+        (&mut record.app, SHORT_TEXT_MAX),
+    ];
+    for (s, max) in optional {
+        if let Some(s) = s {
+            clean(s);
+            bound(s, max);
+        }
     }
     clean_json(&mut record.details);
 }
@@ -356,6 +388,45 @@ pub(crate) mod tests {
         assert_eq!(r.occurred_at.offset(), UtcOffset::UTC);
         assert_eq!(r.user_agent.as_deref(), Some("a\u{fffd}b"));
         assert_eq!(r.details, json!({"k\u{fffd}": ["x\u{fffd}"]}));
+    }
+
+    #[test]
+    fn sanitizing_cuts_every_text_to_its_bound_and_marks_the_cut() {
+        let huge = "é".repeat(300_000);
+        let mut r = record(1);
+        r.user_agent = Some(huge.clone());
+        r.resource = Some(format!("GET /{huge}"));
+        r.actor_email = Some(huge.clone());
+        r.action = huge.clone();
+        r.details = json!({ huge.clone(): [huge.clone()], "reason": "short" });
+        sanitize_for_storage(&mut r);
+        for (field, text, max) in [
+            ("user_agent", r.user_agent.clone().unwrap(), 512),
+            ("resource", r.resource.clone().unwrap(), 2048),
+            ("actor_email", r.actor_email.clone().unwrap(), 320),
+            ("action", r.action.clone(), 320),
+        ] {
+            assert!(text.len() <= max, "{field} kept {} bytes", text.len());
+            assert!(text.len() > max - 8, "{field} was cut too far");
+            assert!(
+                text.ends_with(CLIPPED_MARK),
+                "{field} does not say it was cut"
+            );
+        }
+        let details = canonical_json(&r.details);
+        assert!(
+            details.len() < 3 * 8192,
+            "details kept {} bytes",
+            details.len()
+        );
+        assert_eq!(
+            r.details["reason"], "short",
+            "a short detail must be kept whole"
+        );
+        // Idempotent: the store sanitizes again before computing the MAC.
+        let once = r.clone();
+        sanitize_for_storage(&mut r);
+        assert_eq!(r, once);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
+use axum::http::header::USER_AGENT;
 use axum::http::{Request, StatusCode};
 use axum::response::Response;
 use axum::routing::any;
@@ -29,8 +30,9 @@ use rgw_core::rbac::{
     step_up_is_fresh,
 };
 
-use crate::app::AppState;
+use crate::app::{AppState, REQUEST_ID};
 use crate::audit::{Actor, AuditEvent, Outcome};
+use crate::auth::extract::header_text;
 use crate::auth::{Principal, authenticate_for_method};
 
 pub use filter::{EnvView, Filter};
@@ -119,8 +121,8 @@ async fn handle(
         .filter(|p| !p.is_empty())
         .unwrap_or("/")
         .to_string();
-    let user_agent = header_text(req.headers(), "user-agent");
-    let request_id = header_text(req.headers(), "x-request-id");
+    let user_agent = req.headers().get(USER_AGENT).and_then(header_text);
+    let request_id = req.headers().get(&REQUEST_ID).and_then(header_text);
     let mut trail = Trail {
         started: Instant::now(),
         actor: Actor::Anonymous { claimed: None },
@@ -168,10 +170,11 @@ async fn handle(
     }
 
     let Some(matched) = match_route(req.method().as_str(), is_upgrade, &path) else {
+        // The path comes back in the answer and the audit event: a bounded excerpt of it.
         let msg = format!(
             "{} {} is not a rack API route the gateway forwards",
             req.method(),
-            path
+            rgw_core::text::clip(&path, 512)
         );
         state
             .auditor
@@ -323,13 +326,6 @@ fn run_header_refusal(
         )),
         _ => None,
     }
-}
-
-fn header_text(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
 }
 
 /// Whether a principal sees unmasked secrets.

@@ -335,3 +335,54 @@ async fn a_token_or_user_change_is_not_acknowledged_when_its_audit_event_cannot_
         app.cleanup().await;
     }
 }
+
+// ---- the audit log's size --------------------------------------------------------------
+
+#[tokio::test]
+async fn an_anonymous_caller_cannot_grow_the_audit_log_by_hundreds_of_kilobytes_per_request() {
+    for app in TestApp::spawn_all_fast(TestOptions::default()).await {
+        // Within hyper's 400 KB request head and `http`'s 64 KiB URI: what any caller can send.
+        let agent = "A".repeat(150_000);
+        let path = format!("/api/v1/rack-proxy/{}", "p".repeat(60_000));
+        let r = app
+            .get(&path)
+            .header(header::USER_AGENT, &agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+        app.create_user("viewer@example.com", "viewer", None).await;
+        let session = app.session_for("viewer@example.com", Channel::Cli).await;
+        let r = app
+            .get(&path)
+            .bearer_auth(&session)
+            .header(header::USER_AGENT, &agent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(
+            r.text().await.unwrap().len() < 4096,
+            "the refusal echoes the whole path"
+        );
+
+        let events: Vec<_> = audit_events(&app)
+            .await
+            .into_iter()
+            .map(|e| e.record)
+            .filter(|r| r.action == "rack.request")
+            .collect();
+        assert_eq!(events.len(), 2, "{events:#?}");
+        for r in &events {
+            let stored = r.user_agent.as_deref().unwrap_or("").len()
+                + r.resource.as_deref().unwrap_or("").len()
+                + rgw_core::audit::canonical_json(&r.details).len();
+            assert!(
+                stored < 8192,
+                "one request stored {stored} bytes of its own text"
+            );
+            assert!(r.user_agent.as_deref().unwrap_or("").starts_with("AAAA"));
+        }
+        app.cleanup().await;
+    }
+}
