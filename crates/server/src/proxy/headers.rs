@@ -72,6 +72,22 @@ pub fn downstream_response_headers(upstream: &mut HeaderMap, websocket: bool) {
     }
 }
 
+/// A request whose `Connection:` names an end-to-end header, refused (400) with the reason.
+/// The proxy drops what `Connection:` lists (RFC 9110 §7.6.1), but the gate and the filters
+/// read the request before that: `Release: R1` with `Connection: release` would bind the run
+/// to the approved release and then send the rack a run without it. No client needs to list
+/// anything but the connection options and headers that are dropped anyway.
+pub fn connection_refusal(incoming: &HeaderMap) -> Option<String> {
+    let name = connection_listed(incoming)
+        .into_iter()
+        .find(|n| !DROPPED.contains(&n.as_str()))?;
+    Some(format!(
+        "the Connection header lists {}; the gateway forwards end-to-end headers whole, so \
+         Connection may only list keep-alive, close or upgrade",
+        rgw_core::text::clip(&name, 64)
+    ))
+}
+
 /// Header names listed in `Connection:` are hop-by-hop too.
 fn connection_listed(headers: &HeaderMap) -> Vec<String> {
     headers
@@ -96,6 +112,31 @@ fn sanitize_actor(actor: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_header_may_only_list_options_and_dropped_headers() {
+        for (value, refused) in [
+            ("keep-alive", None),
+            ("Upgrade", None),
+            ("close, TE", None),
+            ("keep-alive, Proxy-Authorization", None),
+            ("keep-alive, Release", Some("release")),
+            ("command", Some("command")),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert("connection", HeaderValue::from_static(value));
+            let got = connection_refusal(&h);
+            match refused {
+                None => assert_eq!(got, None, "{value}"),
+                Some(name) => assert!(
+                    got.as_deref()
+                        .is_some_and(|m| m.contains(&format!("lists {name};"))),
+                    "{value}: {got:?}"
+                ),
+            }
+        }
+        assert_eq!(connection_refusal(&HeaderMap::new()), None);
+    }
 
     #[test]
     fn credentials_hop_by_hop_and_spoofed_actor_headers_are_replaced() {

@@ -6,6 +6,7 @@
 
 mod browser;
 mod filter;
+mod form;
 mod forward;
 mod gate;
 mod headers;
@@ -167,6 +168,10 @@ async fn handle(
             .record(trail.event(&state, Outcome::Denied, status, Some(&msg)))
             .await;
         return rack_error(status, &msg, json);
+    }
+
+    if let Some(msg) = headers::connection_refusal(req.headers()) {
+        return deny(&state, &trail, StatusCode::BAD_REQUEST, &msg, json).await;
     }
 
     let Some(matched) = match_route(req.method().as_str(), is_upgrade, &path) else {

@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use rgw_core::ReleaseId;
 use rgw_core::envmask::{Env, UnmaskError};
 
+use super::form::{Form, FormError};
 use super::forward::Failure;
 use crate::auth::Principal;
 use crate::rack::RackClient;
@@ -18,39 +19,24 @@ use crate::rack::RackClient;
 /// Largest env-write form we buffer to restore masked values.
 const MAX_FORM: usize = 1024 * 1024;
 
-/// A release-create form, parsed once so every check sees the same fields the rack will.
+/// A release-create form, parsed once (strictly, see `form`) so every check sees the fields
+/// the rack will.
 #[derive(Debug)]
 pub struct ReleaseForm {
-    pairs: Vec<(String, String)>,
-}
-
-/// Why a release-create form is refused (400).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FormError {
-    #[error("the release form sends {0} more than once; send it once")]
-    Duplicate(&'static str),
+    form: Form,
 }
 
 impl ReleaseForm {
     /// Parses an `application/x-www-form-urlencoded` body; `env` and `parent-release` may
-    /// appear at most once (the rack would take the first, our checks must see the same one).
-    pub fn parse(form: &[u8]) -> Result<ReleaseForm, FormError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(form).into_owned().collect();
-        for name in ["env", "parent-release"] {
-            if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
-                return Err(FormError::Duplicate(name));
-            }
-        }
-        Ok(ReleaseForm { pairs })
+    /// appear at most once.
+    pub fn parse(body: &[u8]) -> Result<ReleaseForm, FormError> {
+        Form::parse(body, &["env", "parent-release"]).map(|form| ReleaseForm { form })
     }
 
     /// A field's value, if present (possibly empty: `env=` is an env that removes every
     /// variable, not an absent one).
     pub fn field(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.form.get(name)
     }
 
     /// Whether the `env` field carries the mask placeholder anywhere.
@@ -59,18 +45,20 @@ impl ReleaseForm {
             .is_some_and(|e| Env::parse(e).has_masked_values())
     }
 
+    /// The form as the rack is sent it when nothing needs restoring.
+    pub fn encode(&self) -> Vec<u8> {
+        self.form.encode()
+    }
+
     /// Restores stored values where `env` carries masked placeholders; returns the new body.
     pub fn unmask(&self, stored_env: &str) -> Result<Vec<u8>, UnmaskError> {
-        let mut ser = url::form_urlencoded::Serializer::new(String::new());
-        for (k, v) in &self.pairs {
-            if k == "env" {
-                let restored = Env::parse(v).unmask(&Env::parse(stored_env))?.render();
-                ser.append_pair(k, &restored);
-            } else {
-                ser.append_pair(k, v);
-            }
-        }
-        Ok(ser.finish().into_bytes())
+        let restored = match self.field("env") {
+            Some(env) => Some(Env::parse(env).unmask(&Env::parse(stored_env))?.render()),
+            None => None,
+        };
+        Ok(self
+            .form
+            .encode_with(|k, _| (k == "env").then(|| restored.clone()).flatten()))
     }
 }
 
@@ -157,8 +145,9 @@ pub(super) async fn guard(
         .map(ReleaseId::parse)
         .transpose()
         .map_err(|e| bad(format!("parent-release: {e}")))?;
+    // Never the caller's bytes: the rack gets exactly the fields that were checked.
     if parsed.field("env").is_none() {
-        return Ok(Body::from(form));
+        return Ok(Body::from(parsed.encode()));
     }
     if !super::forward::env_view(principal).can_read {
         return Err(Failure::new(
@@ -167,7 +156,7 @@ pub(super) async fn guard(
         ));
     }
     if !parsed.env_has_masked_values() {
-        return Ok(Body::from(form));
+        return Ok(Body::from(parsed.encode()));
     }
     let stored = stored_env(rack, app, parent.as_ref()).await?;
     parsed

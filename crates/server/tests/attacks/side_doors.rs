@@ -106,3 +106,103 @@ async fn build_import_cannot_start_a_chain_under_approvals() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_connection_header_cannot_strip_the_command_or_release_the_gate_checked() {
+    for app in spawn().await {
+        let (token, _) = app.approved_deploy(&sha(17)).await;
+        let cx = app.convox(&token);
+        let url = cx
+            .upload(
+                RACK_APP,
+                tarball(&[("convox.yml", &manifest_for(&sha(17)))]),
+            )
+            .await;
+        let b = cx
+            .create_build(RACK_APP, &url, &[("git-sha", &sha(17))])
+            .await;
+        let b = cx.wait_build(RACK_APP, b["id"].as_str().unwrap()).await;
+        let release = b["release"].as_str().unwrap().to_owned();
+        // `sleep N` is the attach placeholder the gate lets through: dropped on the way, the
+        // rack would run the service's own command instead, on whatever release is current.
+        for listed in ["command", "keep-alive, Release"] {
+            let r = cx
+                .request(
+                    reqwest::Method::POST,
+                    &format!("/apps/{RACK_APP}/services/web/processes"),
+                )
+                .header("command", "sleep 60")
+                .header("release", &release)
+                .header("connection", listed)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "Connection: {listed}");
+            assert!(
+                r.text()
+                    .await
+                    .unwrap()
+                    .contains("Connection may only list keep-alive, close or upgrade")
+            );
+        }
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.line() != format!("POST /apps/{RACK_APP}/services/web/processes")),
+            "a run reached the rack"
+        );
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_build_form_field_the_rack_would_drop_cannot_aim_the_manifest_check_at_a_decoy() {
+    for app in spawn().await {
+        let (token, _) = app.approved_deploy(&sha(18)).await;
+        let cx = app.convox(&token);
+        let url = cx
+            .upload(
+                RACK_APP,
+                tarball(&[
+                    ("convox.yml", "services:\n  web:\n    build: .\n"),
+                    ("decoy%zz", &manifest_for(&sha(18))),
+                ]),
+            )
+            .await;
+        // Go's form parser drops a pair with a bad escape or a `;`; the gateway must not have
+        // checked it.
+        for form in [
+            format!("url={url}&git-sha={}&manifest=decoy%zz", sha(18)),
+            format!("url={url}&git-sha={};manifest=decoy", sha(18)),
+        ] {
+            let r = cx
+                .request(reqwest::Method::POST, &format!("/apps/{RACK_APP}/builds"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 400, "{form}");
+        }
+        assert!(
+            app.rack
+                .requests()
+                .iter()
+                .all(|r| r.line() != format!("POST /apps/{RACK_APP}/builds")),
+            "a build reached the rack"
+        );
+        // A well-formed form still builds: the rack gets the checked fields re-encoded.
+        let url = cx
+            .upload(
+                RACK_APP,
+                tarball(&[("convox.yml", &manifest_for(&sha(18)))]),
+            )
+            .await;
+        let b = cx
+            .create_build(RACK_APP, &url, &[("git-sha", &sha(18))])
+            .await;
+        assert!(b["id"].as_str().is_some(), "{b}");
+        app.cleanup().await;
+    }
+}

@@ -14,6 +14,7 @@ use super::bind::{Bound, approved, live, live_cached, none_found, refuse_with_ne
 use super::manifest;
 use super::{Ctx, GateError, GateTrail};
 use crate::approvals::sweeper::STALE_CLAIM;
+use crate::proxy::form::Form;
 
 pub(super) type Forwarded = Result<(Response<Body>, StatusCode), GateError>;
 
@@ -218,7 +219,7 @@ pub(super) async fn upload(
 
 /// The build-create form, refusing what the gate cannot check.
 struct BuildForm {
-    fields: Vec<(String, String)>,
+    form: Form,
 }
 
 /// Build options the rack also reads from the query string or a header (Go's `FormValue` and
@@ -262,7 +263,7 @@ pub(super) fn only_in_body(
 }
 
 impl BuildForm {
-    async fn read(headers: &HeaderMap, body: Body) -> Result<(Self, Bytes), GateError> {
+    async fn read(headers: &HeaderMap, body: Body) -> Result<Self, GateError> {
         if headers
             .get(header::CONTENT_ENCODING)
             .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"))
@@ -289,32 +290,23 @@ impl BuildForm {
                 )
             })?
             .to_bytes();
-        let fields: Vec<(String, String)> =
-            url::form_urlencoded::parse(&bytes).into_owned().collect();
-        for name in ["url", "git-sha", "manifest", "external"] {
-            if fields.iter().filter(|(n, _)| n == name).count() > 1 {
-                return Err(GateError::failed(
-                    StatusCode::BAD_REQUEST,
-                    format!("the build form has the field {name} twice; send it once"),
-                ));
-            }
-        }
-        Ok((BuildForm { fields }, bytes))
+        let form =
+            Form::parse(&bytes, &["url", "git-sha", "manifest", "external"]).map_err(|e| {
+                GateError::failed(StatusCode::BAD_REQUEST, format!("build create: {e}"))
+            })?;
+        Ok(BuildForm { form })
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.form.get(name)
     }
 }
 
 /// `POST /apps/{app}/builds`.
 pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTrail) -> Forwarded {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     only_in_body(&parts.uri, &parts.headers, "build create", BUILD_FIELDS)?;
-    let (form, bytes) = BuildForm::read(&parts.headers, body).await?;
+    let form = BuildForm::read(&parts.headers, body).await?;
     if form.get("external").is_some_and(|v| v != "false") {
         return Err(GateError::failed(
             StatusCode::FORBIDDEN,
@@ -370,7 +362,11 @@ pub(super) async fn build(ctx: &Ctx<'_>, req: Request<Body>, trail: &mut GateTra
         release(ctx, &claim).await;
         return Err(e);
     }
-    match forward(ctx, Request::from_parts(parts, Body::from(bytes))).await {
+    // The rack is sent the checked fields re-encoded, never the caller's bytes (see `form`);
+    // hyper sets the new length.
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = Body::from(form.form.encode());
+    match forward(ctx, Request::from_parts(parts, body)).await {
         Ok((resp, status)) if status.is_success() => {
             let (head, answer) = match collect(resp).await {
                 Ok(x) => x,
