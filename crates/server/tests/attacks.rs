@@ -14,6 +14,9 @@ mod browser_audit;
 #[path = "attacks/approvals.rs"]
 mod approvals;
 
+#[path = "attacks/approval_edges.rs"]
+mod approval_edges;
+
 #[path = "attacks/side_doors.rs"]
 mod side_doors;
 

@@ -91,6 +91,16 @@ pub struct DeployApprovalRequest {
     pub revoked: bool,
 }
 
+impl DeployApprovalRequest {
+    /// Whether a gated promote of this request is on its way to the rack (claimed at or after
+    /// `stale_before`; older claims are abandoned). Neither the sweeper nor a revoke ends such
+    /// an approval: the release may be live a moment later, and the record must say so.
+    pub fn promote_in_flight(&self, stale_before: OffsetDateTime) -> bool {
+        self.chain_claim.as_deref() == Some("promote")
+            && self.chain_claim_at.is_some_and(|at| at >= stale_before)
+    }
+}
+
 /// Input for creating a request.
 #[derive(Debug, Clone)]
 pub struct NewDeployApprovalRequest {

@@ -112,8 +112,11 @@ impl StoreTx {
     /// Db.
     pub async fn unlock_user(&mut self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
         self.changes(Topic::Identity);
+        // Every lock and budget: the MFA lock, the login lockout and the MFA attempt budget
+        // (a user unlocked but still out of MFA attempts would stay locked out).
         const SQL: &str = "UPDATE users SET locked_at = NULL, lock_reason = NULL, \
-            failed_login_count = 0, login_locked_until = NULL, updated_at = $2 WHERE id = $1";
+            failed_login_count = 0, login_locked_until = NULL, mfa_window_started_at = NULL, \
+            mfa_attempts = 0, mfa_failures = 0, mfa_in_flight = 0, updated_at = $2 WHERE id = $1";
         let n = with_tx!(self, c => sqlx::query(SQL)
             .bind(id).bind(Ts(now)).execute(&mut *c).await?.rows_affected());
         Ok(n == 1)

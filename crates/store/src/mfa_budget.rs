@@ -19,7 +19,8 @@ use crate::error::StoreError;
 /// The limits the counters are checked against (the numbers are the caller's policy).
 #[derive(Debug, Clone, Copy)]
 pub struct MfaBudgetPolicy {
-    /// A window starts at its first attempt and lasts this long; then the counters restart.
+    /// A window starts at its first attempt and lasts this long; then the attempt count restarts
+    /// (failures do not).
     pub window: Duration,
     /// Attempts (successful or not) allowed per window.
     pub max_attempts: i64,
@@ -76,16 +77,14 @@ impl Store {
         const SQL: &str = concat!(
             "UPDATE users SET mfa_attempts = CASE WHEN ",
             stale!(),
-            " THEN 1 ELSE mfa_attempts + 1 END, mfa_failures = CASE WHEN ",
-            stale!(),
-            " THEN 0 ELSE mfa_failures END, mfa_in_flight = CASE WHEN ",
+            " THEN 1 ELSE mfa_attempts + 1 END, mfa_in_flight = CASE WHEN ",
             stale!(),
             " THEN 1 ELSE mfa_in_flight + 1 END, mfa_window_started_at = CASE WHEN ",
             stale!(),
             " THEN $2 ELSE mfa_window_started_at END \
-             WHERE id = $1 AND locked_at IS NULL AND (",
+             WHERE id = $1 AND locked_at IS NULL AND ((",
             stale!(),
-            " OR (mfa_attempts < $4 AND mfa_failures + mfa_in_flight < $5)) \
+            " AND mfa_failures < $5) OR (mfa_attempts < $4 AND mfa_failures + mfa_in_flight < $5)) \
              RETURNING mfa_attempts AS attempts, mfa_failures AS failures, \
              mfa_in_flight AS in_flight"
         );

@@ -281,13 +281,10 @@ impl Store {
     /// # Errors
     /// Db.
     pub async fn unlock_user(&self, id: i64, now: OffsetDateTime) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE users SET locked_at = NULL, lock_reason = NULL, \
-            failed_login_count = 0, login_locked_until = NULL, mfa_window_started_at = NULL, \
-            mfa_attempts = 0, mfa_failures = 0, mfa_in_flight = 0, updated_at = $2 WHERE id = $1";
-        let n = with_db!(&self.db, p => sqlx::query(SQL)
-            .bind(id).bind(Ts(now)).execute(p).await?.rows_affected());
-        self.changes.bump(Topic::Identity);
-        Ok(n == 1)
+        let mut tx = self.begin().await?;
+        let unlocked = tx.unlock_user(id, now).await?;
+        tx.commit().await?;
+        Ok(unlocked)
     }
 
     /// Atomically counts a failed login; when the count reaches `lock_after`, sets

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod mfa;
 pub mod sessions;
 pub mod settings;
+pub mod step_up;
 pub mod tokens;
 pub mod users;
 

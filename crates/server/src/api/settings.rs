@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use rgw_core::rbac::{Permission, step_up_is_fresh};
+use rgw_core::rbac::Permission;
 use rgw_core::settings::{Resolved, SETTINGS, Scope, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -107,23 +107,14 @@ pub async fn list_settings(
 
 /// The admin allowed to write settings: a human session, fresh MFA, `setting:manage`.
 async fn writer(state: &AppState, principal: &Principal) -> Result<i64, ApiError> {
-    let Principal::User(u) = principal else {
-        return Err(ApiError::forbidden(
-            "api_tokens_cannot_change_settings",
-            "settings can only be changed by an admin from a login session with MFA; API tokens never can",
-        ));
-    };
-    principal.require(&Permission::SETTING_MANAGE)?;
-    let window = crate::settings::int_setting(state, "mfa_step_up_window_minutes", None).await?;
-    if !step_up_is_fresh(u.mfa_verified_at, state.clock.now(), window) {
-        return Err(ApiError::unauthorized(
-            "mfa_step_up_required",
-            format!(
-                "changing settings needs MFA verified within the last {window} minutes; verify again (POST /api/v1/mfa/verify) and retry"
-            ),
-        ));
-    }
-    Ok(u.user_id)
+    super::step_up::fresh_human(
+        state,
+        principal,
+        &Permission::SETTING_MANAGE,
+        "api_tokens_cannot_change_settings",
+        "changing settings",
+    )
+    .await
 }
 
 async fn audit_change(

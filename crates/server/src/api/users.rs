@@ -69,7 +69,7 @@ pub async fn create_user(
     meta: RequestMeta,
     Json(body): Json<CreateUserRequest>,
 ) -> Result<(StatusCode, Json<UserView>), ApiError> {
-    principal.require(&Permission::USER_MANAGE)?;
+    manager(&state, &principal).await?;
     let email = parse_email(&body.email)?;
     let role = parse_user_role(&body.role)?;
     let password_hash = match body.password {
@@ -113,12 +113,25 @@ pub async fn create_user(
     Ok((StatusCode::CREATED, Json(UserView::from(&user))))
 }
 
+/// Who may create, suspend, reinstate, unlock or delete accounts: an admin's session with
+/// fresh MFA (see `step_up`).
+async fn manager(state: &AppState, principal: &Principal) -> Result<i64, ApiError> {
+    super::step_up::fresh_human(
+        state,
+        principal,
+        &Permission::USER_MANAGE,
+        "api_tokens_cannot_manage_users",
+        "managing user accounts",
+    )
+    .await
+}
+
 async fn target(
     state: &AppState,
     principal: &Principal,
     public_id: Uuid,
 ) -> Result<User, ApiError> {
-    principal.require(&Permission::USER_MANAGE)?;
+    manager(state, principal).await?;
     let user = state
         .store
         .get_user_by_public_id(public_id)

@@ -271,7 +271,7 @@ pub async fn create(
             if constraint == "uq_deploy_approval_requests_open" =>
         {
             tx.rollback().await?;
-            return existing(&state, &new).await;
+            return existing(&state, &principal, &new).await;
         }
         Err(e) => return Err(e.into()),
     };
@@ -304,8 +304,14 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(wire)).into_response())
 }
 
-/// The 409 for a duplicate: the error and the open request, so CI can wait on it.
-async fn existing(state: &AppState, new: &NewDeployApprovalRequest) -> Result<Response, ApiError> {
+/// The 409 for a duplicate: the error and the open request, so CI can wait on it. A caller who
+/// may not see that request (a user naming someone else's token) learns only that it exists:
+/// its id, notes and approvers stay as private as `GET` keeps them.
+async fn existing(
+    state: &AppState,
+    principal: &Principal,
+    new: &NewDeployApprovalRequest,
+) -> Result<Response, ApiError> {
     let open = state
         .store
         .get_open_request(&new.app, &new.git_commit_hash, new.target_api_token_id)
@@ -316,6 +322,15 @@ async fn existing(state: &AppState, new: &NewDeployApprovalRequest) -> Result<Re
                 "an open request for this app, commit and token was just closed; retry",
             )
         })?;
+    if !super::view::may_see(principal, &open) {
+        return Err(ApiError::conflict(
+            "open_request_exists",
+            format!(
+                "another caller's deploy approval request for app {} at commit {} for this token is already open; wait for it, or ask an admin to reject it",
+                open.app, open.git_commit_hash
+            ),
+        ));
+    }
     let approvals = state.store.list_approvals(open.id).await?;
     let wire = to_wire(state, &mut Names::default(), &open, &approvals).await?;
     let body = json!({

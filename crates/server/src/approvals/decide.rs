@@ -310,6 +310,13 @@ pub async fn reject(
         approval_expires_at: locked.approval_expires_at,
     };
     transition::<i64>(locked.status, &ApprovalEvent::Reject, &ctx).map_err(transition_error)?;
+    if locked.promote_in_flight(now - super::sweeper::STALE_CLAIM) {
+        // Revoked now, the release could still go live with every record saying it never did.
+        return Err(ApiError::conflict(
+            "deploy_in_progress",
+            "this approval's release is being promoted on the rack right now, and a revoke now could leave a live release recorded as never deployed; retry in a few seconds (once it is deployed, roll back on the rack instead)",
+        ));
+    }
     if !tx
         .reject_request(row.id, locked.status, user.user_id, notes.as_deref(), now)
         .await?

@@ -147,6 +147,77 @@ async fn an_expired_pending_request_cannot_be_approved() {
 }
 
 #[tokio::test]
+async fn an_admin_api_token_cannot_mint_an_admin_account_that_would_approve_its_deploys() {
+    for app in spawn().await {
+        app.create_user("boss@example.com", "admin", None).await;
+        let victim = app.create_user("locked@example.com", "admin", None).await;
+        app.store()
+            .lock_user(victim.id, "5 failed MFA attempts", app.clock.now())
+            .await
+            .unwrap();
+        let admin_token = app
+            .create_token("boss@example.com", "boss-tok", "admin")
+            .await;
+        let stale = app.session_for("boss@example.com", Channel::Cli).await;
+        let create = |cred: String| {
+            let app = &app;
+            async move {
+                body_json(
+                    app.post("/api/v1/users")
+                        .bearer_auth(cred)
+                        .json(&json!({"email": "mole@example.com", "role": "admin",
+                                      "password": "correct horse battery staple 42"}))
+                        .send()
+                        .await
+                        .unwrap(),
+                )
+                .await
+            }
+        };
+        let (status, body) = create(admin_token.clone()).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (403, Some("api_tokens_cannot_manage_users"))
+        );
+        for action in ["unlock", "unsuspend", "suspend"] {
+            let r = app
+                .post(&format!("/api/v1/users/{}/{action}", victim.public_id))
+                .bearer_auth(&admin_token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 403, "{action}");
+        }
+        let (status, body) = create(stale).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some("mfa_step_up_required"))
+        );
+        assert!(
+            app.store()
+                .get_user_by_email("mole@example.com")
+                .await
+                .is_err(),
+            "an account was created"
+        );
+        assert!(
+            app.store()
+                .get_user(victim.id)
+                .await
+                .unwrap()
+                .locked_at
+                .is_some(),
+            "the MFA lockout was lifted"
+        );
+        // A person with fresh MFA can.
+        let fresh = app.session_with_mfa("boss@example.com", Channel::Cli).await;
+        let (status, body) = create(fresh).await;
+        assert_eq!(status, 201, "{body}");
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn an_admin_api_token_cannot_turn_deploy_approvals_off() {
     for app in spawn().await {
         app.create_user("boss@example.com", "admin", None).await;

@@ -285,7 +285,9 @@ async fn a_token_or_user_change_is_not_acknowledged_when_its_audit_event_cannot_
     for app in TestApp::spawn_all().await {
         app.create_user("admin@example.com", "admin", None).await;
         let victim = app.create_user("victim@example.com", "viewer", None).await;
-        let admin = app.session_for("admin@example.com", Channel::Cli).await;
+        let admin = app
+            .session_with_mfa("admin@example.com", Channel::Cli)
+            .await;
         let (create, drop) = match app.backend {
             rgw_store::Backend::Sqlite => (
                 "CREATE TRIGGER rgw_test_audit_down BEFORE INSERT ON audit_events \

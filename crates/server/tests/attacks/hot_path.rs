@@ -85,7 +85,7 @@ async fn a_suspended_owner_cannot_keep_using_a_cached_token_on_any_gateway() {
     for a in TestApp::spawn_all().await {
         let b = a.spawn_replica().await;
         a.create_user("admin@example.com", "admin", None).await;
-        let admin = a.session_for("admin@example.com", Channel::Cli).await;
+        let admin = a.session_with_mfa("admin@example.com", Channel::Cli).await;
         let owner = a.create_service_user("ci@example.com").await;
         let token = a.create_token("ci@example.com", "ci", "cicd").await;
         assert_eq!(whoami(&a, &token).await, 200);

@@ -194,7 +194,7 @@ async fn wrong_passwords_lock_the_email_across_two_gateway_instances_sharing_one
         // An admin unlock clears the lockout at once.
         let admin = a.create_user("admin@example.com", "admin", None).await;
         let admin = a
-            .session_for(&admin.email, rgw_server::auth::Channel::Cli)
+            .session_with_mfa(&admin.email, rgw_server::auth::Channel::Cli)
             .await;
         let dev = a
             .store()

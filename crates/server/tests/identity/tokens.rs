@@ -98,6 +98,10 @@ async fn a_token_stops_when_it_expires_or_its_owner_is_suspended_locked_or_delet
                 .await;
             assert_eq!(whoami(&app, &token).await.0, 200);
             let now = app.clock.now();
+            // Managing accounts needs MFA verified moments ago (the clock has moved on).
+            let admin = app
+                .session_with_mfa("admin@example.com", Channel::Cli)
+                .await;
             match action {
                 "suspend" => {
                     let r = app
@@ -303,7 +307,9 @@ async fn admin_endpoints_refuse_non_admins_and_tokens_without_the_permission() {
         app.create_user("admin@example.com", "admin", None).await;
         let victim = app.create_user("viewer@example.com", "viewer", None).await;
         app.create_service_user("ci@example.com").await;
-        let admin = app.session_for("admin@example.com", Channel::Cli).await;
+        let admin = app
+            .session_with_mfa("admin@example.com", Channel::Cli)
+            .await;
         let viewer = app.session_for("viewer@example.com", Channel::Cli).await;
         let cicd = app.create_token("ci@example.com", "ci", "cicd").await;
         let uid = victim.public_id;

@@ -61,6 +61,51 @@ async fn five_failures_lock_the_account_until_an_admin_unlocks_it() {
 }
 
 #[tokio::test]
+async fn wrong_codes_paced_across_rate_windows_still_lock_the_account_on_the_fifth() {
+    for env in envs().await {
+        let (state, who) = (&env.state, env.who());
+        let codes = backup_codes::regenerate(state, &who).await.unwrap();
+        for round in 0..4 {
+            assert_eq!(
+                code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+                "mfa_verification_failed",
+                "guess {round}"
+            );
+            // Each guess in a new rate window: the window limits the pace, not the total.
+            env.clock.advance(Duration::minutes(6));
+        }
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+            "account_locked"
+        );
+        // A success forgives earlier failures: after an unlock, four more wrong codes and a
+        // right one leave the account open.
+        state
+            .store
+            .unlock_user(env.user.id, env.clock_now())
+            .await
+            .unwrap();
+        for _ in 0..4 {
+            env.clock.advance(Duration::minutes(6));
+            assert_eq!(
+                code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+                "mfa_verification_failed"
+            );
+        }
+        let good = BackupCode::parse(&codes[0]).unwrap();
+        backup_codes::verify(state, &who, &good, Purpose::Session)
+            .await
+            .unwrap();
+        env.clock.advance(Duration::minutes(6));
+        assert_eq!(
+            code(backup_codes::verify(state, &who, &wrong(), Purpose::Session).await),
+            "mfa_verification_failed"
+        );
+        env.cleanup().await;
+    }
+}
+
+#[tokio::test]
 async fn an_unlock_gives_a_fresh_failure_budget_within_the_same_window() {
     for env in envs().await {
         let (state, who) = (&env.state, env.who());

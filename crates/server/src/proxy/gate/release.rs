@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use super::bind::{Bound, approved, live, refuse_with_newest};
 use super::manifest;
 use super::steps::{
-    Forwarded, claim, collect, commands, ensure_release, forward, header, id_field, lost_claim,
-    only_in_body, rack_json, release,
+    Forwarded, claim, collect, commands, ensure_release, forward, header, id_field, only_in_body,
+    rack_json, release,
 };
 use super::{Ctx, GateError, GateTrail};
 use crate::audit::{AuditEvent, Outcome};
@@ -62,11 +62,11 @@ pub(super) async fn promote(
     match forward(ctx, req).await {
         Ok((resp, status)) if status.is_success() => {
             let now = ctx.state.clock.now();
-            // The deployed state and its notification jobs commit together.
+            // The deployed state, its audit event and its notification jobs commit together.
             let mut tx = ctx.state.store.begin().await?;
             if !tx.confirm_deployed(&claim, now).await? {
                 tx.rollback().await?;
-                return Err(lost_claim(bound));
+                return Err(promote_unrecorded(bound, release_id));
             }
             crate::jobs::transition::enqueue(
                 &mut tx,
@@ -76,7 +76,6 @@ pub(super) async fn promote(
                 now,
             )
             .await?;
-            tx.commit().await?;
             let mut ev = AuditEvent::new(
                 now,
                 ctx.principal.audit_actor(),
@@ -92,7 +91,14 @@ pub(super) async fn promote(
                 "promote_allowed_at": rgw_core::wire::rfc3339(claim.at),
             }));
             ev.deploy_approval_request_id = Some(bound.row.public_id);
-            ctx.state.auditor.record(ev).await;
+            let logged = ctx
+                .state
+                .auditor
+                .append_in_tx(&mut tx, ev)
+                .await
+                .map_err(crate::error::ApiError::from)?;
+            tx.commit().await?;
+            logged.log();
             crate::approvals::notify(ctx.state, bound.row.public_id);
             Ok((resp, status))
         }
@@ -101,6 +107,19 @@ pub(super) async fn promote(
             other
         }
     }
+}
+
+/// The rack promoted, but the claim was gone when the gateway came to record it (abandoned
+/// for longer than `STALE_CLAIM` and taken over or expired): say what is live, since the
+/// proxy's audit event for the call is all that records it.
+fn promote_unrecorded(bound: &Bound, release: &ReleaseId) -> GateError {
+    GateError::failed(
+        StatusCode::CONFLICT,
+        format!(
+            "the rack promoted release {release}, but deploy approval {} ended while the promote was in flight, so the deploy is not recorded against it; check the rack and roll back if it should not be live",
+            bound.id
+        ),
+    )
 }
 
 /// The release on the rack must still come from the approved build, and its manifest (the
