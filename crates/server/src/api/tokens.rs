@@ -199,13 +199,21 @@ pub async fn create_and_audit(
 /// Creates an API token; the secret is in the response only.
 #[utoipa::path(post, path = "/api/v1/api-tokens", tag = "api-tokens", request_body = CreateTokenRequest,
     responses((status = 201, body = CreatedToken), (status = 400, description = "invalid_role / unknown_permission / invalid_token_scope"),
-              (status = 403, description = "token_scope_exceeds_caller / permission_denied"), (status = 409)))]
+              (status = 403, description = "token_scope_exceeds_caller / permission_denied / api_tokens_cannot_create_tokens"), (status = 409)))]
 pub async fn create_token(
     State(state): State<AppState>,
     principal: Principal,
     meta: RequestMeta,
     Json(body): Json<CreateTokenRequest>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
+    // A token that could mint tokens would turn one leak into credentials that outlive the
+    // leaked token's expiry and revocation; new credentials come from a person.
+    if !principal.is_human() {
+        return Err(ApiError::forbidden(
+            "api_tokens_cannot_create_tokens",
+            "API tokens cannot create API tokens; create it from an admin's login session (rack-gateway login) or on the server with rack-gateway-server tokens create",
+        ));
+    }
     let name = TokenName::parse(body.name.trim())
         .map_err(|e| ApiError::bad_request("invalid_token_name", e.to_string()))?;
     let scope = TokenScope::parse(body.role.as_deref(), body.permissions.as_deref())?;
@@ -224,7 +232,7 @@ pub async fn create_token(
             })?,
         None => state.store.get_user(self_id).await?,
     };
-    if owner.id != self_id || !principal.is_human() {
+    if owner.id != self_id {
         principal.require(&Permission::API_TOKEN_MANAGE)?;
     }
     if !owner.is_active() {

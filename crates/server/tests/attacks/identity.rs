@@ -393,3 +393,46 @@ async fn a_storm_of_id_tokens_with_unknown_key_ids_cannot_make_the_gateway_refet
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn a_leaked_admin_token_cannot_mint_tokens_that_outlive_its_revocation() {
+    for app in TestApp::spawn_all_fast(Default::default()).await {
+        app.create_user("boss@example.com", "admin", None).await;
+        app.create_service_user("ci@example.com").await;
+        let leaked = app
+            .create_token("boss@example.com", "boss-tok", "admin")
+            .await;
+        for body in [
+            json!({"name": "backdoor", "role": "admin"}),
+            json!({"name": "backdoor-ci", "role": "cicd", "owner_email": "ci@example.com"}),
+        ] {
+            let r = app
+                .post("/api/v1/api-tokens")
+                .bearer_auth(&leaked)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let (status, body) = rgw_testkit::body_json(r).await;
+            assert_eq!(
+                (status, body["error"]["code"].as_str()),
+                (403, Some("api_tokens_cannot_create_tokens")),
+                "{body}"
+            );
+        }
+        for name in ["backdoor", "backdoor-ci"] {
+            assert!(app.store().get_api_token_by_name(name).await.is_err());
+        }
+        // A person can.
+        let admin = app.session_for("boss@example.com", Channel::Cli).await;
+        let r = app
+            .post("/api/v1/api-tokens")
+            .bearer_auth(&admin)
+            .json(&json!({"name": "rotated", "role": "viewer"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        app.cleanup().await;
+    }
+}
