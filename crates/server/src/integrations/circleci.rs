@@ -162,11 +162,73 @@ fn newest_rerun<'a>(original: &'a Value, siblings: &'a [Value]) -> &'a Value {
         .unwrap_or(original)
 }
 
+/// Whether `slug` (`gh/acme/myapp`, `github/acme/myapp`, `bb/…`) names repository `repo`
+/// (`acme/myapp`). Slugs of CircleCI's own VCS-less projects (`circleci/<org>/<project>`) name
+/// no repository: `None`, nothing to compare.
+fn slug_names_repo(slug: &str, repo: &str) -> Option<bool> {
+    let (vcs, path) = slug.split_once('/')?;
+    matches!(vcs, "gh" | "github" | "bb" | "bitbucket").then(|| path.eq_ignore_ascii_case(repo))
+}
+
+/// The workflow's pipeline must have been built from the approved commit of the app's
+/// repository. Otherwise a caller who names any workflow the gateway's CircleCI token can see
+/// (`ci_metadata.workflow_id` is the caller's word) would have an admin's approval of one
+/// commit release the hold of another commit's pipeline, or another project's.
+async fn check_pipeline(
+    api: &Api<'_>,
+    subject: &Subject,
+    pipeline: uuid::Uuid,
+) -> Result<(), JobError> {
+    let reply = api
+        .call(
+            Method::GET,
+            &format!("pipeline/{pipeline}"),
+            "CircleCI pipeline",
+        )
+        .await?;
+    if !reply.status.is_success() {
+        return Err(reply.error("CircleCI pipeline"));
+    }
+    let p = reply.json();
+    let revision = p["vcs"]["revision"].as_str().unwrap_or_default();
+    if !revision.eq_ignore_ascii_case(&subject.row.git_commit_hash) {
+        return Err(JobError::permanent(format!(
+            "CircleCI pipeline {pipeline} built commit {}, not the approved {}; its hold is left alone",
+            if revision.is_empty() {
+                "(none)"
+            } else {
+                rgw_core::text::clip(revision, 64)
+            },
+            subject.row.git_commit_hash
+        )));
+    }
+    let repo = setting(api.state, "vcs_repo", Some(&subject.row.app)).await?;
+    let slug = p["project_slug"].as_str().unwrap_or_default();
+    if let Some(repo) = repo.as_text().map(str::trim).filter(|r| !r.is_empty())
+        && slug_names_repo(slug, repo) == Some(false)
+    {
+        return Err(JobError::permanent(format!(
+            "CircleCI pipeline {pipeline} belongs to project {}, not the app's repository {repo}; its hold is left alone",
+            rgw_core::text::clip(slug, 200)
+        )));
+    }
+    Ok(())
+}
+
 async fn approve(state: &AppState, subject: &Subject) -> Result<(), JobError> {
     let Some(job_name) = approval_job(state, &subject.row.app).await? else {
         // Turned off since the approval: nothing to do.
         return Ok(());
     };
+    // The job may run long after the approval (retries back off up to 30 min while the hold
+    // is not reached): a revoked or expired approval must not unblock CI.
+    if subject.row.status != rgw_store::ApprovalStatus::Approved {
+        return Err(JobError::permanent(format!(
+            "deploy approval {} is {} now, so its CircleCI hold is left alone",
+            subject.row.public_id,
+            subject.row.status.as_str()
+        )));
+    }
     let token = state
         .config
         .integrations
@@ -198,17 +260,19 @@ async fn approve(state: &AppState, subject: &Subject) -> Result<(), JobError> {
     };
     let pipeline = original["pipeline_id"]
         .as_str()
-        .and_then(|p| uuid::Uuid::parse_str(p).ok());
-    let siblings = match pipeline {
-        Some(p) => {
-            api.items(
-                &format!("pipeline/{p}/workflow"),
-                "CircleCI pipeline workflows",
-            )
-            .await?
-        }
-        None => Vec::new(),
-    };
+        .and_then(|p| uuid::Uuid::parse_str(p).ok())
+        .ok_or_else(|| {
+            JobError::permanent(format!(
+                "CircleCI workflow {original_id} has no pipeline, so its commit cannot be checked"
+            ))
+        })?;
+    check_pipeline(&api, subject, pipeline).await?;
+    let siblings = api
+        .items(
+            &format!("pipeline/{pipeline}/workflow"),
+            "CircleCI pipeline workflows",
+        )
+        .await?;
     let workflow = newest_rerun(&original, &siblings);
     let wid = workflow["id"]
         .as_str()
@@ -333,5 +397,22 @@ impl Integration for CircleCi {
         _event: Transition,
     ) -> BoxFuture<'a, Result<(), JobError>> {
         Box::pin(approve(state, subject))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_project_slug_names_a_repository_only_for_a_vcs_host() {
+        for (slug, repo, want) in [
+            ("gh/acme/myapp", "acme/myapp", Some(true)),
+            ("github/Acme/MyApp", "acme/myapp", Some(true)),
+            ("bb/acme/myapp", "acme/other", Some(false)),
+            ("gh/evil/myapp", "acme/myapp", Some(false)),
+            ("circleci/8f1e/77ab", "acme/myapp", None),
+            ("", "acme/myapp", None),
+        ] {
+            assert_eq!(super::slug_names_repo(slug, repo), want, "{slug}");
+        }
     }
 }

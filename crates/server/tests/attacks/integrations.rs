@@ -437,3 +437,121 @@ async fn an_admin_reading_settings_or_the_audit_log_never_sees_a_webhook_secret(
         app.cleanup().await;
     }
 }
+
+/// A gateway auto-approving CircleCI hold `hold` on the mock CircleCI.
+async fn circleci_apps(circle: &rgw_testkit::mocks::circleci::MockCircleCi) -> Vec<TestApp> {
+    let env = [
+        ("RGW_CIRCLECI_API_URL", circle.api_url.as_str()),
+        ("RGW_CIRCLECI_TOKEN", CIRCLE_TOKEN),
+        ("RGW_JOBS_WORKER", "false"),
+        ("RGW_INTEGRATION_TIMEOUT_SECS", "2"),
+        ("RGW_APP_MYAPP_SETTING_CI_PROVIDER", "circleci"),
+        (
+            "RGW_APP_MYAPP_SETTING_CIRCLECI_AUTO_APPROVE_ON_APPROVAL",
+            "true",
+        ),
+        ("RGW_APP_MYAPP_SETTING_CIRCLECI_APPROVAL_JOB_NAME", "hold"),
+        ("RGW_APP_MYAPP_SETTING_VCS_REPO", "acme/myapp"),
+    ];
+    TestApp::spawn_all_with(TestOptions {
+        env: env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    })
+    .await
+}
+
+fn hold() -> [(&'static str, &'static str, &'static str); 2] {
+    [
+        ("hold", "approval", "on_hold"),
+        ("deploy", "build", "blocked"),
+    ]
+}
+
+#[tokio::test]
+async fn an_approval_of_one_commit_cannot_release_the_ci_hold_of_another_commits_pipeline() {
+    let circle = rgw_testkit::mocks::circleci::MockCircleCi::start(CIRCLE_TOKEN).await;
+    for app in circleci_apps(&circle).await {
+        let t = token(&app).await;
+        let admin = app.approver("admin@example.com").await;
+        // The caller names a workflow whose pipeline built a different (unreviewed) commit.
+        let evil = circle.add_workflow("deploy", &hold());
+        circle.set_commit(evil, &sha(31));
+        let (_, req) = create(
+            &app,
+            &t,
+            &sha(30),
+            "main",
+            json!({"workflow_id": evil.to_string()}),
+            "Deploy",
+        )
+        .await;
+        let id = req["public_id"].as_str().unwrap().to_owned();
+        assert_eq!(app.approve(&admin, &id).await.0, 200);
+        drain(&app).await;
+        assert_eq!(
+            circle.approve_calls(),
+            0,
+            "the other commit's hold was released"
+        );
+        let jobs = app
+            .store()
+            .list_jobs(&JobFilter {
+                limit: 100,
+                ..JobFilter::default()
+            })
+            .await
+            .unwrap();
+        let job = jobs.iter().find(|j| j.kind == "circleci.approve").unwrap();
+        assert!(
+            job.last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("not the approved")),
+            "{job:?}"
+        );
+        app.cleanup().await;
+    }
+}
+
+#[tokio::test]
+async fn a_revoked_approval_cannot_release_its_ci_hold_when_the_job_retries_later() {
+    let circle = rgw_testkit::mocks::circleci::MockCircleCi::start(CIRCLE_TOKEN).await;
+    for app in circleci_apps(&circle).await {
+        let t = token(&app).await;
+        let admin = app.approver("admin@example.com").await;
+        // The hold is not reached yet: the job retries with backoff.
+        let wf = circle.add_workflow("deploy", &[("hold", "approval", "blocked")]);
+        circle.set_commit(wf, &sha(32));
+        let (_, req) = create(
+            &app,
+            &t,
+            &sha(32),
+            "main",
+            json!({"workflow_id": wf.to_string()}),
+            "Deploy",
+        )
+        .await;
+        let id = req["public_id"].as_str().unwrap().to_owned();
+        assert_eq!(app.approve(&admin, &id).await.0, 200);
+        drain(&app).await;
+        // The admin revokes; then the hold is reached and the job's retry comes due.
+        let r = app
+            .post(&format!("/api/v1/deploy-approval-requests/{id}/reject"))
+            .bearer_auth(&admin.session)
+            .json(&json!({"notes": "wrong build"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        circle.set_job_status(wf, "hold", "on_hold");
+        app.clock.advance(time::Duration::hours(1));
+        drain(&app).await;
+        assert_eq!(
+            circle.approve_calls(),
+            0,
+            "a revoked approval released the hold"
+        );
+        app.cleanup().await;
+    }
+}

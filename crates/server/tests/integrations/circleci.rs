@@ -29,6 +29,7 @@ async fn an_approval_approves_the_hold_job_of_the_newest_rerun_exactly_once() {
     let mocks = Mocks::start().await;
     for app in TestApp::spawn_all_with(mocks.env(CIRCLECI)).await {
         let original = mocks.circle.add_workflow("deploy", &hold());
+        mocks.circle.set_commit(original, &sha(1));
         let rerun = mocks.circle.rerun(original, &hold());
         let token = ci_token(&app, "circleci").await;
         // pipeline_number as a JSON number works as well as a string.
@@ -108,6 +109,7 @@ async fn circleci_5xx_and_timeouts_are_retried_with_backoff_until_the_approval_g
     let mocks = Mocks::start().await;
     for app in TestApp::spawn_all_with(mocks.env(CIRCLECI)).await {
         let wf = mocks.circle.add_workflow("deploy", &hold());
+        mocks.circle.set_commit(wf, &sha(2));
         let token = ci_token(&app, "circleci").await;
         let id = request_ok(
             &app,
@@ -207,6 +209,7 @@ async fn permanent_circleci_errors_stop_at_once_and_show_on_the_request() {
         let admin = app.approver("admin@example.com").await;
         for (n, (case, setup, want)) in cases.iter().enumerate() {
             let wf = setup(&mocks.circle);
+            mocks.circle.set_commit(wf, &sha(10 + n as u64));
             let token = ci_token(&app, &format!("ci-{n}")).await;
             let id = request_ok(
                 &app,
@@ -296,6 +299,7 @@ async fn a_gateway_killed_mid_approval_leaves_the_job_to_another_which_finishes_
     env.push(("RGW_INTEGRATION_TIMEOUT_SECS", "30"));
     for app in TestApp::spawn_all_with(mocks.env(&env)).await {
         let wf = mocks.circle.add_workflow("deploy", &hold());
+        mocks.circle.set_commit(wf, &sha(4));
         let token = ci_token(&app, "circleci").await;
         let id = request_ok(
             &app,

@@ -39,6 +39,8 @@ struct Workflow {
 struct Ci {
     token: String,
     workflows: HashMap<Uuid, Workflow>,
+    /// Each pipeline's commit (`vcs.revision`); unset is a pipeline without one.
+    commits: HashMap<Uuid, String>,
     seq: u32,
 }
 
@@ -78,6 +80,27 @@ async fn workflow(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<St
         .into_response(),
         None => message(StatusCode::NOT_FOUND, "Workflow not found"),
     }
+}
+
+async fn pipeline(State(s): State<Shared>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    let ci = s.lock().unwrap_or_else(PoisonError::into_inner);
+    if !authorized(&ci, &headers) {
+        return unauthorized();
+    }
+    let Some(id) = Uuid::parse_str(&id)
+        .ok()
+        .filter(|id| ci.workflows.values().any(|w| w.pipeline_id == *id))
+    else {
+        return message(StatusCode::NOT_FOUND, "Pipeline not found");
+    };
+    let vcs = match ci.commits.get(&id) {
+        Some(c) => json!({"revision": c, "branch": "main", "provider_name": "GitHub"}),
+        None => json!({}),
+    };
+    axum::Json(json!({
+        "id": id, "number": 42, "project_slug": "gh/acme/myapp", "state": "created", "vcs": vcs,
+    }))
+    .into_response()
 }
 
 async fn pipeline_workflows(
@@ -180,6 +203,7 @@ impl MockCircleCi {
             .route("/workflow/{id}", get(workflow))
             .route("/workflow/{id}/job", get(workflow_jobs))
             .route("/workflow/{id}/approve/{approval}", post(approve))
+            .route("/pipeline/{id}", get(pipeline))
             .route("/pipeline/{id}/workflow", get(pipeline_workflows))
             .with_state(state.clone());
         let url = serve(Router::new().nest("/api/v2", api), journal.clone()).await;
@@ -232,10 +256,26 @@ impl MockCircleCi {
         id
     }
 
+    /// Sets the commit the workflow's pipeline built (reruns share it).
+    pub fn set_commit(&self, workflow: Uuid, commit: &str) {
+        let mut ci = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let pipeline = ci.workflows.get(&workflow).expect("workflow").pipeline_id;
+        ci.commits.insert(pipeline, commit.to_owned());
+    }
+
     /// Sets a workflow's status (e.g. `canceled`).
     pub fn set_workflow_status(&self, id: Uuid, status: &str) {
         let mut ci = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         ci.workflows.get_mut(&id).expect("workflow").status = status.into();
+    }
+
+    /// Sets the status of job `name` in a workflow (e.g. a `blocked` hold becomes `on_hold`).
+    pub fn set_job_status(&self, workflow: Uuid, name: &str, status: &str) {
+        let mut ci = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let w = ci.workflows.get_mut(&workflow).expect("workflow");
+        for j in w.jobs.iter_mut().filter(|j| j.name == name) {
+            j.status = status.into();
+        }
     }
 
     /// The jobs of a workflow now.
