@@ -4,21 +4,27 @@
 //! Changes made by this gateway wake the stream at once (the in-process notifier); changes made
 //! by another replica on the same database are seen within [`POLL`], because the stream also
 //! re-reads the request on that interval.
+//!
+//! A stream may stay open for as long as the request is open (a day by default), so the caller
+//! is authenticated again at every read, not only when it subscribed: a revoked token, a
+//! logged-out session or a suspended user ends the stream within [`POLL`].
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use rgw_core::rbac::Permission;
+use rgw_store::DeployApprovalRequest;
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::view::{Names, load_visible, to_wire};
+use super::view::{Names, load_visible, may_see, to_wire};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::{Principal, reauthenticate};
 use crate::error::ApiError;
 
 /// How often a stream re-reads its request (the cross-replica bound).
@@ -26,6 +32,8 @@ pub const POLL: Duration = Duration::from_secs(1);
 
 struct Follow {
     state: AppState,
+    /// The subscriber's credential headers, to authenticate it again at every read.
+    credentials: HeaderMap,
     id: i64,
     public_id: Uuid,
     last: Option<(rgw_core::approval::ApprovalStatus, OffsetDateTime, usize)>,
@@ -40,8 +48,10 @@ impl Follow {
             return None;
         }
         loop {
-            if let Some(ev) = self.changed().await {
-                return Some(ev);
+            match self.changed().await {
+                Step::Event(ev) => return Some(ev),
+                Step::Ended => return None,
+                Step::Same => {}
             }
             let wait = tokio::time::sleep(POLL);
             tokio::pin!(wait);
@@ -61,34 +71,61 @@ impl Follow {
         }
     }
 
-    async fn changed(&mut self) -> Option<Event> {
+    /// Whether the subscriber, authenticated again now, may still read `row`.
+    async fn still_allowed(&self, row: &DeployApprovalRequest) -> bool {
+        match reauthenticate(&self.state, &self.credentials).await {
+            Ok(p) => {
+                p.require(&Permission::DEPLOY_APPROVAL_REQUEST_READ).is_ok() && may_see(&p, row)
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn changed(&mut self) -> Step {
         let row = match self.state.store.get_request(self.id).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "reading a deploy approval request for its event stream");
-                return None;
+                return Step::Same;
             }
         };
-        let approvals = self.state.store.list_approvals(row.id).await.ok()?;
+        if !self.still_allowed(&row).await {
+            self.done = true;
+            return Step::Ended;
+        }
+        let Ok(approvals) = self.state.store.list_approvals(row.id).await else {
+            return Step::Same;
+        };
         let key = (row.status, row.updated_at, approvals.len());
         if self.last == Some(key) {
-            return None;
+            return Step::Same;
         }
-        let wire = to_wire(&self.state, &mut Names::default(), &row, &approvals)
-            .await
-            .ok()?;
+        let Ok(wire) = to_wire(&self.state, &mut Names::default(), &row, &approvals).await else {
+            return Step::Same;
+        };
         self.last = Some(key);
         self.done = row.status.is_terminal();
-        Event::default()
+        let ev = Event::default()
             .event("deploy_approval_request")
             .id(format!(
                 "{}-{}",
                 row.status,
                 row.updated_at.unix_timestamp_nanos()
             ))
-            .json_data(&wire)
-            .ok()
+            .json_data(&wire);
+        match ev {
+            Ok(ev) => Step::Event(ev),
+            Err(_) => Step::Same,
+        }
     }
+}
+
+/// What one read of the request gives the stream.
+enum Step {
+    Event(Event),
+    Same,
+    /// The subscriber may no longer see the request: the stream ends.
+    Ended,
 }
 
 #[utoipa::path(get, path = "/api/v1/deploy-approval-requests/{id}/events", tag = "deploy-approvals",
@@ -98,12 +135,21 @@ impl Follow {
 pub async fn events(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     principal.require(&Permission::DEPLOY_APPROVAL_REQUEST_READ)?;
     let row = load_visible(&state, &principal, &id).await?;
+    // Only what identifies the caller is kept for the stream's life.
+    let mut credentials = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for v in headers.get_all(&name) {
+            credentials.append(name.clone(), v.clone());
+        }
+    }
     let follow = Follow {
         rx: state.approval_events.subscribe(),
+        credentials,
         state,
         id: row.id,
         public_id: row.public_id,

@@ -158,10 +158,27 @@ pub async fn authenticate_for_method(
     authenticate_inner(state, headers, rule).await
 }
 
+/// Authenticates again, for a long-lived response (an event stream) whose caller must still be
+/// who it was: the same checks as a `GET`, but without counting as activity, so an open stream
+/// does not keep an idle session alive.
+pub async fn reauthenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    authenticate_with(state, headers, CsrfRule::NotRequired, false).await
+}
+
 async fn authenticate_inner(
     state: &AppState,
     headers: &HeaderMap,
     rule: CsrfRule,
+) -> Result<Principal, ApiError> {
+    authenticate_with(state, headers, rule, true).await
+}
+
+/// `activity`: whether this request extends the session's idle expiry.
+async fn authenticate_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    rule: CsrfRule,
+    activity: bool,
 ) -> Result<Principal, ApiError> {
     let Some((source, secret)) = presented(state, headers)? else {
         return Err(ApiError::unauthorized(
@@ -171,7 +188,7 @@ async fn authenticate_inner(
     };
     match PresentedToken::parse(secret.expose_secret())? {
         PresentedToken::Session(token) => {
-            let mut user = session_principal(state, &token, source).await?;
+            let mut user = session_principal(state, &token, source, activity).await?;
             user.via_cookie = source == Source::Cookie;
             if user.via_cookie && rule == CsrfRule::Required {
                 let ok = headers
@@ -217,6 +234,7 @@ async fn session_principal(
     state: &AppState,
     token: &SecretString,
     source: Source,
+    activity: bool,
 ) -> Result<UserPrincipal, ApiError> {
     let now = state.clock.now();
     let hash = tokens::digest(token);
@@ -229,7 +247,9 @@ async fn session_principal(
             .ok_or_else(|| invalid("unknown session; log in again"))?;
         match check_session(&found, source, now) {
             Ok(user) => {
-                session::touch(state, &hash, &found.session, now).await;
+                if activity {
+                    session::touch(state, &hash, &found.session, now).await;
+                }
                 return Ok(user);
             }
             // A copy from memory only ever accepts: confirm a refusal against the database.

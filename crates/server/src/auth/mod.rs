@@ -25,7 +25,9 @@ use std::sync::{Mutex, OnceLock};
 
 use time::{Duration, OffsetDateTime};
 
-pub use extract::{RequestMeta, RequireUser, authenticate, authenticate_for_method};
+pub use extract::{
+    RequestMeta, RequireUser, authenticate, authenticate_for_method, reauthenticate,
+};
 pub use principal::{Authorized, Channel, Principal, TokenPrincipal, UserPrincipal};
 
 use crate::app::AppState;

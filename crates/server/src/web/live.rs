@@ -6,6 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::http::{HeaderMap, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -13,22 +14,32 @@ use tokio::sync::broadcast::error::RecvError;
 use super::context::{WebError, WebUser};
 use crate::app::AppState;
 
-/// The stream of change notices.
+/// The stream of change notices. The session is checked again before each notice (without
+/// counting as activity), so a signed-out or suspended user's open tab stops hearing of changes.
 pub async fn events(
     axum::extract::State(state): axum::extract::State<AppState>,
     _user: WebUser,
+    headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let rx = state.approval_events.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let data = match rx.recv().await {
-            Ok(id) => id.to_string(),
-            // Missed some: one refresh covers them all.
-            Err(RecvError::Lagged(_)) => "*".to_owned(),
-            Err(RecvError::Closed) => return None,
-        };
-        // Ids are UUIDs or "*": nothing here needs escaping in an event line.
-        let ev = Event::default().event("changed").data(data);
-        Some((Ok(ev), rx))
-    });
+    let mut credentials = HeaderMap::new();
+    for v in headers.get_all(header::COOKIE) {
+        credentials.append(header::COOKIE, v.clone());
+    }
+    let stream = futures_util::stream::unfold(
+        (rx, state, credentials),
+        |(mut rx, state, creds)| async move {
+            let data = match rx.recv().await {
+                Ok(id) => id.to_string(),
+                // Missed some: one refresh covers them all.
+                Err(RecvError::Lagged(_)) => "*".to_owned(),
+                Err(RecvError::Closed) => return None,
+            };
+            crate::auth::reauthenticate(&state, &creds).await.ok()?;
+            // Ids are UUIDs or "*": nothing here needs escaping in an event line.
+            let ev = Event::default().event("changed").data(data);
+            Some((Ok(ev), (rx, state, creds)))
+        },
+    );
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }

@@ -154,3 +154,54 @@ async fn a_duplicate_create_cannot_read_another_callers_open_request() {
         app.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn an_event_stream_stops_once_its_token_no_longer_authenticates() {
+    use futures_util::StreamExt;
+    for app in spawn().await {
+        let owner = app.create_service_user("ci@example.com").await;
+        let token = app.create_token("ci@example.com", "ci", "cicd").await;
+        let (_, req) = app.request_approval(&token, &sha(43)).await;
+        let id = req["public_id"].as_str().unwrap().to_owned();
+        let resp = app
+            .get(&format!("/api/v1/deploy-approval-requests/{id}/events"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut stream = resp.bytes_stream();
+        let mut seen = String::new();
+        while !seen.contains("\n\n") {
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(3), stream.next())
+                .await
+                .expect("the first event")
+                .expect("the stream is open")
+                .unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        // The token's owner is locked: the stream must end, not keep sending the request.
+        assert!(
+            app.store()
+                .lock_user(owner.id, "incident", app.clock.now())
+                .await
+                .unwrap()
+        );
+        let admin = app.approver("admin@example.com").await;
+        assert_eq!(app.approve(&admin, &id).await.0, 200);
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut after = String::new();
+            while let Some(chunk) = stream.next().await {
+                after.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            }
+            after
+        })
+        .await
+        .expect("the stream ended within the poll bound");
+        assert!(
+            !ended.contains("approved"),
+            "a locked-out caller was sent the approval: {ended}"
+        );
+        app.cleanup().await;
+    }
+}
