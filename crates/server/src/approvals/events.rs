@@ -13,7 +13,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use rgw_core::rbac::Permission;
@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::view::{Names, load_visible, may_see, to_wire};
 use crate::app::AppState;
-use crate::auth::{Principal, reauthenticate};
+use crate::auth::{Principal, credential_headers, reauthenticate};
 use crate::error::ApiError;
 
 /// How often a stream re-reads its request (the cross-replica bound).
@@ -140,16 +140,9 @@ pub async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     principal.require(&Permission::DEPLOY_APPROVAL_REQUEST_READ)?;
     let row = load_visible(&state, &principal, &id).await?;
-    // Only what identifies the caller is kept for the stream's life.
-    let mut credentials = HeaderMap::new();
-    for name in [header::AUTHORIZATION, header::COOKIE] {
-        for v in headers.get_all(&name) {
-            credentials.append(name.clone(), v.clone());
-        }
-    }
     let follow = Follow {
         rx: state.approval_events.subscribe(),
-        credentials,
+        credentials: credential_headers(&headers),
         state,
         id: row.id,
         public_id: row.public_id,

@@ -158,6 +158,18 @@ pub async fn authenticate_for_method(
     authenticate_inner(state, headers, rule).await
 }
 
+/// The headers that identify a caller (`Authorization`, `Cookie`): what a long-lived response
+/// keeps to [`reauthenticate`] its caller later, without holding the rest of the request.
+pub fn credential_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut kept = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for v in headers.get_all(&name) {
+            kept.append(name.clone(), v.clone());
+        }
+    }
+    kept
+}
+
 /// Authenticates again, for a long-lived response (an event stream) whose caller must still be
 /// who it was: the same checks as a `GET`, but without counting as activity, so an open stream
 /// does not keep an idle session alive.

@@ -26,7 +26,8 @@ use std::sync::{Mutex, OnceLock};
 use time::{Duration, OffsetDateTime};
 
 pub use extract::{
-    RequestMeta, RequireUser, authenticate, authenticate_for_method, reauthenticate,
+    RequestMeta, RequireUser, authenticate, authenticate_for_method, credential_headers,
+    reauthenticate,
 };
 pub use principal::{Authorized, Channel, Principal, TokenPrincipal, UserPrincipal};
 

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
@@ -22,10 +22,7 @@ pub async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, WebError> {
     let rx = state.approval_events.subscribe();
-    let mut credentials = HeaderMap::new();
-    for v in headers.get_all(header::COOKIE) {
-        credentials.append(header::COOKIE, v.clone());
-    }
+    let credentials = crate::auth::credential_headers(&headers);
     let stream = futures_util::stream::unfold(
         (rx, state, credentials),
         |(mut rx, state, creds)| async move {
