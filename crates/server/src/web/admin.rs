@@ -81,6 +81,7 @@ async fn after(
 ) -> Result<Response, WebError> {
     match result {
         Ok(notice) => users_page(state, u, StatusCode::OK, None, Some(notice)).await,
+        Err(e) if let Some(to) = super::context::step_up_redirect(&e, "/admin/users") => Ok(to),
         Err(e) if e.status().is_client_error() => {
             users_page(state, u, e.status(), Some(e.to_string()), None).await
         }

@@ -12,7 +12,7 @@ use rgw_core::rbac::Permission;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::context::{Chrome, WebError, WebForm, WebUser, urlencode};
+use super::context::{Chrome, WebError, WebForm, WebUser, step_up_redirect, urlencode};
 use super::pages::render;
 use crate::api::audit::{AuditQuery, list_audit_events};
 use crate::api::settings::{
@@ -173,6 +173,7 @@ pub async fn save_setting(
             );
             settings_page(&state, &user, &form.app, StatusCode::OK, None, Some(notice)).await
         }
+        Err(e) if let Some(to) = step_up_redirect(&e, &settings_path(&form.app)) => Ok(to),
         Err(e) if e.status().is_client_error() => {
             settings_page(
                 &state,
@@ -318,4 +319,12 @@ pub async fn audit(
             f,
         },
     ))
+}
+
+/// The settings page of `app` (global when empty), to come back to.
+fn settings_path(app: &str) -> String {
+    match app.trim() {
+        "" => "/admin/settings".to_owned(),
+        a => format!("/admin/settings?app={}", urlencode(a)),
+    }
 }

@@ -37,10 +37,11 @@ struct Challenge {
     keys: bool,
 }
 
-/// `?next=`.
+/// `?next=`, and `again` to verify once more although the session is verified (step-up).
 #[derive(Debug, Default, Deserialize)]
 pub struct Next {
     pub next: Option<String>,
+    pub again: Option<String>,
 }
 
 async fn challenge(
@@ -79,6 +80,9 @@ pub async fn show(
     let enrolled = enforce::enrolled(&state, s.user.user_id).await?;
     let required = enforce::require_all_users(&state).await
         || state.store.get_user(s.user.user_id).await?.mfa_enforced;
+    if q.again.is_some() && enrolled {
+        return challenge(&state, &s, &next, StatusCode::OK, None).await;
+    }
     match enforce::gate(required, enrolled, s.user.mfa_verified_at.is_some()) {
         Gate::Open => Ok(see_other(&next)),
         Gate::EnrollmentRequired => Ok(see_other("/mfa/enroll")),

@@ -2,7 +2,7 @@
 
 use rgw_testkit::{TestApp, TestOptions};
 
-use super::support::{csrf_from, page, post_form, web_cookie};
+use super::support::{csrf_from, location, page, post_form, web_cookie};
 
 async fn admin(app: &TestApp) -> String {
     app.create_user("admin@example.com", "admin", None).await;
@@ -364,5 +364,75 @@ async fn an_admin_sees_a_queued_job_discards_it_and_retries_it_from_the_jobs_pag
         assert!(!html.contains(&format!("id=\"job-{id}\"")), "{html}");
         let (_, _, html) = page(&app, &web, "/admin/jobs").await;
         assert!(html.contains(&format!("id=\"job-{id}\"")), "{html}");
+    }
+}
+
+#[tokio::test]
+async fn an_admin_whose_step_up_went_stale_verifies_again_and_comes_back_to_the_page() {
+    for app in TestApp::spawn_all_fast(Default::default()).await {
+        let approver = app.approver("admin@example.com").await;
+        let web = web_cookie(&app, "admin@example.com", true).await;
+        let (_, _, html) = page(&app, &web, "/admin/users").await;
+        let csrf = csrf_from(&html);
+        // Past the 10-minute step-up window: the session stays signed in and verified.
+        app.clock.advance(time::Duration::minutes(11));
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("email", "dev@example.com"),
+            ("role", "deployer"),
+            ("name", "Dev"),
+            ("password", ""),
+        ];
+        let (s, headers, _) = post_form(&app, &web, "/admin/users", &form).await;
+        assert_eq!(s, 303);
+        assert_eq!(location(&headers), "/mfa?again=1&next=%2Fadmin%2Fusers");
+        assert!(
+            app.store()
+                .get_user_by_email("dev@example.com")
+                .await
+                .is_err()
+        );
+        // The challenge is shown although the session is verified, and leads back.
+        let (s, _, html) = page(&app, &web, "/mfa?again=1&next=%2Fadmin%2Fusers").await;
+        assert_eq!(s, 200, "{html}");
+        let code = app.totp_code(&approver);
+        let challenge = [
+            ("csrf", csrf_from(&html)),
+            ("code", code),
+            ("next", "/admin/users".to_owned()),
+        ];
+        let fields: Vec<(&str, &str)> = challenge.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, headers, body) = post_form(&app, &web, "/mfa", &fields).await;
+        assert_eq!(
+            (s, location(&headers)),
+            (303, "/admin/users".to_owned()),
+            "{body}"
+        );
+        let rotated = headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|l| {
+                let pair = l.split(';').next()?;
+                pair.starts_with(&format!("{}=", app.cookie_name()))
+                    .then(|| pair.to_owned())
+            })
+            .expect("the verified session's cookie");
+        let (_, _, html) = page(&app, &rotated, "/admin/users").await;
+        let form = [
+            ("csrf", csrf_from(&html)),
+            ("email", "dev@example.com".to_owned()),
+            ("role", "deployer".to_owned()),
+            ("name", "Dev".to_owned()),
+            ("password", String::new()),
+        ];
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (s, _, html) = post_form(&app, &rotated, "/admin/users", &fields).await;
+        assert_eq!(s, 200);
+        assert!(
+            html.contains("Created dev@example.com (deployer)."),
+            "{html}"
+        );
+        app.cleanup().await;
     }
 }
