@@ -139,9 +139,9 @@ impl TestApp {
     }
 }
 
-/// `convox deploy` of `commit` as the CLI does it: upload, build with git-sha, wait, promote.
-/// Returns the release id; panics with the gateway's answer when a step is refused.
-pub async fn convox_deploy(convox: &Convox, commit: &str) -> String {
+/// The first half of `convox deploy` of `commit`: upload, build with git-sha, wait for the
+/// build to complete. Returns its release id (not promoted).
+pub async fn convox_build(convox: &Convox, commit: &str) -> String {
     let url = convox
         .upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(commit))]))
         .await;
@@ -152,7 +152,13 @@ pub async fn convox_deploy(convox: &Convox, commit: &str) -> String {
         .wait_build(RACK_APP, build["id"].as_str().expect("build id"))
         .await;
     assert_eq!(build["status"], "complete", "{build}");
-    let release = build["release"].as_str().expect("release").to_owned();
+    build["release"].as_str().expect("release").to_owned()
+}
+
+/// `convox deploy` of `commit` as the CLI does it: upload, build with git-sha, wait, promote.
+/// Returns the release id; panics with the gateway's answer when a step is refused.
+pub async fn convox_deploy(convox: &Convox, commit: &str) -> String {
+    let release = convox_build(convox, commit).await;
     let r = convox
         .post_form(
             &format!("/apps/{RACK_APP}/releases/{release}/promote"),

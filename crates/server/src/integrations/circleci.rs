@@ -179,17 +179,9 @@ async fn check_pipeline(
     subject: &Subject,
     pipeline: uuid::Uuid,
 ) -> Result<(), JobError> {
-    let reply = api
-        .call(
-            Method::GET,
-            &format!("pipeline/{pipeline}"),
-            "CircleCI pipeline",
-        )
+    let p = api
+        .get(&format!("pipeline/{pipeline}"), "CircleCI pipeline")
         .await?;
-    if !reply.status.is_success() {
-        return Err(reply.error("CircleCI pipeline"));
-    }
-    let p = reply.json();
     let revision = p["vcs"]["revision"].as_str().unwrap_or_default();
     if !revision.eq_ignore_ascii_case(&subject.row.git_commit_hash) {
         return Err(JobError::permanent(format!(

@@ -301,7 +301,6 @@ impl Chrome {
     }
 }
 
-/// A 303 redirect after a successful form post (so a reload does not post again).
 /// When an admin action was refused for a stale step-up (`mfa_step_up_required`): to the MFA
 /// challenge, which comes back to `back` once verified. A signed-in admin's session stays MFA
 /// verified, but changes to settings and accounts need it verified within the step-up window.
@@ -310,6 +309,7 @@ pub fn step_up_redirect(e: &crate::error::ApiError, back: &str) -> Option<Respon
         .then(|| see_other(&format!("/mfa?again=1&next={}", urlencode(back))))
 }
 
+/// A 303 redirect after a successful form post (so a reload does not post again).
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
 }

@@ -6,8 +6,7 @@
 use rgw_core::Clock;
 use rgw_server::auth::Channel;
 use rgw_store::ClaimExpect;
-use rgw_testkit::approvals::{manifest_for, sha};
-use rgw_testkit::convox::tarball;
+use rgw_testkit::approvals::{convox_build, sha};
 use rgw_testkit::{RACK_APP, TestApp, TestOptions, body_json, error_code};
 use serde_json::json;
 
@@ -40,14 +39,7 @@ async fn a_revoke_cannot_race_an_in_flight_promote_into_a_live_release_recorded_
             )
             .await;
         let cx = app.convox(&token);
-        let url = cx
-            .upload(RACK_APP, tarball(&[("convox.yml", &manifest_for(&commit))]))
-            .await;
-        let build = cx
-            .create_build(RACK_APP, &url, &[("git-sha", &commit)])
-            .await;
-        let build = cx.wait_build(RACK_APP, build["id"].as_str().unwrap()).await;
-        let release = build["release"].as_str().unwrap().to_owned();
+        let release = convox_build(&cx, &commit).await;
 
         // A promote is on its way to the rack (another call holds the step's claim).
         let row = app

@@ -469,27 +469,38 @@ fn hold() -> [(&'static str, &'static str, &'static str); 2] {
     ]
 }
 
+/// A request for `commit` naming CircleCI workflow `wf`, approved by a new admin, with the
+/// jobs that follow run once: `(admin, request id)`.
+async fn approved_naming(
+    app: &TestApp,
+    wf: uuid::Uuid,
+    commit: &str,
+) -> (rgw_testkit::approvals::Approver, String) {
+    let t = token(app).await;
+    let admin = app.approver("admin@example.com").await;
+    let (_, req) = create(
+        app,
+        &t,
+        commit,
+        "main",
+        json!({"workflow_id": wf.to_string()}),
+        "Deploy",
+    )
+    .await;
+    let id = req["public_id"].as_str().unwrap().to_owned();
+    assert_eq!(app.approve(&admin, &id).await.0, 200);
+    drain(app).await;
+    (admin, id)
+}
+
 #[tokio::test]
 async fn an_approval_of_one_commit_cannot_release_the_ci_hold_of_another_commits_pipeline() {
     let circle = rgw_testkit::mocks::circleci::MockCircleCi::start(CIRCLE_TOKEN).await;
     for app in circleci_apps(&circle).await {
-        let t = token(&app).await;
-        let admin = app.approver("admin@example.com").await;
         // The caller names a workflow whose pipeline built a different (unreviewed) commit.
         let evil = circle.add_workflow("deploy", &hold());
         circle.set_commit(evil, &sha(31));
-        let (_, req) = create(
-            &app,
-            &t,
-            &sha(30),
-            "main",
-            json!({"workflow_id": evil.to_string()}),
-            "Deploy",
-        )
-        .await;
-        let id = req["public_id"].as_str().unwrap().to_owned();
-        assert_eq!(app.approve(&admin, &id).await.0, 200);
-        drain(&app).await;
+        approved_naming(&app, evil, &sha(30)).await;
         assert_eq!(
             circle.approve_calls(),
             0,
@@ -518,23 +529,10 @@ async fn an_approval_of_one_commit_cannot_release_the_ci_hold_of_another_commits
 async fn a_revoked_approval_cannot_release_its_ci_hold_when_the_job_retries_later() {
     let circle = rgw_testkit::mocks::circleci::MockCircleCi::start(CIRCLE_TOKEN).await;
     for app in circleci_apps(&circle).await {
-        let t = token(&app).await;
-        let admin = app.approver("admin@example.com").await;
         // The hold is not reached yet: the job retries with backoff.
         let wf = circle.add_workflow("deploy", &[("hold", "approval", "blocked")]);
         circle.set_commit(wf, &sha(32));
-        let (_, req) = create(
-            &app,
-            &t,
-            &sha(32),
-            "main",
-            json!({"workflow_id": wf.to_string()}),
-            "Deploy",
-        )
-        .await;
-        let id = req["public_id"].as_str().unwrap().to_owned();
-        assert_eq!(app.approve(&admin, &id).await.0, 200);
-        drain(&app).await;
+        let (admin, id) = approved_naming(&app, wf, &sha(32)).await;
         // The admin revokes; then the hold is reached and the job's retry comes due.
         let r = app
             .post(&format!("/api/v1/deploy-approval-requests/{id}/reject"))

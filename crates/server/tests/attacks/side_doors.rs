@@ -1,7 +1,7 @@
 //! Attacks on the chain's side doors (issue 10): one-off processes and exec outside the
 //! allow-list or with run headers, and build import, which carries no commit to check.
 
-use rgw_testkit::approvals::{manifest_for, sha};
+use rgw_testkit::approvals::{convox_build, manifest_for, sha};
 use rgw_testkit::convox::tarball;
 use rgw_testkit::{RACK_APP, TestApp, TestOptions};
 
@@ -26,17 +26,8 @@ async fn exec_of_a_command_not_on_the_allow_list_is_refused() {
     {
         let (token, _) = app.approved_deploy(&sha(15)).await;
         let cx = app.convox(&token);
-        let url = cx
-            .upload(
-                RACK_APP,
-                tarball(&[("convox.yml", &manifest_for(&sha(15)))]),
-            )
-            .await;
-        let b = cx
-            .create_build(RACK_APP, &url, &[("git-sha", &sha(15))])
-            .await;
-        let b = cx.wait_build(RACK_APP, b["id"].as_str().unwrap()).await;
-        let release = b["release"].as_str().unwrap();
+        let release = convox_build(&cx, &sha(15)).await;
+        let release = release.as_str();
         let run = |command: &'static str, extra: Option<(&'static str, &'static str)>| {
             let cx = cx.clone();
             let release = release.to_owned();
@@ -112,17 +103,7 @@ async fn a_connection_header_cannot_strip_the_command_or_release_the_gate_checke
     for app in spawn().await {
         let (token, _) = app.approved_deploy(&sha(17)).await;
         let cx = app.convox(&token);
-        let url = cx
-            .upload(
-                RACK_APP,
-                tarball(&[("convox.yml", &manifest_for(&sha(17)))]),
-            )
-            .await;
-        let b = cx
-            .create_build(RACK_APP, &url, &[("git-sha", &sha(17))])
-            .await;
-        let b = cx.wait_build(RACK_APP, b["id"].as_str().unwrap()).await;
-        let release = b["release"].as_str().unwrap().to_owned();
+        let release = convox_build(&cx, &sha(17)).await;
         // `sleep N` is the attach placeholder the gate lets through: dropped on the way, the
         // rack would run the service's own command instead, on whatever release is current.
         for listed in ["command", "keep-alive, Release"] {
